@@ -1,0 +1,53 @@
+"""riemflow: reparametrized gradient flows as mirror flows, computable in both directions.
+
+The geomstats backend is fixed to autograd here, before geomstats is first imported (it
+reads `GEOMSTATS_BACKEND` once per process), so users, tests, docs builds and sweep
+workers never have to set it.
+"""
+
+import os as _os
+import sys as _sys
+
+if "geomstats._backend" in _sys.modules:
+    _loaded = _sys.modules["geomstats._backend"].BACKEND_NAME
+    if _loaded != "autograd":
+        raise ImportError(
+            f"riemflow needs the geomstats autograd backend, but geomstats was already imported "
+            f"with the {_loaded!r} backend. Import riemflow before geomstats (riemflow selects "
+            "the backend itself), or set GEOMSTATS_BACKEND=autograd before importing geomstats."
+        )
+_os.environ["GEOMSTATS_BACKEND"] = "autograd"
+
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError  # noqa: E402
+from importlib.metadata import version as _version  # noqa: E402
+
+from . import errors, losses, models, spaces  # noqa: E402
+from .flows import gradient_descent, gradient_flow  # noqa: E402
+from .parametrization import (  # noqa: E402
+    CommutingReport as CommutingReport,
+)
+from .parametrization import (  # noqa: E402
+    Parametrization as Parametrization,
+)
+from .parametrization import (  # noqa: E402
+    RegularityReport as RegularityReport,
+)
+from .trajectory import Trajectory as Trajectory  # noqa: E402
+
+try:
+    __version__ = _version("riemflow")
+except _PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "CommutingReport",
+    "Parametrization",
+    "RegularityReport",
+    "Trajectory",
+    "errors",
+    "gradient_descent",
+    "gradient_flow",
+    "losses",
+    "models",
+    "spaces",
+]

@@ -1,0 +1,161 @@
+"""Batched autograd derivatives of point-wise maps (private).
+
+Users write maps for one point, `x: (D,) -> (d,)`, with `autograd.numpy`. Many such maps
+also broadcast over a leading batch axis (`x[..., i]`, `anp.einsum('...i', ...)`); a
+`PointwiseMap` detects this once and then evaluates whole batches in one call, falling back
+to a Python loop over points only for maps that do not broadcast.
+
+Because a point-wise map's output row `b` depends only on input row `b`, the batched
+Jacobian is `d` vector-Jacobian products with cotangents `e_i` broadcast over the batch, and
+a directional derivative of any batched map is one forward-mode (`make_jvp`) pass. Both
+nest, so derivatives of derivatives (Lie brackets) stay exact.
+"""
+
+from __future__ import annotations
+
+import autograd.numpy as anp
+import numpy as np
+from autograd.core import make_jvp, make_vjp
+from autograd.differential_operators import make_jvp_reversemode
+from autograd.tracer import getval
+
+from .errors import NotDifferentiableError, ShapeError
+
+_HINT = (
+    "write the map with `import autograd.numpy as anp` (anp.sin, anp.stack, ...) instead of "
+    "plain numpy or math, avoid in-place assignment into arrays and float()/np.asarray() "
+    "on its inputs"
+)
+
+
+def _as_output(value, name: str) -> np.ndarray | object:
+    """Check a map's output; scalars become 1-vectors (`d = 1`)."""
+    if getattr(getval(value), "dtype", None) == object:
+        raise NotDifferentiableError(
+            f"`{name}` returned an array of Python objects, which autograd cannot "
+            f"differentiate (typically np.array([...]) built from traced values); {_HINT}"
+        )
+    return value
+
+
+class PointwiseMap:
+    """A map `(D,) -> (d,)` evaluated on batches `(B, D) -> (B, d)`.
+
+    Args:
+        fn: the user's map for one point.
+        name: how errors refer to it.
+        vectorized: `True` if `fn` already maps `(B, D) -> (B, d)` row by row, `False` to
+            always loop, `None` to detect on the first batch of two or more points (the
+            batched call must agree with single-point calls, else the loop is used).
+    """
+
+    def __init__(self, fn, name: str = "fn", vectorized: bool | None = None):
+        if not callable(fn):
+            raise TypeError(f"`{name}` must be callable; got {type(fn).__name__}")
+        self.fn = fn
+        self.name = name
+        self.vectorized = vectorized
+
+    # -- evaluation ---------------------------------------------------------------------
+    def _single(self, x):
+        out = self.fn(x)
+        out = _as_output(out, self.name)
+        if anp.ndim(out) == 0:
+            out = anp.reshape(out, (1,))
+        if anp.ndim(out) != 1:
+            raise ShapeError(
+                f"`{self.name}` must map a point (D,) to a vector (d,); got output shape "
+                f"{anp.shape(out)} for an input of shape {anp.shape(x)}",
+                argument=self.name,
+            )
+        return out
+
+    def _detect(self, xb: np.ndarray) -> bool:
+        try:
+            out = np.asarray(self.fn(xb), dtype=np.float64)
+        except Exception:  # noqa: BLE001 - any failure means "does not broadcast"
+            return False
+        ref = [np.asarray(self._single(xb[b]), dtype=np.float64) for b in (0, xb.shape[0] - 1)]
+        if out.shape != (xb.shape[0], ref[0].shape[0]):
+            return False
+        scale = max(1.0, float(np.max(np.abs(ref[0]))), float(np.max(np.abs(ref[1]))))
+        return bool(
+            np.allclose(out[0], ref[0], rtol=1e-12, atol=1e-14 * scale)
+            and np.allclose(out[-1], ref[1], rtol=1e-12, atol=1e-14 * scale)
+        )
+
+    def __call__(self, xb):
+        """Evaluate on a batch `(B, D)` (possibly traced by autograd): `(B, d)`."""
+        n = anp.shape(xb)[0]
+        if self.vectorized is None and n >= 2:
+            plain = np.asarray(getval(xb), dtype=np.float64)
+            self.vectorized = self._detect(plain)
+        if self.vectorized:
+            out = _as_output(self.fn(xb), self.name)
+            if anp.ndim(out) == 1 and n >= 1:
+                out = anp.reshape(out, (n, 1))
+            return out
+        return anp.stack([self._single(xb[b]) for b in range(n)], axis=0)
+
+
+def jacobian(fn, xb, name: str = "fn"):
+    """Batched Jacobian of a point-wise batched map: `(B, D) -> (B, d, D)`.
+
+    `fn` maps `(B, D) -> (B, k)` row by row. Nestable inside autograd traces.
+    """
+    try:
+        vjp, out = make_vjp(fn, xb)
+    except NotDifferentiableError:
+        raise
+    except ShapeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - re-raised with a typed error
+        raise _not_differentiable(name, exc) from exc
+    _as_output(out, name)
+    k = anp.shape(out)[-1]
+    rows = []
+    for i in range(k):
+        cot = np.zeros(anp.shape(out))
+        cot[..., i] = 1.0
+        try:
+            rows.append(vjp(cot))
+        except Exception as exc:  # noqa: BLE001
+            raise _not_differentiable(name, exc) from exc
+    return anp.stack(rows, axis=-2)
+
+
+def gradient(fn, xb, name: str = "fn"):
+    """Gradient of a scalar function of a batch `(B, D)`; returns `(value, (B, D))`."""
+    try:
+        vjp, out = make_vjp(fn, xb)
+        _as_output(out, name)
+        return out, vjp(np.ones(anp.shape(out)))
+    except (NotDifferentiableError, ShapeError):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise _not_differentiable(name, exc) from exc
+
+
+def directional_derivative(fn, xb, vb, name: str = "fn"):
+    """Derivative of a batched map at `xb` along `vb` (same shape as `xb`).
+
+    Forward mode (one traced evaluation); primitives without a forward rule fall back to
+    autograd's reverse-over-reverse JVP, which is exact too, only slower.
+    """
+    try:
+        try:
+            return make_jvp(fn, xb)(vb)[1]
+        except NotImplementedError as exc:
+            if "JVP of" not in str(exc):
+                raise
+            return make_jvp_reversemode(fn, xb)(vb)
+    except (NotDifferentiableError, ShapeError):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise _not_differentiable(name, exc) from exc
+
+
+def _not_differentiable(name: str, exc: BaseException) -> NotDifferentiableError:
+    return NotDifferentiableError(
+        f"autograd could not differentiate `{name}`: {type(exc).__name__}: {exc}. {_HINT}"
+    )

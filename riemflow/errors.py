@@ -1,0 +1,145 @@
+"""Typed errors raised by riemflow.
+
+Every error names the argument or object at fault and echoes what was received, so a
+research script fails with a message that says what to change. The hierarchy:
+
+```
+RiemflowError
+├── InputError (ValueError)            bad argument value
+│   ├── ShapeError                     wrong shape / dimension
+│   ├── NonFiniteError                 NaN or Inf in an input
+│   └── DomainError                    point outside the manifold or the open domain
+├── NotDifferentiableError (TypeError) a map autograd cannot differentiate
+├── UnsupportedSpaceError (TypeError)  a geomstats space riemflow cannot do calculus on
+├── GeometryError (ValueError)         a mathematical hypothesis fails
+│   ├── NotCommutingError              gradient fields with non-zero Lie brackets
+│   ├── NotRegularError                dG not of full rank d
+│   └── NotPositiveDefiniteError       a Hessian / metric that is not positive definite
+├── SolverError (RuntimeError)         an ODE / iterative solve that failed
+│   └── DivergenceError                non-finite values or blow-up during a solve
+└── ConvergenceError (RuntimeError)    an iteration that did not reach its tolerance
+```
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RiemflowError",
+    "InputError",
+    "ShapeError",
+    "NonFiniteError",
+    "DomainError",
+    "NotDifferentiableError",
+    "UnsupportedSpaceError",
+    "GeometryError",
+    "NotCommutingError",
+    "NotRegularError",
+    "NotPositiveDefiniteError",
+    "SolverError",
+    "DivergenceError",
+    "ConvergenceError",
+]
+
+
+class RiemflowError(Exception):
+    """Base class of every error riemflow raises on purpose."""
+
+
+class InputError(RiemflowError, ValueError):
+    """An argument has a value riemflow cannot use.
+
+    Attributes:
+        argument: name of the offending argument (as the caller spelled it).
+    """
+
+    def __init__(self, message: str, *, argument: str | None = None):
+        super().__init__(message)
+        self.argument = argument
+
+
+class ShapeError(InputError):
+    """An array argument has the wrong number of dimensions or the wrong size."""
+
+
+class NonFiniteError(InputError):
+    """An array argument contains NaN or Inf."""
+
+
+class DomainError(InputError):
+    """A point lies outside the manifold or outside the open domain of a map."""
+
+
+class NotDifferentiableError(RiemflowError, TypeError):
+    """A user map cannot be differentiated by autograd.
+
+    Usually the map calls plain `numpy` (or `math`) on autograd's traced arrays; write it
+    with `import autograd.numpy as anp` instead.
+    """
+
+
+class UnsupportedSpaceError(RiemflowError, TypeError):
+    """A geomstats space for which riemflow has no way to compute Riemannian gradients."""
+
+
+class GeometryError(RiemflowError, ValueError):
+    """A mathematical hypothesis (commuting, regular, positive definite) does not hold."""
+
+
+class NotCommutingError(GeometryError):
+    """The gradient fields of a parametrization have non-vanishing Lie brackets.
+
+    Attributes:
+        report: the `CommutingReport` with the bracket figures, pair and point.
+    """
+
+    def __init__(self, message: str, *, report=None):
+        super().__init__(message)
+        self.report = report
+
+
+class NotRegularError(GeometryError):
+    """The Jacobian of a parametrization does not have full rank `d`.
+
+    Attributes:
+        report: the `RegularityReport` with the singular values and point.
+    """
+
+    def __init__(self, message: str, *, report=None):
+        super().__init__(message)
+        self.report = report
+
+
+class NotPositiveDefiniteError(GeometryError):
+    """A matrix that must be symmetric positive definite (Hessian, metric) is not."""
+
+
+class SolverError(RiemflowError, RuntimeError):
+    """An ODE or root solve failed.
+
+    Attributes:
+        t_reached: the time (or iteration) reached before the failure, if known.
+        reason: the solver's own account of the failure.
+    """
+
+    def __init__(self, message: str, *, t_reached: float | None = None, reason: str = ""):
+        super().__init__(message)
+        self.t_reached = t_reached
+        self.reason = reason
+
+
+class DivergenceError(SolverError):
+    """A solve produced non-finite values or left every bounded region (blow-up)."""
+
+
+class ConvergenceError(RiemflowError, RuntimeError):
+    """An iterative method stopped before reaching its tolerance.
+
+    Attributes:
+        residual: the residual reached.
+        iterations: the number of iterations spent.
+    """
+
+    def __init__(self, message: str, *, residual: float | None = None, iterations: int = 0):
+        super().__init__(message)
+        self.residual = residual
+        self.iterations = iterations

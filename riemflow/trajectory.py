@@ -1,0 +1,63 @@
+"""The `Trajectory` record shared by every flow and descent in riemflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Trajectory"]
+
+
+def _readonly(arr):
+    if arr is None:
+        return None
+    arr = np.array(arr, dtype=np.float64, copy=True)
+    arr.flags.writeable = False
+    return arr
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A trajectory of a flow or a descent, time-major (arrays are read-only).
+
+    Attributes:
+        t: times `(T,)` (for a descent with step `lr`, `t_k = k * lr`).
+        w: model parameters `w(t)`: `(T, d)`.
+        loss: loss values `L(w(t))` (at time `t` for a time-dependent loss): `(T,)`.
+        x: points on the manifold (gradient side) `(T, D)`, else `None`.
+        mu: dual variables (mirror side) `(T, d)`, else `None`.
+        constraint_drift: largest Euclidean distance of `x(t)` from the manifold (0 on
+            open sets; for an embedded manifold, how well the flow stayed on it).
+        method: the integrator or update rule used.
+        n_evaluations: number of gradient evaluations spent.
+        message: the solver's closing message.
+    """
+
+    t: np.ndarray
+    w: np.ndarray
+    loss: np.ndarray
+    x: np.ndarray | None = None
+    mu: np.ndarray | None = None
+    constraint_drift: float = 0.0
+    method: str = ""
+    n_evaluations: int = 0
+    message: str = ""
+
+    def __post_init__(self):
+        for name in ("t", "w", "loss", "x", "mu"):
+            object.__setattr__(self, name, _readonly(getattr(self, name)))
+
+    def __len__(self) -> int:
+        return self.t.shape[0]
+
+    @property
+    def w_final(self) -> np.ndarray:
+        """`w` at the last recorded time: `(d,)`."""
+        return self.w[-1]
+
+    def __repr__(self) -> str:
+        return (
+            f"Trajectory(T={len(self)}, t=[{self.t[0]:g}, {self.t[-1]:g}], d={self.w.shape[1]}, "
+            f"loss {self.loss[0]:.3e} -> {self.loss[-1]:.3e}, method={self.method!r})"
+        )
