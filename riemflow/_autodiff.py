@@ -13,6 +13,9 @@ nest, so derivatives of derivatives (Lie brackets) stay exact.
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import autograd.numpy as anp
 import numpy as np
 from autograd.core import make_jvp, make_vjp
@@ -98,6 +101,20 @@ class PointwiseMap:
         return anp.stack([self._single(xb[b]) for b in range(n)], axis=0)
 
 
+def _quiet(fn):
+    """Silence autograd's "Output seems independent of input": constant maps (linear
+    gradient fields, constant losses) are legitimate here and get exact zero derivatives."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Output seems independent of input")
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_quiet
 def jacobian(fn, xb, name: str = "fn"):
     """Batched Jacobian of a point-wise batched map: `(B, D) -> (B, d, D)`.
 
@@ -124,6 +141,7 @@ def jacobian(fn, xb, name: str = "fn"):
     return anp.stack(rows, axis=-2)
 
 
+@_quiet
 def gradient(fn, xb, name: str = "fn"):
     """Gradient of a scalar function of a batch `(B, D)`; returns `(value, (B, D))`."""
     try:
@@ -136,19 +154,22 @@ def gradient(fn, xb, name: str = "fn"):
         raise _not_differentiable(name, exc) from exc
 
 
+@_quiet
 def directional_derivative(fn, xb, vb, name: str = "fn"):
     """Derivative of a batched map at `xb` along `vb` (same shape as `xb`).
 
-    Forward mode (one traced evaluation); primitives without a forward rule fall back to
-    autograd's reverse-over-reverse JVP, which is exact too, only slower.
+    Forward mode (one traced evaluation); where autograd's forward rules fail (no rule, or
+    one that does not broadcast, such as `linalg.solve` on batched right-hand sides) it falls
+    back to the reverse-over-reverse JVP, which is exact too, only slower.
     """
     try:
-        try:
-            return make_jvp(fn, xb)(vb)[1]
-        except NotImplementedError as exc:
-            if "JVP of" not in str(exc):
-                raise
-            return make_jvp_reversemode(fn, xb)(vb)
+        return make_jvp(fn, xb)(vb)[1]
+    except (NotDifferentiableError, ShapeError):
+        raise
+    except Exception:  # noqa: BLE001 - a primitive without (batched) forward rule
+        pass
+    try:
+        return make_jvp_reversemode(fn)(xb)(vb)
     except (NotDifferentiableError, ShapeError):
         raise
     except Exception as exc:  # noqa: BLE001

@@ -145,7 +145,9 @@ def gradient_flow(
     )
     if sol.status != 0:
         reached = float(sol.t[-1]) if sol.t.size else t0
-        raise SolverError(
+        # A step size collapsing to round-off means a finite-time singularity at t_reached.
+        error = DivergenceError if "step size" in str(sol.message) else SolverError
+        raise error(
             f"gradient flow of {G.name} failed at t={reached:.6g} of [{t0:g}, {t1:g}]: "
             f"{sol.message}",
             t_reached=reached,

@@ -267,7 +267,8 @@ class Parametrization:
         return out
 
     def _checked_values(self, xb: np.ndarray, name: str = "x") -> np.ndarray:
-        out = np.asarray(self._values(xb), dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # checked below
+            out = np.asarray(self._values(xb), dtype=np.float64)
         if out.shape != (xb.shape[0], self._lazy.output_dim):
             raise ShapeError(
                 f"{self.name} returned shape {out.shape} for {xb.shape[0]} point(s); "

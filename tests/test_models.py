@@ -1,0 +1,90 @@
+"""Model zoo: formulas, initializations, domains, and what is refused."""
+
+import numpy as np
+import pytest
+
+import riemflow as rf
+
+
+def test_diagonal_network_forms_and_defaults():
+    G, x0 = rf.models.diagonal_network(3, depth=2, alpha=0.1)
+    np.testing.assert_array_equal(x0, np.full(6, 0.1))
+    np.testing.assert_array_equal(G(x0), np.zeros(3))
+    G, x0 = rf.models.diagonal_network(2, depth=3, signed=False, alpha=2.0)
+    np.testing.assert_allclose(G(x0), [8.0, 8.0])
+    G, x0 = rf.models.diagonal_network(2, depth=3, form="product", init=[1.0, 2.0, 3.0, 1.0, 1.0, 0.5])
+    np.testing.assert_allclose(G(x0), [6.0 - 0.5, 6.0 - 0.5])
+    G, x0 = rf.models.diagonal_network(2, depth=2.5, alpha=1e-3)  # non-integer depth
+    np.testing.assert_allclose(G(np.array([4.0, 1.0, 1.0, 1.0])), [32.0 - 1.0, 0.0])
+
+
+def test_product_form_with_general_init_is_commuting_and_regular():
+    rng = np.random.default_rng(0)
+    init = [rng.uniform(0.5, 2.0, 3) for _ in range(6)]
+    G, x0 = rf.models.diagonal_network(3, depth=3, form="product", init=init)
+    assert G.check_commuting(seed=1).passed
+    assert G.check_regular(x0).passed
+
+
+def test_power_form_domain_is_the_init_orthant():
+    G, x0 = rf.models.diagonal_network(2, depth=2, init=(np.array([1.0, -1.0]), 1.0))
+    G(np.array([2.0, -3.0, 1.0, 1.0]))
+    with pytest.raises(rf.errors.DomainError):
+        G(np.array([2.0, 3.0, 1.0, 1.0]))
+    assert G.check_regular().passed  # regular everywhere on that orthant
+
+
+def test_hadamard_models():
+    G, x0 = rf.models.hadamard_square(2, alpha=3.0)
+    np.testing.assert_allclose(G.kernel(x0), 4 * 9.0 * np.eye(2))  # K = 4 diag(w)
+    G, x0 = rf.models.hadamard_product(2, init=(1.0, 3.0))
+    np.testing.assert_allclose(G.kernel(x0), 10.0 * np.eye(2))  # K = diag(u^2 + v^2)
+
+
+def test_matrix_sensing_commutes_iff_measurements_commute():
+    diag = np.stack([np.diag([1.0, 2.0, 0.0]), np.diag([0.0, 1.0, -1.0])])
+    G, _ = rf.models.matrix_sensing(diag, rank=2)
+    assert G.check_commuting(seed=0).passed
+    off = diag.copy()
+    off[1, 0, 1] = off[1, 1, 0] = 0.5  # no longer commutes with diag(1, 2, 0)
+    G, _ = rf.models.matrix_sensing(off, rank=2)
+    assert not G.check_commuting(seed=0).passed
+
+
+def test_matrix_factorization_first_bracket_formula():
+    """[grad W_11, grad W_12] = (-2 U_2, 2 U_1) in rows (1, 2) of U (W = U U^T)."""
+    G, _ = rf.models.matrix_factorization(2, rank=3)
+    U = np.array([[0.3, -1.0, 2.0], [1.5, 0.2, -0.4]])
+    bracket = G.lie_brackets(U.ravel())[0, 1].reshape(2, 3)
+    np.testing.assert_allclose(bracket, np.stack([-2 * U[1], 2 * U[0]]), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: rf.models.diagonal_network(0), rf.errors.InputError, "dim"),
+        (lambda: rf.models.diagonal_network(2, depth=0.5), rf.errors.InputError, "depth"),
+        (lambda: rf.models.diagonal_network(2, depth=2.5, form="product"),
+         rf.errors.InputError, "integer"),
+        (lambda: rf.models.diagonal_network(2, form="tree"), rf.errors.InputError, "form"),
+        (lambda: rf.models.diagonal_network(2, alpha=-1.0), rf.errors.InputError, "alpha"),
+        (lambda: rf.models.diagonal_network(2, alpha=np.nan), rf.errors.NonFiniteError, "alpha"),
+        (lambda: rf.models.diagonal_network(2, init=np.ones(3)), rf.errors.ShapeError, "init"),
+        (lambda: rf.models.diagonal_network(2, init=(1.0,)), rf.errors.ShapeError, "init"),
+        (lambda: rf.models.diagonal_network(2, depth=2.5, init=(1.0, -1.0)),
+         rf.errors.DomainError, "positive"),
+        (lambda: rf.models.quadratic(np.array([[[0.0, 1.0], [0.0, 0.0]]])),
+         rf.errors.InputError, "symmetric"),
+        (lambda: rf.models.quadratic(np.ones((2, 3))), rf.errors.ShapeError, "matrices"),
+        (lambda: rf.models.linear(np.ones(3)), rf.errors.ShapeError, "A"),
+        (lambda: rf.models.linear(np.ones((2, 3)), np.ones(3)), rf.errors.ShapeError, "b"),
+        (lambda: rf.models.simplex_sphere(2, init=np.array([1.0, 1.0, 1.0])),
+         rf.errors.DomainError, "manifold"),
+        (lambda: rf.models.simplex_sphere(2, init=np.array([-1.0, 0.0, 0.0])),
+         rf.errors.DomainError, "outside"),
+        (lambda: rf.models.bilinear_chain(1), rf.errors.InputError, "dim"),
+    ],
+)
+def test_bad_model_arguments(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
