@@ -63,6 +63,13 @@ def _start(G: Parametrization, x0) -> np.ndarray:
     return xb[0]
 
 
+def _default_atol(x0: np.ndarray, factor: float = 1e-12) -> np.ndarray:
+    """Per-coordinate absolute tolerance `factor * |x0_i|` (zeros: `factor * max|x0|`)."""
+    scale = np.abs(x0)
+    fill = scale.max() if scale.max() > 0 else 1.0
+    return factor * np.where(scale > 0, scale, fill)
+
+
 def gradient_flow(
     G: Parametrization,
     loss,
@@ -71,7 +78,7 @@ def gradient_flow(
     *,
     t_eval=None,
     rtol: float = 1e-10,
-    atol: float = 1e-12,
+    atol: float | None = None,
     method: str = "DOP853",
     max_norm: float = 1e12,
 ) -> Trajectory:
@@ -87,10 +94,14 @@ def gradient_flow(
         x0: initial point `(D,)` on the manifold / in the domain.
         t_span: `(t0, t1)`, `t1 > t0`.
         t_eval: times `(T,)` to record at; default the solver's own steps.
-        rtol, atol: `solve_ivp` local error tolerances. The global error of `w(t)` is
-            problem dependent: on the zoo's regression examples it is 10-1000 x `rtol`
+        rtol: `solve_ivp` relative (local error) tolerance. The global error of `w(t)`
+            is problem dependent: on the zoo's regression examples it is 10-1000 x `rtol`
             (e.g. 4e-8 at `rtol=1e-11` over `t in [0, 10]`), so ask for 1e-12 or tighter
             when comparing flows to 1e-8.
+        atol: `solve_ivp` absolute tolerance. Default `None`: `1e-12 * |x0_i|` per
+            coordinate (`1e-12 * max |x0|`, or `1e-12`, for zero coordinates), so tiny
+            initializations (`alpha = 1e-20`) are resolved relative to their scale instead
+            of being swamped by an absolute error larger than the coordinates.
         method: `solve_ivp` method (default `"DOP853"`, 8th order).
         max_norm: the flow counts as diverging once `|x| > max_norm`.
 
@@ -118,9 +129,9 @@ def gradient_flow(
     t0, t1 = as_time_span(t_span)
     t_eval = as_time_grid(t_eval, (t0, t1))
     rtol = as_positive(rtol, "rtol")
-    atol = as_positive(atol, "atol")
-    max_norm = as_positive(max_norm, "max_norm")
     x_start = _start(G, x0)
+    atol = _default_atol(x_start) if atol is None else as_positive(atol, "atol")
+    max_norm = as_positive(max_norm, "max_norm")
 
     def rhs(t, x):
         if not np.all(np.isfinite(x)) or np.linalg.norm(x) > max_norm:

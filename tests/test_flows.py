@@ -95,6 +95,19 @@ def test_flow_on_the_sphere_stays_on_it_and_is_simplex_mirror_flow():
     assert _relative(tight.w, _reference(velocity, G(u0), t)) < FLOW_TOL
 
 
+@pytest.mark.parametrize("alpha", [1e-30, 1e-150])
+def test_tiny_initialization_is_resolved_relative_to_its_scale(alpha):
+    """u v = alpha^2 is conserved by the u*u - v*v flow; the default per-coordinate atol
+    keeps it to 1e-8 relative (about 1000 steps at local rtol 1e-10; observed 1.4e-9) even
+    though v shrinks far below any absolute tolerance (with atol = 1e-12 it crosses 0)."""
+    G, x0 = rf.models.diagonal_network(1, depth=2, alpha=alpha)
+    loss = rf.losses.squared(np.array([[1.0]]), np.array([1.0]))
+    traj = rf.gradient_flow(G, loss, x0, (0.0, 300.0))
+    u, v = traj.x[:, 0], traj.x[:, 1]
+    np.testing.assert_allclose(u * v, alpha**2, rtol=1e-8)
+    assert np.all(v > 0) and traj.loss[-1] < 1e-10
+
+
 def test_intrinsic_flow_matches_extrinsic_flow():
     """The same flow in spherical coordinates (pullback metric) and on S^2 in R^3."""
 

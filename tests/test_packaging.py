@@ -1,0 +1,66 @@
+"""Packaging: backend selection, version, and the README commands CI runs."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import riemflow as rf
+
+ROOT = Path(__file__).parent.parent
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "GEOMSTATS_BACKEND"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
+
+def test_importing_riemflow_selects_the_autograd_backend():
+    proc = _python(
+        "import riemflow, geomstats.backend as gs, geomstats._backend as b; "
+        "print(b.BACKEND_NAME, gs.has_autodiff())"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["autograd", "True"]
+
+
+def test_geomstats_imported_first_with_numpy_backend_is_refused_clearly():
+    proc = _python("import geomstats.backend; import riemflow")
+    assert proc.returncode != 0
+    assert "ImportError" in proc.stderr and "Import riemflow before geomstats" in proc.stderr
+
+
+def test_geomstats_imported_first_with_autograd_backend_is_fine():
+    env = dict(os.environ, GEOMSTATS_BACKEND="autograd")
+    proc = subprocess.run([sys.executable, "-c", "import geomstats.backend; import riemflow"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_version():
+    from importlib.metadata import version
+
+    assert rf.__version__ == version("riemflow")
+
+
+def test_readme_has_exactly_the_two_setup_commands_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"<!-- command: (\w+) -->\s*```bash\n(.+?)\n```", readme, re.S)
+    assert [name for name, _ in blocks] == ["demo", "test"]
+    commands = dict(blocks)
+    assert commands["demo"].endswith("riemflow demo") and "pip install" in commands["demo"]
+    assert "[test]" in commands["test"] and commands["test"].endswith("pytest")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "readme_command demo" in ci and "readme_command test" in ci
+    assert "mkdocs build --strict" in ci
+
+
+def test_public_names_have_docstrings_with_examples():
+    for name in rf.__all__:
+        obj = getattr(rf, name)
+        if callable(obj) and not isinstance(obj, type(rf)):
+            assert obj.__doc__, name
+    for fn in (rf.Parametrization, rf.gradient_flow, rf.gradient_descent,
+               rf.models.diagonal_network, rf.spaces.immersed_manifold):
+        assert "Example" in fn.__doc__, fn
