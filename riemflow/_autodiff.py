@@ -33,7 +33,7 @@ _HINT = (
 
 def _as_output(value, name: str) -> np.ndarray | object:
     """Check a map's output; scalars become 1-vectors (`d = 1`)."""
-    if getattr(getval(value), "dtype", None) == object:
+    if getattr(getattr(getval(value), "dtype", None), "kind", "") == "O":
         raise NotDifferentiableError(
             f"`{name}` returned an array of Python objects, which autograd cannot "
             f"differentiate (typically np.array([...]) built from traced values); {_HINT}"

@@ -26,7 +26,7 @@ from . import _autodiff
 from .errors import UnsupportedSpaceError
 
 
-def _apply_predicate(predicate, xb: np.ndarray) -> np.ndarray:
+def apply_predicate(predicate, xb: np.ndarray) -> np.ndarray:
     """Evaluate a membership predicate on a batch, vectorised when it broadcasts."""
     try:
         out = np.asarray(predicate(xb))
@@ -63,7 +63,7 @@ class Geometry:
         """Whether each point is in the user-given open domain: `(B,)` bool."""
         if self.domain is None:
             return np.ones(xb.shape[0], dtype=bool)
-        return _apply_predicate(self.domain, xb)
+        return apply_predicate(self.domain, xb)
 
     def distance_to_manifold(self, xb: np.ndarray) -> np.ndarray:
         """Euclidean distance from each point to the manifold (0 for open sets): `(B,)`."""
@@ -180,7 +180,9 @@ class ExtrinsicGeometry(Geometry):
 def make_geometry(space, *, domain=None, sampler=None) -> Geometry:
     """The `Geometry` for a geomstats space (or an int `D`, meaning `Euclidean(D)`)."""
     if isinstance(space, bool) or space is None:
-        raise UnsupportedSpaceError(f"`space` must be a geomstats manifold or an int; got {space!r}")
+        raise UnsupportedSpaceError(
+            f"`space` must be a geomstats manifold or an int; got {space!r}"
+        )
     if isinstance(space, (int, np.integer)):
         if space < 1:
             raise UnsupportedSpaceError(f"`space` as an int must be >= 1; got {space}")
@@ -199,7 +201,8 @@ def make_geometry(space, *, domain=None, sampler=None) -> Geometry:
     if isinstance(space, Euclidean):
         return EuclideanGeometry(space, domain=domain, sampler=sampler)
     if isinstance(space, ImmersedSet) or (
-        getattr(space, "intrinsic", False) and hasattr(getattr(space, "metric", None), "metric_matrix")
+        getattr(space, "intrinsic", False)
+        and hasattr(getattr(space, "metric", None), "metric_matrix")
     ):
         return IntrinsicGeometry(space, domain=domain, sampler=sampler)
     embedding = getattr(space, "embedding_space", None)

@@ -55,9 +55,7 @@ def as_point(value, name: str, dim: int | None = None) -> np.ndarray:
             argument=name,
         )
     if dim is not None and arr.shape[0] != dim:
-        raise ShapeError(
-            f"`{name}` must have shape ({dim},); got shape {arr.shape}", argument=name
-        )
+        raise ShapeError(f"`{name}` must have shape ({dim},); got shape {arr.shape}", argument=name)
     return check_finite(arr, name)
 
 
@@ -125,8 +123,9 @@ def as_time_grid(t_eval, t_span: tuple[float, float], name: str = "t_eval") -> n
         return None
     arr = as_float_array(t_eval, name)
     if arr.ndim != 1 or arr.size == 0:
-        raise ShapeError(f"`{name}` must be a non-empty 1-D array; got shape {arr.shape}",
-                         argument=name)
+        raise ShapeError(
+            f"`{name}` must be a non-empty 1-D array; got shape {arr.shape}", argument=name
+        )
     check_finite(arr, name)
     if np.any(np.diff(arr) <= 0):
         raise InputError(f"`{name}` must be strictly increasing", argument=name)
@@ -136,4 +135,13 @@ def as_time_grid(t_eval, t_span: tuple[float, float], name: str = "t_eval") -> n
             f"`{name}` must lie inside t_span=({t0}, {t1}); got [{arr[0]}, {arr[-1]}]",
             argument=name,
         )
+    return arr
+
+
+def readonly_copy(arr) -> np.ndarray | None:
+    """A float64 copy of `arr` that cannot be written to (`None` stays `None`)."""
+    if arr is None:
+        return None
+    arr = np.array(arr, dtype=np.float64, copy=True)
+    arr.flags.writeable = False
     return arr

@@ -66,8 +66,15 @@ def _max_relative_deviation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _closed_form_flow(velocity, w0, t_eval) -> np.ndarray:
-    sol = solve_ivp(lambda t, w: velocity(w), (t_eval[0], t_eval[-1]), w0, method="DOP853",
-                    t_eval=t_eval, rtol=1e-13, atol=1e-15)
+    sol = solve_ivp(
+        lambda t, w: velocity(w),
+        (t_eval[0], t_eval[-1]),
+        w0,
+        method="DOP853",
+        t_eval=t_eval,
+        rtol=1e-13,
+        atol=1e-15,
+    )
     return sol.y.T
 
 
@@ -89,18 +96,38 @@ def run_demo(seed: int = 0, *, tol: float = 1e-8) -> DemoResult:
     # 1. u*u on the sphere S^2 ------------------------------------------------------------
     G, u0 = models.simplex_sphere(2)
     comm = G.check_commuting(seed=seed)
-    checks.append(DemoCheck("sphere u*u: gradient fields commute", comm.passed,
-                            comm.max_bracket, comm.rtol, str(comm)))
+    checks.append(
+        DemoCheck(
+            "sphere u*u: gradient fields commute",
+            comm.passed,
+            comm.max_bracket,
+            comm.rtol,
+            str(comm),
+        )
+    )
     reg = G.check_regular(seed=seed)
-    checks.append(DemoCheck("sphere u*u: dG regular on the positive orthant", reg.passed,
-                            reg.min_relative_singular_value, reg.rtol, str(reg)))
+    checks.append(
+        DemoCheck(
+            "sphere u*u: dG regular on the positive orthant",
+            reg.passed,
+            reg.min_relative_singular_value,
+            reg.rtol,
+            str(reg),
+        )
+    )
     X = rng.standard_normal((1, 2))
     loss = losses.squared(X, np.array([0.3]))
     t = np.linspace(0.0, 5.0, 51)
     traj = gradient_flow(G, loss, u0, (0.0, 5.0), t_eval=t, rtol=1e-12, atol=1e-14)
-    checks.append(DemoCheck("sphere u*u: gradient flow stays on the sphere",
-                            traj.constraint_drift <= tol, traj.constraint_drift, tol,
-                            "max distance of x(t) from S^2 along the flow"))
+    checks.append(
+        DemoCheck(
+            "sphere u*u: gradient flow stays on the sphere",
+            traj.constraint_drift <= tol,
+            traj.constraint_drift,
+            tol,
+            "max distance of x(t) from S^2 along the flow",
+        )
+    )
 
     def simplex_velocity(w):
         grad = X.T @ (X @ w - np.array([0.3]))
@@ -108,9 +135,15 @@ def run_demo(seed: int = 0, *, tol: float = 1e-8) -> DemoResult:
 
     ref = _closed_form_flow(simplex_velocity, G(u0), t)
     dev = _max_relative_deviation(traj.w, ref)
-    checks.append(DemoCheck("sphere u*u: w(t) = mirror flow of the simplex entropy",
-                            dev <= tol, dev, tol,
-                            "vs dw/dt = -4 (diag(w) - w w^T) grad L(w), integrated separately"))
+    checks.append(
+        DemoCheck(
+            "sphere u*u: w(t) = mirror flow of the simplex entropy",
+            dev <= tol,
+            dev,
+            tol,
+            "vs dw/dt = -4 (diag(w) - w w^T) grad L(w), integrated separately",
+        )
+    )
 
     # 2. diagonal network u*u - v*v --------------------------------------------------------
     alpha = 0.3
@@ -127,14 +160,27 @@ def run_demo(seed: int = 0, *, tol: float = 1e-8) -> DemoResult:
 
     ref2 = _closed_form_flow(hyperbolic_velocity, G2(x0), t2)
     dev2 = _max_relative_deviation(traj2.w, ref2)
-    checks.append(DemoCheck("u*u - v*v: w(t) = mirror flow of the hyperbolic entropy",
-                            dev2 <= tol, dev2, tol,
-                            f"vs dw/dt = -4 sqrt(w^2 + 4 alpha^4) grad L(w), alpha={alpha}; "
-                            f"loss {traj2.loss[0]:.2e} -> {traj2.loss[-1]:.2e}"))
+    checks.append(
+        DemoCheck(
+            "u*u - v*v: w(t) = mirror flow of the hyperbolic entropy",
+            dev2 <= tol,
+            dev2,
+            tol,
+            f"vs dw/dt = -4 sqrt(w^2 + 4 alpha^4) grad L(w), alpha={alpha}; "
+            f"loss {traj2.loss[0]:.2e} -> {traj2.loss[-1]:.2e}",
+        )
+    )
 
     # 3. a non-commuting parametrization is detected ------------------------------------
     G3, _ = models.matrix_factorization(3)
     comm3 = G3.check_commuting(seed=seed)
-    checks.append(DemoCheck("U U^T: detected as NOT commuting", not comm3.passed,
-                            comm3.max_bracket, comm3.rtol, str(comm3)))
+    checks.append(
+        DemoCheck(
+            "U U^T: detected as NOT commuting",
+            not comm3.passed,
+            comm3.max_bracket,
+            comm3.rtol,
+            str(comm3),
+        )
+    )
     return DemoResult(checks)

@@ -151,9 +151,7 @@ def gradient_flow(
             )
         return -grad
 
-    sol = solve_ivp(
-        rhs, (t0, t1), x_start, method=method, t_eval=t_eval, rtol=rtol, atol=atol
-    )
+    sol = solve_ivp(rhs, (t0, t1), x_start, method=method, t_eval=t_eval, rtol=rtol, atol=atol)
     if sol.status != 0:
         reached = float(sol.t[-1]) if sol.t.size else t0
         # A step size collapsing to round-off means a finite-time singularity at t_reached.
@@ -201,8 +199,9 @@ def _batch_schedule(loss, batches, steps: int, seed):
     if isinstance(batches, numbers.Integral) and not isinstance(batches, bool):
         size = int(batches)
         if not 1 <= size <= n:
-            raise InputError(f"`batches` as a batch size must be in [1, {n}]; got {size}",
-                             argument="batches")
+            raise InputError(
+                f"`batches` as a batch size must be in [1, {n}]; got {size}", argument="batches"
+            )
         rng = np.random.default_rng(seed)
         return lambda k: loss.subset(np.sort(rng.choice(n, size=size, replace=False)))
     try:

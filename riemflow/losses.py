@@ -56,16 +56,18 @@ class DataLoss:
             )
         X = check_finite(as_float_array(X, "X"), "X")
         if X.ndim != 2 or X.shape[0] == 0:
-            raise ShapeError(f"`X` must be a non-empty (n, d) matrix; got shape {X.shape}",
-                             argument="X")
+            raise ShapeError(
+                f"`X` must be a non-empty (n, d) matrix; got shape {X.shape}", argument="X"
+            )
         if y is None:
             if kind == "squared":
                 raise InputError("`y` is required for the squared loss", argument="y")
             y = np.ones(X.shape[0])
         y = check_finite(as_float_array(y, "y"), "y")
         if y.shape != (X.shape[0],):
-            raise ShapeError(f"`y` must have shape ({X.shape[0]},) to match X; got {y.shape}",
-                             argument="y")
+            raise ShapeError(
+                f"`y` must have shape ({X.shape[0]},) to match X; got {y.shape}", argument="y"
+            )
         self.X, self.y, self.kind, self.reduction = X, y, kind, reduction
         self._signed = X * y[:, None]  # rows y_n x_n, for margins
 
@@ -82,8 +84,9 @@ class DataLoss:
     def __call__(self, w):
         """The loss at `w: (d,)` (a float, or an autograd box while traced)."""
         if anp.shape(w) != (self.dim,):
-            raise ShapeError(f"loss expects w of shape ({self.dim},); got {anp.shape(w)}",
-                             argument="w")
+            raise ShapeError(
+                f"loss expects w of shape ({self.dim},); got {anp.shape(w)}", argument="w"
+            )
         if self.kind == "squared":
             r = anp.dot(self.X, w) - self.y
             terms = 0.5 * r * r
@@ -98,8 +101,10 @@ class DataLoss:
         """The same loss on the samples `indices` (a mini-batch)."""
         idx = np.asarray(indices)
         if idx.ndim != 1 or idx.size == 0:
-            raise ShapeError(f"`indices` must be a non-empty 1-D array; got shape {idx.shape}",
-                             argument="indices")
+            raise ShapeError(
+                f"`indices` must be a non-empty 1-D array; got shape {idx.shape}",
+                argument="indices",
+            )
         if idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= self.n_samples:
             raise InputError(
                 f"`indices` must be integers in [0, {self.n_samples}); got {idx!r}",

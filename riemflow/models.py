@@ -55,8 +55,7 @@ def _init_vector(init, n_blocks: int, block_dim: int, alpha: float) -> np.ndarra
     if isinstance(init, (list, tuple)):
         if len(init) != n_blocks:
             raise ShapeError(
-                f"`init` as a sequence must have one entry per layer ({n_blocks}); got "
-                f"{len(init)}",
+                f"`init` as a sequence must have one entry per layer ({n_blocks}); got {len(init)}",
                 argument="init",
             )
         blocks = []
@@ -151,8 +150,9 @@ def diagonal_network(
         raise InputError(f"`depth` must be a real number >= 1; got {depth!r}", argument="depth")
     integral = float(depth).is_integer()
     if form == "product" and not integral:
-        raise InputError(f"`depth` must be an integer for form='product'; got {depth!r}",
-                         argument="depth")
+        raise InputError(
+            f"`depth` must be an integer for form='product'; got {depth!r}", argument="depth"
+        )
     power = int(depth) if integral else float(depth)
     n_nets = 2 if signed else 1
 
@@ -256,12 +256,14 @@ def linear(A, b=None, *, init=None):
 def _symmetric_stack(matrices, name: str, *, require: bool) -> np.ndarray:
     A = check_finite(as_float_array(matrices, name), name)
     if A.ndim != 3 or A.shape[1] != A.shape[2]:
-        raise ShapeError(f"`{name}` must be a stack (d, D, D) of square matrices; got {A.shape}",
-                         argument=name)
+        raise ShapeError(
+            f"`{name}` must be a stack (d, D, D) of square matrices; got {A.shape}", argument=name
+        )
     asym = np.max(np.abs(A - np.swapaxes(A, 1, 2)), initial=0.0)
     if require and asym > 1e-12 * max(1.0, np.max(np.abs(A))):
-        raise InputError(f"`{name}` must hold symmetric matrices; max |A - A^T| = {asym:.3e}",
-                         argument=name)
+        raise InputError(
+            f"`{name}` must hold symmetric matrices; max |A - A^T| = {asym:.3e}", argument=name
+        )
     return 0.5 * (A + np.swapaxes(A, 1, 2))
 
 
@@ -330,7 +332,11 @@ def matrix_sensing(measurements, *, rank: int | None = None, alpha: float = 1.0,
 
 
 def matrix_factorization(
-    n_rows: int, n_cols: int | None = None, *, rank: int | None = None, alpha: float = 1.0,
+    n_rows: int,
+    n_cols: int | None = None,
+    *,
+    rank: int | None = None,
+    alpha: float = 1.0,
     init=None,
 ):
     """Matrix factorization, the classic non-commuting parametrization.
@@ -356,8 +362,11 @@ def matrix_factorization(
     if n_cols is None:
         r = n if rank is None else as_positive_int(rank, "rank")
         rows, cols = np.triu_indices(n)
-        x_init = alpha * np.eye(n, r).ravel() if init is None else _init_vector(
-            np.asarray(init, dtype=np.float64).ravel(), 1, n * r, alpha)
+        x_init = (
+            alpha * np.eye(n, r).ravel()
+            if init is None
+            else _init_vector(np.asarray(init, dtype=np.float64).ravel(), 1, n * r, alpha)
+        )
 
         def fn(x):
             U = anp.reshape(x, anp.shape(x)[:-1] + (n, r))
@@ -432,8 +441,11 @@ def simplex_sphere(dim: int, *, init=None):
     """
     dim = as_positive_int(dim, "dim")
     sphere = Hypersphere(dim)
-    x_init = np.full(dim + 1, 1.0 / np.sqrt(dim + 1)) if init is None else _init_vector(
-        init, 1, dim + 1, 0.0)
+    x_init = (
+        np.full(dim + 1, 1.0 / np.sqrt(dim + 1))
+        if init is None
+        else _init_vector(init, 1, dim + 1, 0.0)
+    )
 
     def fn(u):
         return u[..., :dim] ** 2
@@ -446,7 +458,11 @@ def simplex_sphere(dim: int, *, init=None):
         return z / np.linalg.norm(z, axis=-1, keepdims=True)
 
     G = Parametrization(
-        fn, sphere, name=f"u*u on the sphere S^{dim}", domain=positive, sampler=sample,
+        fn,
+        sphere,
+        name=f"u*u on the sphere S^{dim}",
+        domain=positive,
+        sampler=sample,
         vectorized=True,
     )
     G(x_init)  # validates that init is on the sphere and positive

@@ -27,7 +27,7 @@ from scipy.integrate import solve_ivp
 
 from . import _autodiff
 from ._geometry import Geometry, make_geometry
-from ._validation import as_point, as_points, as_positive, as_positive_int
+from ._validation import as_point, as_points, as_positive, as_positive_int, readonly_copy
 from .errors import (
     DivergenceError,
     DomainError,
@@ -42,14 +42,6 @@ __all__ = ["Parametrization", "CommutingReport", "RegularityReport"]
 
 # Largest number of float64 entries of a (B, d, d, D) bracket tensor held at once.
 _BRACKET_CHUNK_ENTRIES = 4_000_000
-
-
-def _frozen(arr) -> np.ndarray | None:
-    if arr is None:
-        return None
-    arr = np.array(arr, dtype=np.float64, copy=True)
-    arr.flags.writeable = False
-    return arr
 
 
 @dataclass(frozen=True)
@@ -451,7 +443,7 @@ class Parametrization:
             max_bracket=max(best[0], 0.0),
             max_abs_bracket=best[1],
             worst_pair=best[2],
-            worst_point=_frozen(best[3]),
+            worst_point=readonly_copy(best[3]),
             n_points=int(xb.shape[0]),
             rtol=rtol,
             atol=atol,
@@ -492,7 +484,7 @@ class Parametrization:
             passed=passed,
             min_singular_value=float(np.min(sigma[:, 0])),
             min_relative_singular_value=float(rel[worst]),
-            worst_point=_frozen(xb[worst]),
+            worst_point=readonly_copy(xb[worst]),
             n_points=int(xb.shape[0]),
             output_dim=d,
             manifold_dim=m,

@@ -11,6 +11,7 @@ import numpy as np
 from geomstats.geometry.base import ImmersedSet
 from geomstats.geometry.euclidean import Euclidean
 
+from ._geometry import apply_predicate
 from ._validation import as_positive_int
 
 __all__ = ["immersed_manifold"]
@@ -43,7 +44,7 @@ class FunctionImmersedSet(ImmersedSet):
         flat = point.reshape(-1, self.dim)
         inside = np.ones(flat.shape[0], dtype=bool)
         if self._contains is not None:
-            inside = np.array([bool(self._contains(z)) for z in flat], dtype=bool)
+            inside = apply_predicate(self._contains, flat)
         return inside.reshape(point.shape[:-1]) if point.ndim > 1 else bool(inside[0])
 
     def random_point(self, n_samples=1, bound=1.0):

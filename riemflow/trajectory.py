@@ -6,15 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import readonly_copy
+
 __all__ = ["Trajectory"]
-
-
-def _readonly(arr):
-    if arr is None:
-        return None
-    arr = np.array(arr, dtype=np.float64, copy=True)
-    arr.flags.writeable = False
-    return arr
 
 
 @dataclass(frozen=True)
@@ -46,7 +40,7 @@ class Trajectory:
 
     def __post_init__(self):
         for name in ("t", "w", "loss", "x", "mu"):
-            object.__setattr__(self, name, _readonly(getattr(self, name)))
+            object.__setattr__(self, name, readonly_copy(getattr(self, name)))
 
     def __len__(self) -> int:
         return self.t.shape[0]

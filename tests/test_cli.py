@@ -32,6 +32,7 @@ def test_usage_errors_exit_2():
 
 
 def test_console_script_installed():
-    proc = subprocess.run([sys.executable, "-m", "riemflow.cli", "--help"], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "riemflow.cli", "--help"], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and "demo" in proc.stdout

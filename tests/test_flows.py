@@ -14,8 +14,15 @@ FLOW_TOL = 1e-8
 
 
 def _reference(velocity, w0, t_eval):
-    sol = solve_ivp(velocity, (t_eval[0], t_eval[-1]), w0, method="DOP853", t_eval=t_eval,
-                    rtol=1e-13, atol=1e-15)
+    sol = solve_ivp(
+        velocity,
+        (t_eval[0], t_eval[-1]),
+        w0,
+        method="DOP853",
+        t_eval=t_eval,
+        rtol=1e-13,
+        atol=1e-15,
+    )
     assert sol.success
     return sol.y.T
 
@@ -73,7 +80,9 @@ def test_general_init_and_time_dependent_loss():
 
     ref = _reference(velocity, u0**2 - v0**2, t)
     assert _relative(traj.w, ref) < FLOW_TOL
-    np.testing.assert_allclose(traj.loss, [loss(w, s) for w, s in zip(traj.w, t)], rtol=1e-14)
+    np.testing.assert_allclose(
+        traj.loss, [loss(w, s) for w, s in zip(traj.w, t, strict=False)], rtol=1e-14
+    )
 
 
 def test_flow_on_the_sphere_stays_on_it_and_is_simplex_mirror_flow():

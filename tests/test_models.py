@@ -12,7 +12,9 @@ def test_diagonal_network_forms_and_defaults():
     np.testing.assert_array_equal(G(x0), np.zeros(3))
     G, x0 = rf.models.diagonal_network(2, depth=3, signed=False, alpha=2.0)
     np.testing.assert_allclose(G(x0), [8.0, 8.0])
-    G, x0 = rf.models.diagonal_network(2, depth=3, form="product", init=[1.0, 2.0, 3.0, 1.0, 1.0, 0.5])
+    G, x0 = rf.models.diagonal_network(
+        2, depth=3, form="product", init=[1.0, 2.0, 3.0, 1.0, 1.0, 0.5]
+    )
     np.testing.assert_allclose(G(x0), [6.0 - 0.5, 6.0 - 0.5])
     G, x0 = rf.models.diagonal_network(2, depth=2.5, alpha=1e-3)  # non-integer depth
     np.testing.assert_allclose(G(np.array([4.0, 1.0, 1.0, 1.0])), [32.0 - 1.0, 0.0])
@@ -64,24 +66,39 @@ def test_matrix_factorization_first_bracket_formula():
     [
         (lambda: rf.models.diagonal_network(0), rf.errors.InputError, "dim"),
         (lambda: rf.models.diagonal_network(2, depth=0.5), rf.errors.InputError, "depth"),
-        (lambda: rf.models.diagonal_network(2, depth=2.5, form="product"),
-         rf.errors.InputError, "integer"),
+        (
+            lambda: rf.models.diagonal_network(2, depth=2.5, form="product"),
+            rf.errors.InputError,
+            "integer",
+        ),
         (lambda: rf.models.diagonal_network(2, form="tree"), rf.errors.InputError, "form"),
         (lambda: rf.models.diagonal_network(2, alpha=-1.0), rf.errors.InputError, "alpha"),
         (lambda: rf.models.diagonal_network(2, alpha=np.nan), rf.errors.NonFiniteError, "alpha"),
         (lambda: rf.models.diagonal_network(2, init=np.ones(3)), rf.errors.ShapeError, "init"),
         (lambda: rf.models.diagonal_network(2, init=(1.0,)), rf.errors.ShapeError, "init"),
-        (lambda: rf.models.diagonal_network(2, depth=2.5, init=(1.0, -1.0)),
-         rf.errors.DomainError, "positive"),
-        (lambda: rf.models.quadratic(np.array([[[0.0, 1.0], [0.0, 0.0]]])),
-         rf.errors.InputError, "symmetric"),
+        (
+            lambda: rf.models.diagonal_network(2, depth=2.5, init=(1.0, -1.0)),
+            rf.errors.DomainError,
+            "positive",
+        ),
+        (
+            lambda: rf.models.quadratic(np.array([[[0.0, 1.0], [0.0, 0.0]]])),
+            rf.errors.InputError,
+            "symmetric",
+        ),
         (lambda: rf.models.quadratic(np.ones((2, 3))), rf.errors.ShapeError, "matrices"),
         (lambda: rf.models.linear(np.ones(3)), rf.errors.ShapeError, "A"),
         (lambda: rf.models.linear(np.ones((2, 3)), np.ones(3)), rf.errors.ShapeError, "b"),
-        (lambda: rf.models.simplex_sphere(2, init=np.array([1.0, 1.0, 1.0])),
-         rf.errors.DomainError, "manifold"),
-        (lambda: rf.models.simplex_sphere(2, init=np.array([-1.0, 0.0, 0.0])),
-         rf.errors.DomainError, "outside"),
+        (
+            lambda: rf.models.simplex_sphere(2, init=np.array([1.0, 1.0, 1.0])),
+            rf.errors.DomainError,
+            "manifold",
+        ),
+        (
+            lambda: rf.models.simplex_sphere(2, init=np.array([-1.0, 0.0, 0.0])),
+            rf.errors.DomainError,
+            "outside",
+        ),
         (lambda: rf.models.bilinear_chain(1), rf.errors.InputError, "dim"),
     ],
 )

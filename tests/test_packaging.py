@@ -33,8 +33,12 @@ def test_geomstats_imported_first_with_numpy_backend_is_refused_clearly():
 
 def test_geomstats_imported_first_with_autograd_backend_is_fine():
     env = dict(os.environ, GEOMSTATS_BACKEND="autograd")
-    proc = subprocess.run([sys.executable, "-c", "import geomstats.backend; import riemflow"],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import geomstats.backend; import riemflow"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -61,6 +65,11 @@ def test_public_names_have_docstrings_with_examples():
         obj = getattr(rf, name)
         if callable(obj) and not isinstance(obj, type(rf)):
             assert obj.__doc__, name
-    for fn in (rf.Parametrization, rf.gradient_flow, rf.gradient_descent,
-               rf.models.diagonal_network, rf.spaces.immersed_manifold):
+    for fn in (
+        rf.Parametrization,
+        rf.gradient_flow,
+        rf.gradient_descent,
+        rf.models.diagonal_network,
+        rf.spaces.immersed_manifold,
+    ):
         assert "Example" in fn.__doc__, fn

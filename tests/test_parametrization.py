@@ -35,7 +35,7 @@ def test_jacobian_matches_closed_form(case):
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_gradient_fields_and_kernel_match_closed_form(case):
     xs = case.points(np.random.default_rng(1), 4)
-    for x, fields, kernel in zip(xs, case.G.gradient_fields(xs), case.G.kernel(xs)):
+    for x, fields, kernel in zip(xs, case.G.gradient_fields(xs), case.G.kernel(xs), strict=False):
         J = case.jacobian(x)
         P = _projector(case, x)
         np.testing.assert_allclose(fields, J @ P, rtol=0, atol=TOL)
@@ -74,7 +74,7 @@ def test_single_point_and_batch_agree():
     case = closed_forms.matrix_sensing(False)
     xs = case.points(np.random.default_rng(3), 3)
     batched = case.G.lie_brackets(xs)
-    for x, b in zip(xs, batched):
+    for x, b in zip(xs, batched, strict=False):
         np.testing.assert_array_equal(case.G.lie_brackets(x), b)
     assert case.G(xs).shape == (3, 3) and case.G(xs[0]).shape == (3,)
 
@@ -91,8 +91,9 @@ def test_non_broadcasting_map_is_detected_and_looped():
     np.testing.assert_allclose(G(xs), want, rtol=1e-15)
     assert G._map.vectorized is False
     ref = closed_forms.bilinear_chain()
-    np.testing.assert_allclose(G.lie_brackets(xs), np.stack([ref.brackets(x) for x in xs]),
-                               atol=TOL)
+    np.testing.assert_allclose(
+        G.lie_brackets(xs), np.stack([ref.brackets(x) for x in xs]), atol=TOL
+    )
 
 
 def test_vectorized_and_looped_evaluation_agree():
@@ -207,10 +208,10 @@ def test_joint_flow_diagonal_network_closed_form():
     G, x0 = rf.models.diagonal_network(2, depth=2, init=(u0, v0))
     mu = np.array([0.3, -0.7])
     psi = G.flow(x0, mu)
-    np.testing.assert_allclose(psi, np.concatenate([u0 * np.exp(2 * mu), v0 * np.exp(-2 * mu)]),
-                               rtol=1e-10)
-    np.testing.assert_allclose(G(psi), u0**2 * np.exp(4 * mu) - v0**2 * np.exp(-4 * mu),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        psi, np.concatenate([u0 * np.exp(2 * mu), v0 * np.exp(-2 * mu)]), rtol=1e-10
+    )
+    np.testing.assert_allclose(G(psi), u0**2 * np.exp(4 * mu) - v0**2 * np.exp(-4 * mu), rtol=1e-10)
 
 
 def test_joint_flow_commuting_quadratics_is_matrix_exponential():
@@ -233,8 +234,9 @@ def test_joint_flow_on_the_sphere_stays_on_it():
     G, u0 = rf.models.simplex_sphere(3)
     psi = G.flow(u0, np.array([0.2, -0.3, 0.1]))
     assert abs(np.linalg.norm(psi) - 1.0) < 1e-10
-    np.testing.assert_allclose(G.flow(u0, np.array([0.2, -0.3, 0.1]), sequential=True), psi,
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        G.flow(u0, np.array([0.2, -0.3, 0.1]), sequential=True), psi, atol=1e-9
+    )
 
 
 def test_joint_flow_blow_up_is_a_divergence_error():

@@ -7,8 +7,8 @@ by hand (MATH.md section 2). Quadratic families use `G_i(x) = x^T B_i x / 2`, fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -55,8 +55,9 @@ def diagonal_power(dim=3, depth=3):
     def pts(rng, n):
         return rng.uniform(0.2, 2.0, size=(n, 2 * dim))
 
-    return Case(f"power depth {depth}", G, x0, jac,
-                lambda x: np.zeros((dim, dim, 2 * dim)), True, pts)
+    return Case(
+        f"power depth {depth}", G, x0, jac, lambda x: np.zeros((dim, dim, 2 * dim)), True, pts
+    )
 
 
 def diagonal_product(dim=2, depth=3):
@@ -73,8 +74,15 @@ def diagonal_product(dim=2, depth=3):
                 J[np.arange(dim), col] = sign * others
         return J
 
-    return Case(f"product depth {depth}", G, x0, jac,
-                lambda x: np.zeros((dim, dim, 2 * L * dim)), True, _gaussian(2 * L * dim))
+    return Case(
+        f"product depth {depth}",
+        G,
+        x0,
+        jac,
+        lambda x: np.zeros((dim, dim, 2 * L * dim)),
+        True,
+        _gaussian(2 * L * dim),
+    )
 
 
 def linear_map():
@@ -92,8 +100,15 @@ def quadratic_family(commuting: bool, seed=3):
         S = rng.standard_normal((3, 4, 4))
         B = S + np.swapaxes(S, 1, 2)
     G, x0 = rf.models.quadratic(B)
-    return Case(f"quadratic commuting={commuting}", G, x0, _quadratic_jacobian(B),
-                _quadratic_brackets(B), commuting, _gaussian(4))
+    return Case(
+        f"quadratic commuting={commuting}",
+        G,
+        x0,
+        _quadratic_jacobian(B),
+        _quadratic_brackets(B),
+        commuting,
+        _gaussian(4),
+    )
 
 
 def matrix_sensing(commuting: bool, k=3, r=2, seed=5):
@@ -109,22 +124,30 @@ def matrix_sensing(commuting: bool, k=3, r=2, seed=5):
     sym = 0.5 * (A + np.swapaxes(A, 1, 2))
     B = np.stack([2.0 * np.kron(s, np.eye(r)) for s in sym])  # x = U.ravel(), row-major
     G, x0 = rf.models.matrix_sensing(A, rank=r, alpha=0.5)
-    return Case(f"matrix sensing commuting={commuting}", G, x0, _quadratic_jacobian(B),
-                _quadratic_brackets(B), commuting, _gaussian(k * r))
+    return Case(
+        f"matrix sensing commuting={commuting}",
+        G,
+        x0,
+        _quadratic_jacobian(B),
+        _quadratic_brackets(B),
+        commuting,
+        _gaussian(k * r),
+    )
 
 
 def symmetric_factorization(n=3, r=2):
     rows, cols = np.triu_indices(n)
     B = []
-    for a, b in zip(rows, cols):
+    for a, b in zip(rows, cols, strict=False):
         E = np.zeros((n, n))
         E[a, b] += 1.0
         E[b, a] += 1.0
         B.append(np.kron(E, np.eye(r)))
     B = np.stack(B)
     G, x0 = rf.models.matrix_factorization(n, rank=r)
-    return Case("U U^T", G, x0, _quadratic_jacobian(B), _quadratic_brackets(B), False,
-                _gaussian(n * r))
+    return Case(
+        "U U^T", G, x0, _quadratic_jacobian(B), _quadratic_brackets(B), False, _gaussian(n * r)
+    )
 
 
 def asymmetric_factorization(n=2, m=3, r=2):
@@ -139,8 +162,7 @@ def asymmetric_factorization(n=2, m=3, r=2):
             B.append(M)
     B = np.stack(B)
     G, x0 = rf.models.matrix_factorization(n, m, rank=r)
-    return Case("U V^T", G, x0, _quadratic_jacobian(B), _quadratic_brackets(B), False,
-                _gaussian(D))
+    return Case("U V^T", G, x0, _quadratic_jacobian(B), _quadratic_brackets(B), False, _gaussian(D))
 
 
 def bilinear_chain():
@@ -170,8 +192,7 @@ def sphere_squares(dim=3):
         z = rng.uniform(0.1, 1.0, size=(n, dim + 1))
         return z / np.linalg.norm(z, axis=1, keepdims=True)
 
-    return Case("u*u on the sphere", G, u0, jac, lambda u: np.zeros((dim, dim, dim + 1)),
-                True, pts)
+    return Case("u*u on the sphere", G, u0, jac, lambda u: np.zeros((dim, dim, dim + 1)), True, pts)
 
 
 def all_cases() -> list[Case]:
