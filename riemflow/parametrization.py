@@ -422,7 +422,7 @@ class Parametrization:
         self._checked_values(xb, "points")
         d, dim = self.output_dim, self.input_dim
         chunk = max(1, _BRACKET_CHUNK_ENTRIES // max(1, d * d * dim))
-        best = (-1.0, 0.0, None, None)  # rel, abs, pair, point
+        max_rel, max_abs, worst_pair, worst_point = 0.0, 0.0, None, None
         passed = True
         for start in range(0, xb.shape[0], chunk):
             part = xb[start : start + chunk]
@@ -431,19 +431,22 @@ class Parametrization:
             scale = np.linalg.norm(terms, axis=-1)
             scale = scale + np.swapaxes(scale, 1, 2)
             passed &= bool(np.all(bracket <= atol + rtol * scale))
+            max_abs = max(max_abs, float(np.max(bracket)))
             rel = np.divide(bracket, scale, out=np.zeros_like(bracket), where=scale > 0)
-            rel[:, np.arange(d), np.arange(d)] = -1.0  # a field commutes with itself
+            if d == 1:  # a single field commutes with itself
+                continue
+            rel[:, np.arange(d), np.arange(d)] = -1.0
             b, i, j = np.unravel_index(int(np.argmax(rel)), rel.shape)
-            if rel[b, i, j] > best[0]:
-                pair = (int(min(i, j)), int(max(i, j))) if d > 1 else None
-                best = (float(rel[b, i, j]), best[1], pair, part[b])
-            best = (best[0], max(best[1], float(np.max(bracket))), best[2], best[3])
+            if worst_point is None or rel[b, i, j] > max_rel:
+                max_rel, worst_pair, worst_point = float(rel[b, i, j]), (int(i), int(j)), part[b]
+        if worst_pair is not None:
+            worst_pair = (min(worst_pair), max(worst_pair))
         return CommutingReport(
             passed=passed,
-            max_bracket=max(best[0], 0.0),
-            max_abs_bracket=best[1],
-            worst_pair=best[2],
-            worst_point=readonly_copy(best[3]),
+            max_bracket=max_rel,
+            max_abs_bracket=max_abs,
+            worst_pair=worst_pair,
+            worst_point=readonly_copy(worst_point),
             n_points=int(xb.shape[0]),
             rtol=rtol,
             atol=atol,

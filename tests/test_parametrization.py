@@ -252,3 +252,10 @@ def test_hypersphere_space_kinds():
     assert G.geometry.kind == "extrinsic" and G.manifold_dim == 2 and G.input_dim == 3
     assert rf.Parametrization(lambda x: x, 2).geometry.kind == "euclidean"
     assert rf.Parametrization(lambda x: x, _sphere_chart()).geometry.kind == "intrinsic"
+
+
+def test_single_output_commutes_trivially():
+    G = rf.Parametrization(lambda x: anp.sum(x**3, axis=-1), 3)
+    rep = G.check_commuting(n_samples=4)
+    assert rep.passed and rep.worst_pair is None and rep.max_bracket == 0.0
+    assert G.lie_brackets(np.ones(3)).shape == (1, 1, 3)
