@@ -21,7 +21,7 @@ _os.environ["GEOMSTATS_BACKEND"] = "autograd"
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError  # noqa: E402
 from importlib.metadata import version as _version  # noqa: E402
 
-from . import errors, losses, models, spaces  # noqa: E402
+from . import domains, errors, losses, models, potentials, spaces  # noqa: E402
 from .flows import gradient_descent, gradient_flow  # noqa: E402
 from .parametrization import (  # noqa: E402
     CommutingReport as CommutingReport,
@@ -32,6 +32,9 @@ from .parametrization import (  # noqa: E402
 from .parametrization import (  # noqa: E402
     RegularityReport as RegularityReport,
 )
+from .legendre import FlatnessReport as FlatnessReport  # noqa: E402
+from .legendre import Legendre as Legendre  # noqa: E402
+from .legendre import LegendreReport as LegendreReport  # noqa: E402
 from .trajectory import Trajectory as Trajectory  # noqa: E402
 
 try:
@@ -41,13 +44,18 @@ except _PackageNotFoundError:  # running from a source tree that is not installe
 
 __all__ = [
     "CommutingReport",
+    "FlatnessReport",
+    "Legendre",
+    "LegendreReport",
     "Parametrization",
     "RegularityReport",
     "Trajectory",
+    "domains",
     "errors",
     "gradient_descent",
     "gradient_flow",
     "losses",
     "models",
+    "potentials",
     "spaces",
 ]

@@ -1,0 +1,548 @@
+"""Legendre functions: mirror maps, conjugates, Bregman divergences (MATH.md section 3).
+
+`R` is a Legendre function on an open convex domain `Omega`: strictly convex with positive
+definite Hessian, essentially smooth (`|grad R| -> infinity` at the boundary). Its mirror
+map is `grad R`, inverted by `grad R*`. Derivatives default to autograd; closed forms given
+by the caller are used instead (and are cross-checked by `Legendre.check`).
+
+Shapes: points `w: (d,)` or batches `(B, d)`; `grad: (d,)`, `hessian: (d, d)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import autograd.numpy as anp
+import numpy as np
+
+from . import _autodiff
+from ._validation import as_points, as_positive, as_positive_int, readonly_copy
+from .domains import Domain, as_domain
+from .errors import ConvergenceError, DomainError, NotPositiveDefiniteError, ShapeError
+
+__all__ = ["Legendre", "LegendreReport", "FlatnessReport"]
+
+
+@dataclass(frozen=True)
+class LegendreReport:
+    """Outcome of `Legendre.check` on sampled points of the domain.
+
+    Attributes:
+        passed: all three checks passed.
+        min_hessian_eigenvalue: smallest eigenvalue of `hess R` over the points.
+        min_relative_eigenvalue: smallest `lambda_min / lambda_max` (PD iff `> rtol`).
+        worst_point: the point `(d,)` of the smallest relative eigenvalue.
+        max_roundtrip_error: largest `|grad R*(grad R(w)) - w|_inf / |w|_inf`.
+        boundary_growth: smallest ratio `|grad R|` near / far from the boundary along
+            paths to it (distances `boundary_eps[-1]` vs `boundary_eps[0]`); `None` when
+            the domain is all of `R^d`.
+        boundary_monotone: whether `|grad R|` increased along every path.
+        n_points: number of points checked.
+        rtol, roundtrip_tol, growth: the tolerances decided with.
+    """
+
+    passed: bool
+    min_hessian_eigenvalue: float
+    min_relative_eigenvalue: float
+    worst_point: np.ndarray | None
+    max_roundtrip_error: float
+    boundary_growth: float | None
+    boundary_monotone: bool | None
+    n_points: int
+    rtol: float
+    roundtrip_tol: float
+    growth: float
+
+    def __str__(self) -> str:
+        verdict = "Legendre" if self.passed else "NOT Legendre"
+        boundary = (
+            "no boundary"
+            if self.boundary_growth is None
+            else f"|grad R| grows x{self.boundary_growth:.3g} toward the boundary "
+            f"(needed x{self.growth:g}, monotone: {self.boundary_monotone})"
+        )
+        return (
+            f"{verdict} on {self.n_points} points: min Hessian eigenvalue "
+            f"{self.min_hessian_eigenvalue:.3e} (relative {self.min_relative_eigenvalue:.3e}, "
+            f"rtol={self.rtol:g}); roundtrip error {self.max_roundtrip_error:.3e} "
+            f"(tol {self.roundtrip_tol:g}); {boundary}"
+        )
+
+
+@dataclass(frozen=True)
+class FlatnessReport:
+    """Outcome of `Legendre.check_flat`: does the Riemann tensor of `hess R` vanish?
+
+    For a Hessian metric, with `T = d^3 R`, the Riemann tensor is
+    `R_{aijk} = -(A - B) / 4`, `A_{aijk} = g^{mb} T_{jma} T_{kib}`, `B` the same with
+    `j, k` swapped. The relative curvature is `|A - B| / (|A| + |B|)` (0/0 counts as 0).
+
+    Attributes:
+        passed: `|A - B| <= rtol (|A| + |B|)` at every point.
+        max_curvature: the largest relative curvature.
+        max_abs_curvature: the largest `|Riemann|` (Frobenius norm, lowered indices).
+        worst_point: where `max_curvature` occurred.
+        n_points: number of points checked.
+        rtol: the tolerance decided with.
+    """
+
+    passed: bool
+    max_curvature: float
+    max_abs_curvature: float
+    worst_point: np.ndarray | None
+    n_points: int
+    rtol: float
+
+    def __str__(self) -> str:
+        verdict = "flat" if self.passed else "curved"
+        return (
+            f"{verdict}: max relative curvature {self.max_curvature:.3e} (absolute "
+            f"{self.max_abs_curvature:.3e}, rtol={self.rtol:g}) over {self.n_points} points"
+        )
+
+
+def _matrix_map(fn, dim: int):
+    """`fn: (d,) -> (d, d)` as a map to flat vectors, for `PointwiseMap`."""
+
+    def flat(w):
+        return anp.reshape(fn(w), anp.shape(w)[:-1] + (dim * dim,))
+
+    return flat
+
+
+class Legendre:
+    """A Legendre function `R` on an open convex domain.
+
+    Args:
+        fn: `R: (d,) -> float`, written with `autograd.numpy`.
+        dim: `d`.
+        domain: a `riemflow.domains.Domain`, box pairs `[(lo, hi), ...]`, or `None` for
+            all of `R^d`.
+        grad: optional closed-form mirror map `w -> grad R(w)`.
+        hessian: optional closed-form `w -> hess R(w)` `(d, d)`; write it with
+            `autograd.numpy` if curvature and geomstats' connection are wanted.
+        grad_conjugate: optional closed-form inverse mirror map `mu -> grad R*(mu)`;
+            otherwise a safeguarded Newton solve of `grad R(w) = mu` is used.
+        conjugate: optional closed-form `mu -> R*(mu)`; otherwise
+            `<mu, w> - R(w)` at `w = grad R*(mu)`.
+        name: label in reports and errors.
+        newton_tol: the Newton solve stops when its step is below
+            `newton_tol * max(|w|_inf, tiny)`; `1e-15` reaches round-off in 1-2 steps
+            after quadratic convergence sets in.
+        max_newton: iteration budget of the Newton solve.
+
+    Raises:
+        ShapeError: bad `dim`/`domain`.
+
+    Example:
+        >>> import autograd.numpy as anp, numpy as np, riemflow as rf
+        >>> R = rf.Legendre(lambda w: anp.sum(w * anp.log(w) - w), 2,
+        ...                 domain=rf.domains.Box.orthant(2))
+        >>> R.grad(np.array([1.0, np.e])).round(12).tolist()
+        [0.0, 1.0]
+        >>> R.grad_conjugate(np.array([0.0, 1.0])).round(12).tolist()
+        [1.0, 2.718281828459]
+    """
+
+    def __init__(
+        self,
+        fn,
+        dim: int,
+        *,
+        domain=None,
+        grad=None,
+        hessian=None,
+        grad_conjugate=None,
+        conjugate=None,
+        name: str | None = None,
+        newton_tol: float = 1e-15,
+        max_newton: int = 100,
+    ):
+        if not callable(fn):
+            raise TypeError(f"`fn` must be callable w -> float; got {fn!r}")
+        self.fn = fn
+        self.dim = as_positive_int(dim, "dim")
+        self.domain: Domain = as_domain(domain, self.dim)
+        self.name = name or getattr(fn, "__name__", "R")
+        self.newton_tol = as_positive(newton_tol, "newton_tol")
+        self.max_newton = as_positive_int(max_newton, "max_newton")
+        self._value_map = _autodiff.PointwiseMap(fn, name=self.name)
+        self._grad_map = None if grad is None else _autodiff.PointwiseMap(grad, "grad")
+        self._hess_map = (
+            None
+            if hessian is None
+            else _autodiff.PointwiseMap(_matrix_map(hessian, self.dim), "hessian")
+        )
+        self._conj_grad_map = (
+            None
+            if grad_conjugate is None
+            else _autodiff.PointwiseMap(grad_conjugate, "grad_conjugate")
+        )
+        self._conj_map = None if conjugate is None else _autodiff.PointwiseMap(conjugate, "conjugate")
+        self._last_solution: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"Legendre({self.name!r}, dim={self.dim}, domain={self.domain!r})"
+
+    @property
+    def has_closed_form_inverse(self) -> bool:
+        """Whether `grad R*` is a closed form (else a Newton solve)."""
+        return self._conj_grad_map is not None
+
+    # -- batched, traceable building blocks -------------------------------------------
+    def _values(self, wb):
+        return self._value_map(wb)[:, 0]
+
+    def _grads(self, wb):
+        if self._grad_map is not None:
+            return self._grad_map(wb)
+        return _autodiff.gradient(lambda z: anp.sum(self._values(z)), wb, name=self.name)[1]
+
+    def _hessians(self, wb):
+        n = anp.shape(wb)[0]
+        if self._hess_map is not None:
+            flat = self._hess_map(wb)
+        else:
+            flat = anp.reshape(_autodiff.jacobian(self._grads, wb, name=self.name), (n, -1))
+        return anp.reshape(flat, (n, self.dim, self.dim))
+
+    def _third_derivatives(self, wb):
+        """`T_{ijk} = d_k hess R_{ij}`: `(B, d, d, d)`."""
+        n = anp.shape(wb)[0]
+
+        def flat_hessians(z):
+            return anp.reshape(self._hessians(z), (anp.shape(z)[0], -1))
+
+        jac = _autodiff.jacobian(flat_hessians, wb, name=self.name)
+        return anp.reshape(jac, (n, self.dim, self.dim, self.dim))
+
+    # -- input handling -----------------------------------------------------------------
+    def _points(self, w, name: str = "w"):
+        wb, single = as_points(w, name, self.dim)
+        inside = np.asarray(self.domain.contains(wb), dtype=bool)
+        if not np.all(inside):
+            b = int(np.argmin(inside))
+            raise DomainError(
+                f"`{name}` has a point outside the domain {self.domain!r} of {self.name}: "
+                f"{np.array2string(wb[b], precision=6, threshold=8)}",
+                argument=name,
+            )
+        return wb, single
+
+    def _finite(self, arr, wb, what: str, name: str):
+        arr = np.asarray(arr, dtype=np.float64)
+        bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+        if np.any(bad):
+            b = int(np.argmax(bad))
+            raise DomainError(
+                f"{what} of {self.name} is not finite at `{name}`="
+                f"{np.array2string(wb[b], precision=6, threshold=8)}",
+                argument=name,
+            )
+        return arr
+
+    @staticmethod
+    def _out(arr, single):
+        return arr[0] if single else arr
+
+    # -- evaluation ---------------------------------------------------------------------
+    def __call__(self, w):
+        """`R(w)`: float for `(d,)`, `(B,)` for `(B, d)`.
+
+        Raises:
+            DomainError: `w` outside the domain, or `R(w)` not finite.
+        """
+        wb, single = self._points(w)
+        with np.errstate(all="ignore"):
+            vals = self._finite(self._values(wb)[:, None], wb, "R", "w")[:, 0]
+        return float(vals[0]) if single else vals
+
+    def contains(self, w):
+        """Whether `w` (`(d,)` or `(B, d)`) lies in the domain."""
+        return self.domain.contains(np.asarray(w, dtype=np.float64))
+
+    def grad(self, w) -> np.ndarray:
+        """Mirror map `grad R(w)`: `(d,)` or `(B, d)`."""
+        wb, single = self._points(w)
+        with np.errstate(all="ignore"):
+            return self._out(self._finite(self._grads(wb), wb, "grad R", "w"), single)
+
+    def hessian(self, w) -> np.ndarray:
+        """`hess R(w)`: `(d, d)` or `(B, d, d)` (the Hessian metric's matrix)."""
+        wb, single = self._points(w)
+        with np.errstate(all="ignore"):
+            return self._out(self._finite(self._hessians(wb), wb, "hess R", "w"), single)
+
+    def third_derivative(self, w) -> np.ndarray:
+        """`T_{ijk} = d_i d_j d_k R(w)`: `(d, d, d)` or `(B, d, d, d)`."""
+        wb, single = self._points(w)
+        return self._out(np.asarray(self._third_derivatives(wb)), single)
+
+    def bregman(self, w, v) -> np.ndarray | float:
+        """Bregman divergence `D_R(w, v) = R(w) - R(v) - <grad R(v), w - v>`.
+
+        `w` and `v` have the same shape, `(d,)` or `(B, d)`.
+        """
+        wb, single = self._points(w, "w")
+        vb, _ = self._points(v, "v")
+        if wb.shape != vb.shape:
+            raise ShapeError(f"`w` and `v` must have the same shape; got {wb.shape}, {vb.shape}",
+                             argument="v")
+        vals = (
+            np.asarray(self._values(wb))
+            - np.asarray(self._values(vb))
+            - np.einsum("bi,bi->b", np.asarray(self._grads(vb)), wb - vb)
+        )
+        return float(vals[0]) if single else vals
+
+    # -- conjugate ----------------------------------------------------------------------
+    def grad_conjugate(self, mu, *, start=None) -> np.ndarray:
+        """Inverse mirror map `grad R*(mu)`: the `w` with `grad R(w) = mu`.
+
+        Closed form when given, else a damped Newton solve of
+        `min_w R(w) - <mu, w>` (backtracking keeps iterates in the domain and decreases
+        the objective; warm-started from the previous solution).
+
+        Args:
+            mu: dual points `(d,)` or `(B, d)`.
+            start: optional start point `(d,)` for the Newton solve.
+
+        Raises:
+            DomainError: the closed form is not finite at `mu` (outside `dom R*`).
+            ConvergenceError: Newton did not converge (reports residual and iterations).
+            NotPositiveDefiniteError: `hess R` not PD at an iterate.
+        """
+        mub, single = as_points(mu, "mu", self.dim)
+        if self._conj_grad_map is not None:
+            with np.errstate(all="ignore"):
+                out = np.asarray(self._conj_grad_map(mub), dtype=np.float64)
+            bad = ~np.all(np.isfinite(out), axis=1) | ~np.asarray(self.domain.contains(out))
+            if np.any(bad):
+                b = int(np.argmax(bad))
+                raise DomainError(
+                    f"grad R* of {self.name} is not defined at `mu`="
+                    f"{np.array2string(mub[b], precision=6, threshold=8)} (outside the "
+                    f"range of the mirror map); got {out[b]}",
+                    argument="mu",
+                )
+            return self._out(out, single)
+        out = np.stack([self._newton(m, start) for m in mub])
+        return self._out(out, single)
+
+    def _newton(self, mu: np.ndarray, start) -> np.ndarray:
+        w = None
+        for candidate in (start, self._last_solution, self.domain.center()):
+            if candidate is not None:
+                c = np.asarray(candidate, dtype=np.float64)
+                if c.shape == (self.dim,) and self.domain.contains(c):
+                    w = c.copy()
+                    break
+
+        def objective(z):
+            return float(self._values(z[None, :])[0]) - float(mu @ z)
+
+        phi = objective(w)
+        last_step = np.inf
+        for it in range(1, self.max_newton + 1):
+            g = np.asarray(self._grads(w[None, :]))[0] - mu
+            H = np.asarray(self._hessians(w[None, :]))[0]
+            try:
+                chol = np.linalg.cholesky(0.5 * (H + H.T))
+            except np.linalg.LinAlgError:
+                raise NotPositiveDefiniteError(
+                    f"hess R of {self.name} is not positive definite at "
+                    f"w={np.array2string(w, precision=6, threshold=8)} (Newton solve for "
+                    f"grad R*(mu), mu={np.array2string(mu, precision=6, threshold=8)})"
+                ) from None
+            step = np.linalg.solve(chol.T, np.linalg.solve(chol, g))
+            decrement = float(g @ step)
+            t = 1.0
+            while True:
+                trial = w - t * step
+                if self.domain.contains(trial):
+                    phi_trial = objective(trial)
+                    # Newton decrement^2 = 2 (phi - min phi) to second order: below 1e-10 the
+                    # full step is safe (quadratic regime) and Armijo's test would compare
+                    # differences at round-off level
+                    if decrement < 1e-10 * (1 + abs(phi)) or (
+                        phi_trial <= phi - 1e-4 * t * decrement
+                    ):
+                        break
+                t *= 0.5
+                if t < 1e-14:
+                    raise ConvergenceError(
+                        f"grad R* of {self.name}: the Newton line search stalled at "
+                        f"w={np.array2string(w, precision=6, threshold=8)}; "
+                        f"mu={np.array2string(mu, precision=6, threshold=8)} may be outside "
+                        "the range of grad R (the domain of R*)",
+                        residual=float(np.max(np.abs(g))),
+                        iterations=it,
+                    )
+            w, phi = trial, phi_trial
+            size = float(np.max(np.abs(t * step)))
+            scale = max(float(np.max(np.abs(w))), 1e-300)
+            if t == 1.0 and (size <= self.newton_tol * scale or (size >= last_step and size < 1e-10 * scale)):
+                self._last_solution = w
+                return w
+            last_step = size if t == 1.0 else np.inf
+        raise ConvergenceError(
+            f"grad R* of {self.name}: Newton did not converge in {self.max_newton} "
+            f"iterations at mu={np.array2string(mu, precision=6, threshold=8)}",
+            residual=float(np.max(np.abs(np.asarray(self._grads(w[None, :]))[0] - mu))),
+            iterations=self.max_newton,
+        )
+
+    def conjugate(self, mu) -> np.ndarray | float:
+        """Convex conjugate `R*(mu) = sup_w <mu, w> - R(w)`: float or `(B,)`."""
+        mub, single = as_points(mu, "mu", self.dim)
+        if self._conj_map is not None:
+            with np.errstate(all="ignore"):
+                vals = np.asarray(self._conj_map(mub), dtype=np.float64)[:, 0]
+            if not np.all(np.isfinite(vals)):
+                b = int(np.argmax(~np.isfinite(vals)))
+                raise DomainError(
+                    f"R* of {self.name} is not finite at `mu`={mub[b]}", argument="mu"
+                )
+        else:
+            w = np.atleast_2d(self.grad_conjugate(mub))
+            vals = np.einsum("bi,bi->b", mub, w) - np.asarray(self._values(w))
+        return float(vals[0]) if single else vals
+
+    # -- geometry -----------------------------------------------------------------------
+    @cached_property
+    def metric(self):
+        """The Hessian metric `hess R` as a geomstats `RiemannianMetric` on the domain.
+
+        geomstats' Christoffel symbols, curvature and geodesics work on it; its
+        Christoffel symbols and Riemann tensor use the Hessian-metric closed forms.
+        """
+        from .hessian_metric import hessian_metric
+
+        return hessian_metric(self)
+
+    def check(
+        self,
+        points=None,
+        *,
+        n_samples: int = 64,
+        seed: int | None = 0,
+        rtol: float = 1e-10,
+        roundtrip_tol: float = 1e-10,
+        boundary_eps=(1e-2, 1e-4, 1e-6, 1e-8),
+        growth: float = 2.0,
+    ) -> LegendreReport:
+        """Check that `R` is Legendre on sampled points of its domain.
+
+        Three checks: `hess R` is positive definite (`lambda_min > rtol * lambda_max`);
+        the mirror map inverts (`|grad R*(grad R(w)) - w|_inf <= roundtrip_tol |w|_inf`);
+        and, if the domain has a boundary, `|grad R|` increases along paths to it and
+        grows at least `growth`-fold from distance `boundary_eps[0]` to
+        `boundary_eps[-1]` (essential smoothness; `log` growth such as the entropy's
+        gives 4x over the default distances).
+
+        Args:
+            points: points `(B, d)` to check; default `n_samples` from the domain.
+            n_samples: number of sampled points (and of boundary paths).
+            seed: seed of the samples.
+            rtol: relative eigenvalue threshold for positive definiteness.
+            roundtrip_tol: tolerance of the mirror-map roundtrip.
+            boundary_eps: distances to the boundary, decreasing.
+            growth: growth factor of `|grad R|` required toward the boundary.
+
+        Returns:
+            A `LegendreReport`.
+        """
+        rng = np.random.default_rng(seed)
+        n_samples = as_positive_int(n_samples, "n_samples")
+        if points is None:
+            points = self.domain.sample(rng, n_samples)
+        wb, _ = self._points(points, "points")
+        eig = np.linalg.eigvalsh(np.atleast_3d(self.hessian(wb)).reshape(-1, self.dim, self.dim))
+        lmin, lmax = eig[:, 0], eig[:, -1]
+        rel = np.where(lmax > 0, lmin / np.where(lmax > 0, lmax, 1.0), -np.inf)
+        worst = int(np.argmin(rel))
+        pd = bool(np.all(lmin > rtol * np.abs(lmax)))
+        try:
+            back = np.atleast_2d(self.grad_conjugate(np.atleast_2d(self.grad(wb))))
+            scale = np.maximum(np.max(np.abs(wb), axis=1), 1e-300)
+            roundtrip = float(np.max(np.max(np.abs(back - wb), axis=1) / scale))
+        except (ConvergenceError, DomainError, NotPositiveDefiniteError):
+            roundtrip = np.inf
+        growth_ratio = monotone = None
+        if self.domain.has_boundary:
+            eps = np.asarray(boundary_eps, dtype=np.float64)
+            paths = self.domain.boundary_approach(rng, n_samples, eps)
+            with np.errstate(all="ignore"):
+                norms = np.linalg.norm(
+                    np.asarray(self._grads(paths.reshape(-1, self.dim))), axis=-1
+                ).reshape(paths.shape[:2])
+            norms = np.where(np.isfinite(norms), norms, np.inf)
+            growth_ratio = float(np.min(norms[:, -1] / np.maximum(norms[:, 0], 1e-300)))
+            monotone = bool(np.all(np.diff(norms, axis=1) > 0))
+        passed = (
+            pd
+            and roundtrip <= roundtrip_tol
+            and (growth_ratio is None or (monotone and growth_ratio >= growth))
+        )
+        return LegendreReport(
+            passed=passed,
+            min_hessian_eigenvalue=float(np.min(lmin)),
+            min_relative_eigenvalue=float(rel[worst]),
+            worst_point=readonly_copy(wb[worst]),
+            max_roundtrip_error=roundtrip,
+            boundary_growth=growth_ratio,
+            boundary_monotone=monotone,
+            n_points=int(wb.shape[0]),
+            rtol=rtol,
+            roundtrip_tol=roundtrip_tol,
+            growth=growth,
+        )
+
+    def curvature(self, w) -> np.ndarray:
+        """Riemann tensor of the Hessian metric, all indices lowered: `(d, d, d, d)`.
+
+        `R_{aijk} = -(1/4) g^{mb} (T_{jma} T_{kib} - T_{kma} T_{jib})` with
+        `T = d^3 R`; geomstats' convention `R_{ijk}^l = dx^l(R(X_j, X_k) X_i)` is this
+        tensor with `a` raised (see `FlatnessReport`).
+        """
+        wb, single = self._points(w)
+        A, B = self._curvature_terms(wb)
+        return self._out(-0.25 * (A - B), single)
+
+    def _curvature_terms(self, wb):
+        T = np.asarray(self._third_derivatives(wb))
+        ginv = np.linalg.inv(np.asarray(self._hessians(wb)))
+        A = np.einsum("nmb,njma,nkib->naijk", ginv, T, T)
+        return A, np.swapaxes(A, 3, 4)
+
+    def check_flat(
+        self, points=None, *, n_samples: int = 32, rtol: float = 1e-8, seed: int | None = 0
+    ) -> FlatnessReport:
+        """Check whether the Hessian metric is flat (its Riemann tensor vanishes).
+
+        Args:
+            points: points `(B, d)`; default `n_samples` from the domain.
+            n_samples: number of sampled points.
+            rtol: relative tolerance on the cancelling curvature terms (see
+                `FlatnessReport`); separable potentials cancel exactly, curved ones such
+                as the simplex entropy have relative curvature of order 1.
+            seed: seed of the samples.
+        """
+        n_samples = as_positive_int(n_samples, "n_samples")
+        if points is None:
+            points = self.domain.sample(np.random.default_rng(seed), n_samples)
+        wb, _ = self._points(points, "points")
+        A, B = self._curvature_terms(wb)
+        diff = np.linalg.norm((A - B).reshape(len(wb), -1), axis=1)
+        scale = np.linalg.norm(A.reshape(len(wb), -1), axis=1) * 2.0  # |A| = |B|
+        rel = np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0)
+        worst = int(np.argmax(rel))
+        return FlatnessReport(
+            passed=bool(np.all(diff <= rtol * scale)),
+            max_curvature=float(rel[worst]),
+            max_abs_curvature=float(np.max(0.25 * diff)),
+            worst_point=readonly_copy(wb[worst]),
+            n_points=int(wb.shape[0]),
+            rtol=rtol,
+        )
