@@ -22,7 +22,10 @@ from importlib.metadata import PackageNotFoundError as _PackageNotFoundError  # 
 from importlib.metadata import version as _version  # noqa: E402
 
 from . import domains, errors, losses, models, potentials, spaces  # noqa: E402
-from .flows import gradient_descent, gradient_flow  # noqa: E402
+from .flows import gradient_descent, gradient_flow, mirror_descent, mirror_flow  # noqa: E402
+from .legendre import FlatnessReport as FlatnessReport  # noqa: E402
+from .legendre import Legendre as Legendre  # noqa: E402
+from .legendre import LegendreReport as LegendreReport  # noqa: E402
 from .parametrization import (  # noqa: E402
     CommutingReport as CommutingReport,
 )
@@ -32,9 +35,6 @@ from .parametrization import (  # noqa: E402
 from .parametrization import (  # noqa: E402
     RegularityReport as RegularityReport,
 )
-from .legendre import FlatnessReport as FlatnessReport  # noqa: E402
-from .legendre import Legendre as Legendre  # noqa: E402
-from .legendre import LegendreReport as LegendreReport  # noqa: E402
 from .trajectory import Trajectory as Trajectory  # noqa: E402
 
 try:
@@ -55,6 +55,8 @@ __all__ = [
     "gradient_descent",
     "gradient_flow",
     "losses",
+    "mirror_descent",
+    "mirror_flow",
     "models",
     "potentials",
     "spaces",

@@ -279,8 +279,9 @@ def as_domain(domain, dim: int) -> Domain:
         return Box.whole(dim)
     if isinstance(domain, Domain):
         if domain.dim != dim:
-            raise ShapeError(f"`domain` has dimension {domain.dim}, expected {dim}",
-                             argument="domain")
+            raise ShapeError(
+                f"`domain` has dimension {domain.dim}, expected {dim}", argument="domain"
+            )
         return domain
     arr = as_float_array(domain, "domain")
     if arr.shape != (dim, 2):

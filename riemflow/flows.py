@@ -1,4 +1,4 @@
-"""Gradient flow and gradient descent on `L o G` (MATH.md section 1).
+"""Gradient flow / descent on `L o G` and mirror flow / descent with `R` (MATH.md 1, 3).
 
 `gradient_flow` integrates `dx/dt = -grad (L o G)(x)` with scipy's `solve_ivp`; the
 gradient is one autograd reverse pass through `L o G`, raised with the metric (intrinsic
@@ -7,6 +7,10 @@ flow stays on the manifold and the recorded `constraint_drift` measures how well
 integrator kept it there). `gradient_descent` takes steps `x <- x - lr grad (L o G)(x)`,
 retracted onto the manifold by nearest-point projection (projected gradient descent),
 optionally on mini-batches of a `DataLoss`.
+
+`mirror_flow` integrates `d/dt grad R(w) = -grad L(w)` in the dual variable
+`mu = grad R(w)`, so `w = grad R*(mu)` never leaves the domain of `R`; `mirror_descent`
+takes the steps `mu <- mu - lr grad L(w)`. All four return the same `Trajectory`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numbers
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from . import _autodiff
 from ._validation import (
     as_point,
     as_positive,
@@ -23,11 +28,19 @@ from ._validation import (
     as_time_grid,
     as_time_span,
 )
-from .errors import DivergenceError, InputError, SolverError
+from .errors import (
+    ConvergenceError,
+    DivergenceError,
+    DomainError,
+    InputError,
+    NotPositiveDefiniteError,
+    SolverError,
+)
+from .legendre import Legendre
 from .parametrization import Parametrization
 from .trajectory import Trajectory
 
-__all__ = ["gradient_flow", "gradient_descent"]
+__all__ = ["gradient_flow", "gradient_descent", "mirror_flow", "mirror_descent"]
 
 
 def _check_parametrization(G) -> Parametrization:
@@ -306,6 +319,207 @@ def gradient_descent(
         x=xs,
         constraint_drift=float(np.max(geometry.distance_to_manifold(xs))),
         method=method,
+        n_evaluations=steps,
+        message=f"{steps} steps of size {lr:g}",
+    )
+
+
+def _check_legendre(R) -> Legendre:
+    if not isinstance(R, Legendre):
+        raise InputError(f"`R` must be a riemflow Legendre; got {type(R).__name__}", argument="R")
+    return R
+
+
+def _euclidean_gradient(loss_of_w, w: np.ndarray) -> np.ndarray:
+    """`grad L(w)`: `(d,)`, one autograd reverse pass."""
+    _, grad = _autodiff.gradient(lambda z: loss_of_w(z[0]), w[None, :], name="loss")
+    return np.asarray(grad)[0]
+
+
+def _primal(R: Legendre, mu: np.ndarray, t: float, what: str) -> np.ndarray:
+    """`grad R*(mu)`, with failures reported as the dual iterate leaving `dom R*`."""
+    try:
+        return np.asarray(R.grad_conjugate(mu))
+    except (DomainError, ConvergenceError, NotPositiveDefiniteError) as exc:
+        raise DivergenceError(
+            f"{what} with {R.name}: the dual iterate mu left the domain of grad R* at "
+            f"t={t:.6g} ({exc})",
+            t_reached=float(t),
+            reason="left dom R*",
+        ) from exc
+
+
+def mirror_flow(
+    R: Legendre,
+    loss,
+    w0,
+    t_span,
+    *,
+    t_eval=None,
+    rtol: float = 1e-10,
+    atol: float | None = None,
+    method: str = "DOP853",
+    max_norm: float = 1e12,
+) -> Trajectory:
+    """Mirror flow `d/dt grad R(w) = -grad L(w)`, integrated in `mu = grad R(w)`.
+
+    Solves `dmu/dt = -grad L(grad R*(mu))` from `mu0 = grad R(w0)`; equivalently
+    `dw/dt = -hess R(w)^{-1} grad L(w)`, the Riemannian gradient flow of `L` for the
+    Hessian metric. Integrating the dual keeps `w` inside the domain.
+
+    Args:
+        R: the Legendre function.
+        loss: `L: (d,) -> float`, autograd-differentiable (`time_dependent` losses get `t`).
+        w0: initial point `(d,)` in the domain of `R`.
+        t_span: `(t0, t1)`, `t1 > t0`.
+        t_eval: times `(T,)` to record at; default the solver's steps.
+        rtol: `solve_ivp` relative tolerance (see `gradient_flow` on global errors).
+        atol: `solve_ivp` absolute tolerance on `mu`; default `1e-12 * |mu0_i|` per
+            coordinate (`1e-12` where `mu0` is 0).
+        method: `solve_ivp` method.
+        max_norm: `|mu| > max_norm` counts as diverging.
+
+    Returns:
+        A `Trajectory` with `t, w, mu, loss` (`x` is `None`).
+
+    Raises:
+        DomainError, ShapeError, NonFiniteError: bad `w0`.
+        DivergenceError: `mu` leaves the domain of `grad R*` (e.g. the finite-time blow-up
+            of depth >= 3 potentials), non-finite gradients, or `|mu| > max_norm`.
+        SolverError: the integrator failed.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> R = rf.potentials.negative_entropy(2)
+        >>> L = rf.losses.squared(np.eye(2), np.array([2.0, 0.5]))
+        >>> traj = rf.mirror_flow(R, L, np.ones(2), (0.0, 30.0))
+        >>> traj.w_final.round(6).tolist()
+        [2.0, 0.5]
+    """
+    R = _check_legendre(R)
+    loss = _check_loss(loss)
+    t0, t1 = as_time_span(t_span)
+    t_eval = as_time_grid(t_eval, (t0, t1))
+    rtol = as_positive(rtol, "rtol")
+    max_norm = as_positive(max_norm, "max_norm")
+    w_start = as_point(w0, "w0", R.dim)
+    mu_start = np.asarray(R.grad(w_start))
+    atol = _default_atol(mu_start) if atol is None else as_positive(atol, "atol")
+
+    def rhs(t, mu):
+        if not np.all(np.isfinite(mu)) or np.linalg.norm(mu) > max_norm:
+            raise DivergenceError(
+                f"mirror flow with {R.name} diverged at t={t:.6g}: |mu| = "
+                f"{np.linalg.norm(mu):.3e} exceeds max_norm={max_norm:g}",
+                t_reached=float(t),
+                reason="blow-up",
+            )
+        grad = _euclidean_gradient(_loss_at(loss, t), _primal(R, mu, t, "mirror flow"))
+        if not np.all(np.isfinite(grad)):
+            raise DivergenceError(
+                f"mirror flow with {R.name}: grad L is not finite at t={t:.6g}",
+                t_reached=float(t),
+                reason="non-finite gradient",
+            )
+        return -grad
+
+    sol = solve_ivp(rhs, (t0, t1), mu_start, method=method, t_eval=t_eval, rtol=rtol, atol=atol)
+    if sol.status != 0:
+        reached = float(sol.t[-1]) if sol.t.size else t0
+        error = DivergenceError if "step size" in str(sol.message) else SolverError
+        raise error(
+            f"mirror flow with {R.name} failed at t={reached:.6g} of [{t0:g}, {t1:g}]: "
+            f"{sol.message}",
+            t_reached=reached,
+            reason=str(sol.message),
+        )
+    mus = sol.y.T
+    ws = np.atleast_2d(_primal(R, mus, float(sol.t[-1]), "mirror flow"))
+    return Trajectory(
+        t=sol.t,
+        w=ws,
+        loss=_loss_values(loss, sol.t, ws),
+        mu=mus,
+        method=method,
+        n_evaluations=int(sol.nfev),
+        message=str(sol.message),
+    )
+
+
+def mirror_descent(
+    R: Legendre,
+    loss,
+    w0,
+    *,
+    lr: float,
+    steps: int,
+    batches=None,
+    seed: int | None = 0,
+    record_every: int = 1,
+    max_norm: float = 1e12,
+) -> Trajectory:
+    """(Stochastic) mirror descent: `mu_{k+1} = mu_k - lr grad L_k(w_k)`, `w = grad R*(mu)`.
+
+    With `negative_entropy` this is the (unnormalized) exponentiated gradient update, with
+    `simplex_entropy` the normalized one on the `d + 1` weights.
+
+    Args:
+        R: the Legendre function.
+        loss: `L: (d,) -> float`; `time_dependent` losses get `t = k * lr`.
+        w0: initial point `(d,)` in the domain.
+        lr: step size `> 0`.
+        steps: number of steps.
+        batches: as in `gradient_descent` (`None`, a batch size, or index arrays).
+        seed: seed for mini-batch sampling.
+        record_every: keep every `record_every`-th iterate (and the last).
+        max_norm: `|mu| > max_norm` counts as diverging.
+
+    Returns:
+        A `Trajectory` with `t_k = k * lr`, `w`, `mu` and the full loss.
+
+    Raises:
+        DivergenceError: non-finite iterate, `|mu| > max_norm`, or `mu` outside the domain
+            of `grad R*` (reports the step).
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> R = rf.potentials.negative_entropy(2)
+        >>> L = rf.losses.squared(np.eye(2), np.array([2.0, 0.5]))
+        >>> rf.mirror_descent(R, L, np.ones(2), lr=0.5, steps=200).w_final.round(6).tolist()
+        [2.0, 0.5]
+    """
+    R = _check_legendre(R)
+    loss = _check_loss(loss)
+    lr = as_positive(lr, "lr")
+    steps = as_positive_int(steps, "steps")
+    record_every = as_positive_int(record_every, "record_every")
+    max_norm = as_positive(max_norm, "max_norm")
+    w = as_point(w0, "w0", R.dim)
+    mu = np.asarray(R.grad(w))
+    loss_at_step = _batch_schedule(loss, batches, steps, seed)
+    kept_t, kept_mu, kept_w = [0.0], [mu.copy()], [w.copy()]
+    for k in range(steps):
+        grad = _euclidean_gradient(_loss_at(loss_at_step(k), k * lr), w)
+        mu = mu - lr * grad
+        if not np.all(np.isfinite(mu)) or np.linalg.norm(mu) > max_norm:
+            raise DivergenceError(
+                f"mirror descent with {R.name} diverged at step {k + 1} (lr={lr:g}): "
+                f"|mu| = {np.linalg.norm(mu):.3e}",
+                t_reached=float(k + 1),
+                reason="blow-up",
+            )
+        w = _primal(R, mu, (k + 1) * lr, "mirror descent")
+        if (k + 1) % record_every == 0 or k + 1 == steps:
+            kept_t.append((k + 1) * lr)
+            kept_mu.append(mu.copy())
+            kept_w.append(w.copy())
+    t, ws = np.array(kept_t), np.array(kept_w)
+    return Trajectory(
+        t=t,
+        w=ws,
+        loss=_loss_values(loss, t, ws),
+        mu=np.array(kept_mu),
+        method="mirror descent" if batches is None else "stochastic mirror descent",
         n_evaluations=steps,
         message=f"{steps} steps of size {lr:g}",
     )

@@ -14,6 +14,10 @@ import numpy as np
 from geomstats.geometry.base import VectorSpaceOpenSet
 from geomstats.geometry.euclidean import Euclidean
 from geomstats.geometry.riemannian_metric import RiemannianMetric
+from geomstats.numerics.geodesic import ExpODESolver, LogODESolver
+from geomstats.numerics.ivp import ScipySolveIVP
+
+from . import _autodiff
 
 __all__ = ["DomainSpace", "HessianMetric", "hessian_metric"]
 
@@ -45,11 +49,26 @@ class DomainSpace(VectorSpaceOpenSet):
 
 
 class HessianMetric(RiemannianMetric):
-    """geomstats `RiemannianMetric` with matrix `hess R(w)` on the domain of `R`."""
+    """geomstats `RiemannianMetric` with matrix `hess R(w)` on the domain of `R`.
 
-    def __init__(self, space, legendre):
+    Geodesics (`exp`) are integrated with scipy's DOP853 at `geodesic_rtol`,
+    `geodesic_atol` (geomstats' default for pullback metrics is 100 Euler steps); `log`
+    solves the geodesic boundary value problem with geomstats' `LogODESolver` (scipy
+    `solve_bvp`), which needs `jacobian_christoffels` (provided here, exact).
+
+    Args:
+        space: the `DomainSpace`.
+        legendre: the `Legendre` function `R`.
+        geodesic_rtol: relative tolerance of the geodesic ODE (default 1e-10).
+        geodesic_atol: absolute tolerance of the geodesic ODE (default 1e-12).
+    """
+
+    def __init__(self, space, legendre, geodesic_rtol: float = 1e-10, geodesic_atol: float = 1e-12):
         self.legendre = legendre
         super().__init__(space)
+        integrator = ScipySolveIVP(method="DOP853", rtol=geodesic_rtol, atol=geodesic_atol)
+        self.exp_solver = ExpODESolver(space, integrator=integrator)
+        self.log_solver = LogODESolver(space)
 
     def metric_matrix(self, base_point=None):
         """`hess R(w)`: `(..., d, d)`."""
@@ -63,6 +82,17 @@ class HessianMetric(RiemannianMetric):
         T = self.legendre._third_derivatives(wb)
         ginv = anp.linalg.inv(self.legendre._hessians(wb))
         out = 0.5 * anp.einsum("nkl,nijl->nkij", ginv, T)
+        return out[0] if single else out
+
+    def jacobian_christoffels(self, base_point=None):
+        """`d_l Gamma^k_{ij}`, derivative index last: `(..., d, d, d, d)`."""
+        wb, single = _batch(base_point)
+        d = self.legendre.dim
+
+        def flat(z):
+            return anp.reshape(self.christoffels(z), (anp.shape(z)[0], d**3))
+
+        out = anp.reshape(_autodiff.jacobian(flat, wb, name=self.legendre.name), (-1, d, d, d, d))
         return out[0] if single else out
 
     def riemann_tensor(self, base_point=None):

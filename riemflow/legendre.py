@@ -179,7 +179,9 @@ class Legendre:
             if grad_conjugate is None
             else _autodiff.PointwiseMap(grad_conjugate, "grad_conjugate")
         )
-        self._conj_map = None if conjugate is None else _autodiff.PointwiseMap(conjugate, "conjugate")
+        self._conj_map = (
+            None if conjugate is None else _autodiff.PointwiseMap(conjugate, "conjugate")
+        )
         self._last_solution: np.ndarray | None = None
 
     def __repr__(self) -> str:
@@ -287,8 +289,9 @@ class Legendre:
         wb, single = self._points(w, "w")
         vb, _ = self._points(v, "v")
         if wb.shape != vb.shape:
-            raise ShapeError(f"`w` and `v` must have the same shape; got {wb.shape}, {vb.shape}",
-                             argument="v")
+            raise ShapeError(
+                f"`w` and `v` must have the same shape; got {wb.shape}, {vb.shape}", argument="v"
+            )
         vals = (
             np.asarray(self._values(wb))
             - np.asarray(self._values(vb))
@@ -330,14 +333,30 @@ class Legendre:
         out = np.stack([self._newton(m, start) for m in mub])
         return self._out(out, single)
 
+    def _newton_starts(self, start):
+        """Start points: the caller's, the last solution, the domain's center, then a few
+        seeded samples (for potentials whose Hessian degenerates at the center, such as
+        `|w|^p` at 0)."""
+        fixed = [start, self._last_solution, self.domain.center()]
+        samples = list(self.domain.sample(np.random.default_rng(0), 4))
+        for candidate in fixed + samples:
+            if candidate is None:
+                continue
+            c = np.asarray(candidate, dtype=np.float64)
+            if c.shape != (self.dim,) or not self.domain.contains(c):
+                continue
+            with np.errstate(all="ignore"):
+                H = np.asarray(self._hessians(c[None, :]))[0]
+            if np.all(np.isfinite(H)) and np.linalg.eigvalsh(0.5 * (H + H.T))[0] > 0:
+                yield c.copy()
+
     def _newton(self, mu: np.ndarray, start) -> np.ndarray:
-        w = None
-        for candidate in (start, self._last_solution, self.domain.center()):
-            if candidate is not None:
-                c = np.asarray(candidate, dtype=np.float64)
-                if c.shape == (self.dim,) and self.domain.contains(c):
-                    w = c.copy()
-                    break
+        w = next(self._newton_starts(start), None)
+        if w is None:
+            raise NotPositiveDefiniteError(
+                f"grad R* of {self.name}: no start point with a positive definite Hessian "
+                "(tried the given start, the domain center and 4 samples)"
+            )
 
         def objective(z):
             return float(self._values(z[None, :])[0]) - float(mu @ z)
@@ -350,10 +369,14 @@ class Legendre:
             try:
                 chol = np.linalg.cholesky(0.5 * (H + H.T))
             except np.linalg.LinAlgError:
-                raise NotPositiveDefiniteError(
-                    f"hess R of {self.name} is not positive definite at "
-                    f"w={np.array2string(w, precision=6, threshold=8)} (Newton solve for "
-                    f"grad R*(mu), mu={np.array2string(mu, precision=6, threshold=8)})"
+                # the start had a PD Hessian: the iterates wandered where it degenerates
+                raise ConvergenceError(
+                    f"grad R* of {self.name}: hess R is not positive definite at the Newton "
+                    f"iterate w={np.array2string(w, precision=6, threshold=8)}; "
+                    f"mu={np.array2string(mu, precision=6, threshold=8)} may be outside the "
+                    "range of grad R, or R is not convex there",
+                    residual=float(np.max(np.abs(g))),
+                    iterations=it,
                 ) from None
             step = np.linalg.solve(chol.T, np.linalg.solve(chol, g))
             decrement = float(g @ step)
@@ -382,7 +405,9 @@ class Legendre:
             w, phi = trial, phi_trial
             size = float(np.max(np.abs(t * step)))
             scale = max(float(np.max(np.abs(w))), 1e-300)
-            if t == 1.0 and (size <= self.newton_tol * scale or (size >= last_step and size < 1e-10 * scale)):
+            if t == 1.0 and (
+                size <= self.newton_tol * scale or (size >= last_step and size < 1e-10 * scale)
+            ):
                 self._last_solution = w
                 return w
             last_step = size if t == 1.0 else np.inf

@@ -9,7 +9,7 @@ rewritten differences where they would cancel). Constants are chosen so that
 |---|---|---|---|
 | `squared_euclidean` | `w^T A w / 2` | `R^d` | `A^{-1} mu` |
 | `negative_entropy` | `sum w log w - w` | `w > 0` | `exp(mu)` |
-| `simplex_entropy` | `sum w log w - w + s log s - s`, `s = 1 - sum w` | simplex | softmax with a 0 logit |
+| `simplex_entropy` | `sum w log w - w + s log s - s` | simplex | softmax, extra 0 logit |
 | `hyperbolic_entropy` | MATH.md section 4 (`u*u - v*v`) | `R^d` | `2 alpha^2 sinh(4 mu)` |
 | `diagonal_network` | depth-`L` network potential | `R^d` | closed form; `grad R` by root solve |
 | `log_barrier` | `-sum log w` (Burg) | `w > 0` | `-1 / mu` |
@@ -71,8 +71,9 @@ def squared_euclidean(dim: int, matrix=None) -> Legendre:
     dim = as_positive_int(dim, "dim")
     A = np.eye(dim) if matrix is None else check_finite(as_float_array(matrix, "matrix"), "matrix")
     if A.shape != (dim, dim):
-        raise ShapeError(f"`matrix` must have shape ({dim}, {dim}); got {A.shape}",
-                         argument="matrix")
+        raise ShapeError(
+            f"`matrix` must have shape ({dim}, {dim}); got {A.shape}", argument="matrix"
+        )
     if np.max(np.abs(A - A.T)) > 1e-12 * max(1.0, np.max(np.abs(A))):
         raise NotPositiveDefiniteError("`matrix` must be symmetric")
     eig = np.linalg.eigvalsh(A)
@@ -157,9 +158,16 @@ def simplex_entropy(dim: int) -> Legendre:
     def conjugate(mu):
         return logsumexp(_with_zero_logit(mu), axis=-1) + 1.0
 
-    return Legendre(value, dim, domain=Simplex(dim), grad=grad, hessian=hessian,
-                    grad_conjugate=grad_conjugate, conjugate=conjugate,
-                    name="simplex entropy")
+    return Legendre(
+        value,
+        dim,
+        domain=Simplex(dim),
+        grad=grad,
+        hessian=hessian,
+        grad_conjugate=grad_conjugate,
+        conjugate=conjugate,
+        name="simplex entropy",
+    )
 
 
 def _alpha_vector(alpha, dim: int) -> np.ndarray:
@@ -167,8 +175,9 @@ def _alpha_vector(alpha, dim: int) -> np.ndarray:
     if arr.ndim == 0:
         arr = np.full(dim, float(arr))
     if arr.shape != (dim,):
-        raise ShapeError(f"`alpha` must be a scalar or have shape ({dim},); got {arr.shape}",
-                         argument="alpha")
+        raise ShapeError(
+            f"`alpha` must be a scalar or have shape ({dim},); got {arr.shape}", argument="alpha"
+        )
     if np.any(arr <= 0):
         raise InputError(f"`alpha` must be > 0; got min {arr.min()!r}", argument="alpha")
     return arr
@@ -326,10 +335,15 @@ def diagonal_network(dim: int, depth: float = 2, alpha=1.0) -> Legendre:
     inverse, h, h_prime = _network_inverse(L, c)
     k = L * (L - 2.0)
 
+    bound = c / k  # |mu| < c / k: beyond, the joint flow has blown up
+
+    def inside(mu, values):
+        return anp.where(anp.abs(mu) < bound, values, np.nan)
+
     def conjugate(mu):
         u = (c - k * mu) ** (-1.0 / (L - 2.0))
         v = (c + k * mu) ** (-1.0 / (L - 2.0))
-        return anp.sum((u**2 + v**2) / (2.0 * L) - alpha**2 / L, axis=-1)
+        return anp.sum(inside(mu, (u**2 + v**2) / (2.0 * L) - alpha**2 / L), axis=-1)
 
     def value(w):
         mu = inverse(w)
@@ -340,7 +354,7 @@ def diagonal_network(dim: int, depth: float = 2, alpha=1.0) -> Legendre:
         dim,
         grad=lambda w: inverse(w),
         hessian=_diag_hessian(lambda w: 1.0 / h_prime(inverse(w))),
-        grad_conjugate=h,
+        grad_conjugate=lambda mu: inside(mu, h(mu)),
         conjugate=conjugate,
         name=f"depth-{L:g} diagonal network potential",
     )
@@ -447,9 +461,16 @@ def log_det(n: int) -> Legendre:
         sign, logdet = anp.linalg.slogdet(-dual_matrix(mu))
         return anp.where(sign > 0, -n - logdet, np.nan)
 
-    return Legendre(value, cone.dim, domain=cone, grad=grad, hessian=hessian,
-                    grad_conjugate=grad_conjugate, conjugate=conjugate,
-                    name=f"-log det ({n}x{n} SPD)")
+    return Legendre(
+        value,
+        cone.dim,
+        domain=cone,
+        grad=grad,
+        hessian=hessian,
+        grad_conjugate=grad_conjugate,
+        conjugate=conjugate,
+        name=f"-log det ({n}x{n} SPD)",
+    )
 
 
 def log_ball(dim: int) -> Legendre:
