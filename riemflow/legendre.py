@@ -313,8 +313,10 @@ class Legendre:
 
         Raises:
             DomainError: the closed form is not finite at `mu` (outside `dom R*`).
-            ConvergenceError: Newton did not converge (reports residual and iterations).
-            NotPositiveDefiniteError: `hess R` not PD at an iterate.
+            ConvergenceError: Newton did not converge, its line search stalled, or `hess R`
+                degenerated at an iterate (reports residual and iterations); typically `mu`
+                is outside the range of `grad R`.
+            NotPositiveDefiniteError: no start point with a positive definite `hess R`.
         """
         mub, single = as_points(mu, "mu", self.dim)
         if self._conj_grad_map is not None:
