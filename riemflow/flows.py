@@ -83,6 +83,54 @@ def _default_atol(x0: np.ndarray, factor: float = 1e-12) -> np.ndarray:
     return factor * np.where(scale > 0, scale, fill)
 
 
+def _integrate(velocity, y0, t0, t1, *, t_eval, rtol, atol, method, max_norm, what):
+    """`solve_ivp` of `dy/dt = velocity(t, y)` with riemflow's failure reporting.
+
+    `|y| > max_norm`, non-finite states or velocities, and a step size collapsing to
+    round-off (a finite-time singularity) raise `DivergenceError` with the time; any
+    other solver failure a `SolverError`.
+    """
+
+    def rhs(t, y):
+        if not np.all(np.isfinite(y)) or np.linalg.norm(y) > max_norm:
+            raise DivergenceError(
+                f"{what} diverged at t={t:.6g}: |y| = {np.linalg.norm(y):.3e} exceeds "
+                f"max_norm={max_norm:g}",
+                t_reached=float(t),
+                reason="blow-up",
+            )
+        v = velocity(t, y)
+        if not np.all(np.isfinite(v)):
+            raise DivergenceError(
+                f"{what}: the gradient of the loss is not finite at t={t:.6g} "
+                f"(state {np.array2string(y, precision=4, threshold=8)})",
+                t_reached=float(t),
+                reason="non-finite gradient",
+            )
+        return v
+
+    sol = solve_ivp(rhs, (t0, t1), y0, method=method, t_eval=t_eval, rtol=rtol, atol=atol)
+    if sol.status != 0:
+        reached = float(sol.t[-1]) if sol.t.size else t0
+        error = DivergenceError if "step size" in str(sol.message) else SolverError
+        raise error(
+            f"{what} failed at t={reached:.6g} of [{t0:g}, {t1:g}]: {sol.message}",
+            t_reached=reached,
+            reason=str(sol.message),
+        )
+    return sol
+
+
+def _check_iterate(y, k: int, lr: float, max_norm: float, what: str) -> None:
+    """Raise `DivergenceError` for a non-finite iterate or one beyond `max_norm`."""
+    if not np.all(np.isfinite(y)) or np.linalg.norm(y) > max_norm:
+        raise DivergenceError(
+            f"{what} diverged at step {k} (lr={lr:g}): |y| = {np.linalg.norm(y):.3e}",
+            t_reached=float(k),
+            reason="blow-up",
+        )
+
+
 def gradient_flow(
     G: Parametrization,
     loss,
@@ -146,35 +194,18 @@ def gradient_flow(
     atol = _default_atol(x_start) if atol is None else as_positive(atol, "atol")
     max_norm = as_positive(max_norm, "max_norm")
 
-    def rhs(t, x):
-        if not np.all(np.isfinite(x)) or np.linalg.norm(x) > max_norm:
-            raise DivergenceError(
-                f"gradient flow of {G.name} diverged at t={t:.6g}: |x| = "
-                f"{np.linalg.norm(x):.3e} exceeds max_norm={max_norm:g}",
-                t_reached=float(t),
-                reason="blow-up",
-            )
-        grad = np.asarray(G._loss_gradient(_loss_at(loss, t), x[None, :]))[0]
-        if not np.all(np.isfinite(grad)):
-            raise DivergenceError(
-                f"gradient flow of {G.name}: the gradient of the loss is not finite at "
-                f"t={t:.6g} (x={np.array2string(x, precision=4, threshold=8)})",
-                t_reached=float(t),
-                reason="non-finite gradient",
-            )
-        return -grad
-
-    sol = solve_ivp(rhs, (t0, t1), x_start, method=method, t_eval=t_eval, rtol=rtol, atol=atol)
-    if sol.status != 0:
-        reached = float(sol.t[-1]) if sol.t.size else t0
-        # A step size collapsing to round-off means a finite-time singularity at t_reached.
-        error = DivergenceError if "step size" in str(sol.message) else SolverError
-        raise error(
-            f"gradient flow of {G.name} failed at t={reached:.6g} of [{t0:g}, {t1:g}]: "
-            f"{sol.message}",
-            t_reached=reached,
-            reason=str(sol.message),
-        )
+    sol = _integrate(
+        lambda t, x: -np.asarray(G._loss_gradient(_loss_at(loss, t), x[None, :]))[0],
+        x_start,
+        t0,
+        t1,
+        t_eval=t_eval,
+        rtol=rtol,
+        atol=atol,
+        method=method,
+        max_norm=max_norm,
+        what=f"gradient flow of {G.name}",
+    )
     xs = sol.y.T
     # Domain membership of the nearest points on M; the distance to M is reported apart.
     inside = G.geometry.in_domain(np.asarray(G.geometry.project(xs)))
@@ -291,13 +322,7 @@ def gradient_descent(
         step_loss = _loss_at(loss_at_step(k), k * lr)
         grad = np.asarray(G._loss_gradient(step_loss, x[None, :]))[0]
         x = np.asarray(geometry.project((x - lr * grad)[None, :]))[0]
-        if not np.all(np.isfinite(x)) or np.linalg.norm(x) > max_norm:
-            raise DivergenceError(
-                f"gradient descent on {G.name} diverged at step {k + 1} (lr={lr:g}): "
-                f"|x| = {np.linalg.norm(x):.3e}",
-                t_reached=float(k + 1),
-                reason="blow-up",
-            )
+        _check_iterate(x, k + 1, lr, max_norm, f"gradient descent on {G.name}")
         if not geometry.in_domain(x[None, :])[0]:
             raise SolverError(
                 f"gradient descent on {G.name} left the domain at step {k + 1} (lr={lr:g} "
@@ -342,8 +367,7 @@ def _primal(R: Legendre, mu: np.ndarray, t: float, what: str) -> np.ndarray:
         return np.asarray(R.grad_conjugate(mu))
     except (DomainError, ConvergenceError, NotPositiveDefiniteError) as exc:
         raise DivergenceError(
-            f"{what} with {R.name}: the dual iterate mu left the domain of grad R* at "
-            f"t={t:.6g} ({exc})",
+            f"{what}: the dual iterate mu left the domain of grad R* at t={t:.6g} ({exc})",
             t_reached=float(t),
             reason="left dom R*",
         ) from exc
@@ -406,35 +430,21 @@ def mirror_flow(
     mu_start = np.asarray(R.grad(w_start))
     atol = _default_atol(mu_start) if atol is None else as_positive(atol, "atol")
 
-    def rhs(t, mu):
-        if not np.all(np.isfinite(mu)) or np.linalg.norm(mu) > max_norm:
-            raise DivergenceError(
-                f"mirror flow with {R.name} diverged at t={t:.6g}: |mu| = "
-                f"{np.linalg.norm(mu):.3e} exceeds max_norm={max_norm:g}",
-                t_reached=float(t),
-                reason="blow-up",
-            )
-        grad = _euclidean_gradient(_loss_at(loss, t), _primal(R, mu, t, "mirror flow"))
-        if not np.all(np.isfinite(grad)):
-            raise DivergenceError(
-                f"mirror flow with {R.name}: grad L is not finite at t={t:.6g}",
-                t_reached=float(t),
-                reason="non-finite gradient",
-            )
-        return -grad
-
-    sol = solve_ivp(rhs, (t0, t1), mu_start, method=method, t_eval=t_eval, rtol=rtol, atol=atol)
-    if sol.status != 0:
-        reached = float(sol.t[-1]) if sol.t.size else t0
-        error = DivergenceError if "step size" in str(sol.message) else SolverError
-        raise error(
-            f"mirror flow with {R.name} failed at t={reached:.6g} of [{t0:g}, {t1:g}]: "
-            f"{sol.message}",
-            t_reached=reached,
-            reason=str(sol.message),
-        )
+    what = f"mirror flow with {R.name}"
+    sol = _integrate(
+        lambda t, mu: -_euclidean_gradient(_loss_at(loss, t), _primal(R, mu, t, what)),
+        mu_start,
+        t0,
+        t1,
+        t_eval=t_eval,
+        rtol=rtol,
+        atol=atol,
+        method=method,
+        max_norm=max_norm,
+        what=what,
+    )
     mus = sol.y.T
-    ws = np.atleast_2d(_primal(R, mus, float(sol.t[-1]), "mirror flow"))
+    ws = np.atleast_2d(_primal(R, mus, float(sol.t[-1]), what))
     return Trajectory(
         t=sol.t,
         w=ws,
@@ -501,14 +511,8 @@ def mirror_descent(
     for k in range(steps):
         grad = _euclidean_gradient(_loss_at(loss_at_step(k), k * lr), w)
         mu = mu - lr * grad
-        if not np.all(np.isfinite(mu)) or np.linalg.norm(mu) > max_norm:
-            raise DivergenceError(
-                f"mirror descent with {R.name} diverged at step {k + 1} (lr={lr:g}): "
-                f"|mu| = {np.linalg.norm(mu):.3e}",
-                t_reached=float(k + 1),
-                reason="blow-up",
-            )
-        w = _primal(R, mu, (k + 1) * lr, "mirror descent")
+        _check_iterate(mu, k + 1, lr, max_norm, f"mirror descent with {R.name}")
+        w = _primal(R, mu, (k + 1) * lr, f"mirror descent with {R.name}")
         if (k + 1) % record_every == 0 or k + 1 == steps:
             kept_t.append((k + 1) * lr)
             kept_mu.append(mu.copy())

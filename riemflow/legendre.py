@@ -352,6 +352,15 @@ class Legendre:
             if np.all(np.isfinite(H)) and np.linalg.eigvalsh(0.5 * (H + H.T))[0] > 0:
                 yield c.copy()
 
+    def _newton_failure(self, what, w, mu, g, iterations, hint) -> ConvergenceError:
+        return ConvergenceError(
+            f"grad R* of {self.name}: {what} w={np.array2string(w, precision=6, threshold=8)}; "
+            f"mu={np.array2string(mu, precision=6, threshold=8)} may be outside the range of "
+            f"grad R {hint}",
+            residual=float(np.max(np.abs(g))),
+            iterations=iterations,
+        )
+
     def _newton(self, mu: np.ndarray, start) -> np.ndarray:
         w = next(self._newton_starts(start), None)
         if w is None:
@@ -372,13 +381,13 @@ class Legendre:
                 chol = np.linalg.cholesky(0.5 * (H + H.T))
             except np.linalg.LinAlgError:
                 # the start had a PD Hessian: the iterates wandered where it degenerates
-                raise ConvergenceError(
-                    f"grad R* of {self.name}: hess R is not positive definite at the Newton "
-                    f"iterate w={np.array2string(w, precision=6, threshold=8)}; "
-                    f"mu={np.array2string(mu, precision=6, threshold=8)} may be outside the "
-                    "range of grad R, or R is not convex there",
-                    residual=float(np.max(np.abs(g))),
-                    iterations=it,
+                raise self._newton_failure(
+                    "hess R is not positive definite at the Newton iterate",
+                    w,
+                    mu,
+                    g,
+                    it,
+                    "or R is not convex there",
                 ) from None
             step = np.linalg.solve(chol.T, np.linalg.solve(chol, g))
             decrement = float(g @ step)
@@ -396,13 +405,8 @@ class Legendre:
                         break
                 t *= 0.5
                 if t < 1e-14:
-                    raise ConvergenceError(
-                        f"grad R* of {self.name}: the Newton line search stalled at "
-                        f"w={np.array2string(w, precision=6, threshold=8)}; "
-                        f"mu={np.array2string(mu, precision=6, threshold=8)} may be outside "
-                        "the range of grad R (the domain of R*)",
-                        residual=float(np.max(np.abs(g))),
-                        iterations=it,
+                    raise self._newton_failure(
+                        "the Newton line search stalled at", w, mu, g, it, "(the domain of R*)"
                     )
             w, phi = trial, phi_trial
             size = float(np.max(np.abs(t * step)))
