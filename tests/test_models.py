@@ -105,3 +105,16 @@ def test_matrix_factorization_first_bracket_formula():
 def test_bad_model_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_unsigned_variants_commute_with_closed_form_jacobians():
+    G, x0 = rf.models.hadamard_square(3, alpha=0.5)
+    u = np.array([0.3, 1.2, 0.8])
+    np.testing.assert_allclose(G.jacobian(u), np.diag(2 * u), atol=1e-15)
+    assert G.check_commuting(seed=0).passed
+    H, _ = rf.models.hadamard_product(2)
+    x = np.array([0.3, -1.2, 0.8, 2.0])  # (u, v)
+    np.testing.assert_allclose(H.jacobian(x), [[0.8, 0, 0.3, 0], [0, 2.0, 0, -1.2]], atol=1e-15)
+    assert H.check_commuting(seed=0).passed
+    P, _ = rf.models.diagonal_network(2, depth=3, signed=False, form="product")
+    assert P.check_commuting(seed=0).passed

@@ -73,3 +73,13 @@ def test_public_names_have_docstrings_with_examples():
         rf.spaces.immersed_manifold,
     ):
         assert "Example" in fn.__doc__, fn
+
+
+def test_readme_example_runs():
+    """The README's Python example is executed, so it cannot drift from the code."""
+    readme = (ROOT / "README.md").read_text()
+    (code,) = re.findall(r"```python\n(.+?)\n```", readme, re.S)
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    last = float(proc.stdout.strip().splitlines()[-1])
+    assert last < 1e-10  # mirror flow and gradient flow agree
