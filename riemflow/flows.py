@@ -83,13 +83,19 @@ def _default_atol(x0: np.ndarray, factor: float = 1e-12) -> np.ndarray:
     return factor * np.where(scale > 0, scale, fill)
 
 
-def _integrate(velocity, y0, t0, t1, *, t_eval, rtol, atol, method, max_norm, what):
-    """`solve_ivp` of `dy/dt = velocity(t, y)` with riemflow's failure reporting.
+def _integrate(velocity, y0, t_span, *, t_eval, rtol, atol, method, max_norm, what):
+    """`solve_ivp` of `dy/dt = velocity(t, y)` with riemflow's checks and failure reporting.
 
-    `|y| > max_norm`, non-finite states or velocities, and a step size collapsing to
-    round-off (a finite-time singularity) raise `DivergenceError` with the time; any
-    other solver failure a `SolverError`.
+    Validates the shared arguments (`t_span`, `t_eval`, `rtol`, `atol`, `max_norm`;
+    `atol=None` means `_default_atol(y0)`). `|y| > max_norm`, non-finite states or
+    velocities, and a step size collapsing to round-off (a finite-time singularity) raise
+    `DivergenceError` with the time; any other solver failure a `SolverError`.
     """
+    t0, t1 = as_time_span(t_span)
+    t_eval = as_time_grid(t_eval, (t0, t1))
+    rtol = as_positive(rtol, "rtol")
+    atol = _default_atol(y0) if atol is None else as_positive(atol, "atol")
+    max_norm = as_positive(max_norm, "max_norm")
 
     def rhs(t, y):
         if not np.all(np.isfinite(y)) or np.linalg.norm(y) > max_norm:
@@ -187,18 +193,12 @@ def gradient_flow(
     """
     G = _check_parametrization(G)
     loss = _check_loss(loss)
-    t0, t1 = as_time_span(t_span)
-    t_eval = as_time_grid(t_eval, (t0, t1))
-    rtol = as_positive(rtol, "rtol")
     x_start = _start(G, x0)
-    atol = _default_atol(x_start) if atol is None else as_positive(atol, "atol")
-    max_norm = as_positive(max_norm, "max_norm")
 
     sol = _integrate(
         lambda t, x: -np.asarray(G._loss_gradient(_loss_at(loss, t), x[None, :]))[0],
         x_start,
-        t0,
-        t1,
+        t_span,
         t_eval=t_eval,
         rtol=rtol,
         atol=atol,
@@ -422,20 +422,14 @@ def mirror_flow(
     """
     R = _check_legendre(R)
     loss = _check_loss(loss)
-    t0, t1 = as_time_span(t_span)
-    t_eval = as_time_grid(t_eval, (t0, t1))
-    rtol = as_positive(rtol, "rtol")
-    max_norm = as_positive(max_norm, "max_norm")
     w_start = as_point(w0, "w0", R.dim)
     mu_start = np.asarray(R.grad(w_start))
-    atol = _default_atol(mu_start) if atol is None else as_positive(atol, "atol")
 
     what = f"mirror flow with {R.name}"
     sol = _integrate(
         lambda t, mu: -_euclidean_gradient(_loss_at(loss, t), _primal(R, mu, t, what)),
         mu_start,
-        t0,
-        t1,
+        t_span,
         t_eval=t_eval,
         rtol=rtol,
         atol=atol,
