@@ -142,6 +142,29 @@ def jacobian(fn, xb, name: str = "fn"):
 
 
 @_quiet
+def pullback(fn, xb, name: str = "fn"):
+    """`(fn(xb), vjp)` for a batched map: `vjp(cotangent (B, k)) -> (B, D)`.
+
+    Errors from autograd become `NotDifferentiableError` (at tracing and at the pullback).
+    """
+    try:
+        vjp, out = make_vjp(fn, xb)
+    except (NotDifferentiableError, ShapeError):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise _not_differentiable(name, exc) from exc
+    _as_output(out, name)
+
+    def pull(cotangent):
+        try:
+            return vjp(cotangent)
+        except Exception as exc:  # noqa: BLE001
+            raise _not_differentiable(name, exc) from exc
+
+    return out, _quiet(pull)
+
+
+@_quiet
 def gradient(fn, xb, name: str = "fn"):
     """Gradient of a scalar function of a batch `(B, D)`; returns `(value, (B, D))`."""
     try:

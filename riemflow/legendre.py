@@ -15,6 +15,7 @@ from functools import cached_property
 
 import autograd.numpy as anp
 import numpy as np
+from autograd.extend import defjvp, defvjp, primitive
 
 from . import _autodiff
 from ._validation import as_points, as_positive, as_positive_int, readonly_copy
@@ -109,6 +110,41 @@ def _matrix_map(fn, dim: int):
         return anp.reshape(fn(w), anp.shape(w)[:-1] + (dim * dim,))
 
     return flat
+
+
+def _as_batch(x):
+    """`(d,) -> (1, d)`, `(B, d)` unchanged (works on autograd boxes)."""
+    return anp.reshape(x, (1, -1)) if anp.ndim(x) == 1 else x
+
+
+def _unbatch_like(values, reference):
+    """Drop the batch axis of `values` again when `reference` was a single point."""
+    return values[0] if anp.ndim(reference) == 1 else values
+
+
+def _dual_solver(legendre: Legendre):
+    """`mu -> grad R^*(mu)` by `legendre`'s Newton solve, as an autograd primitive.
+
+    Its derivative is `hess R^*(mu) = hess R(w)^{-1}`, so potentials built on it (centered,
+    scaled, or `from_conjugate`) keep exact higher derivatives where `hess R` is traced.
+    """
+
+    @primitive
+    def solve(mu):
+        mu = np.asarray(mu, dtype=np.float64)
+        return np.asarray(legendre.grad_conjugate(mu), dtype=np.float64)
+
+    def vjp(ans, mu):
+        def pull(g):
+            H = np.asarray(legendre._hessians(np.atleast_2d(ans)), dtype=np.float64)
+            out = np.linalg.solve(H, np.atleast_2d(g)[..., None])[..., 0]
+            return out[0] if np.ndim(mu) == 1 else out
+
+        return pull
+
+    defvjp(solve, vjp)
+    defjvp(solve, lambda g, ans, mu: vjp(ans, mu)(g))  # hess R^{-1} is symmetric
+    return solve
 
 
 class Legendre:
@@ -439,6 +475,166 @@ class Legendre:
             w = np.atleast_2d(self.grad_conjugate(mub))
             vals = np.einsum("bi,bi->b", mub, w) - np.asarray(self._values(w))
         return float(vals[0]) if single else vals
+
+    # -- transformations ------------------------------------------------------------------
+    def centered(self, w0, *, name: str | None = None) -> Legendre:
+        """The Bregman divergence to `w0` as a Legendre function: `D_R(., w0)`.
+
+        `R_0(w) = R(w) - R(w0) - <grad R(w0), w - w0>`: the same Hessian metric and mirror
+        flows, normalized so that `R_0(w0) = 0` and `grad R_0(w0) = 0`, the normalization of
+        the forward construction (MATH.md section 4: `grad R(G(x_init)) = 0`). With
+        `theta = grad R(w0)`: `grad R_0^*(mu) = grad R^*(mu + theta)` and
+        `R_0^*(mu) = R^*(mu + theta) - R^*(theta)`.
+
+        Args:
+            w0: the center `(d,)`, inside the domain.
+            name: label (default: derived from this one's).
+
+        Example:
+            >>> import numpy as np, riemflow as rf
+            >>> R = rf.potentials.negative_entropy(1).centered(np.array([2.0]))
+            >>> R(np.array([2.0])), R.grad(np.array([2.0])).tolist()
+            (0.0, [0.0])
+        """
+        wb, _ = self._points(w0, "w0")
+        center = wb[0].copy()
+        theta = np.asarray(self.grad(center), dtype=np.float64)
+        value0 = float(self(center))
+        conj0 = float(np.dot(theta, center) - value0)  # R*(theta) = <theta, w0> - R(w0)
+        return Legendre(
+            lambda w: self.fn(w) - value0 - anp.dot(w - center, theta),
+            self.dim,
+            domain=self.domain,
+            grad=lambda w: self._grads_traced(w) - theta,
+            hessian=lambda w: self._hessians_traced(w),
+            grad_conjugate=lambda mu: self._grad_conjugate_traced(mu + theta),
+            conjugate=lambda mu: self._conjugate_traced(mu + theta) - conj0,
+            name=name or f"{self.name} centered at w0",
+            newton_tol=self.newton_tol,
+            max_newton=self.max_newton,
+        )
+
+    def scaled(self, factor: float, *, name: str | None = None) -> Legendre:
+        """`c R` for a constant `c > 0`: `grad (cR)^*(mu) = grad R^*(mu / c)`,
+        `(cR)^*(mu) = c R^*(mu / c)`. Mirror flow with `c R` is mirror flow with `R` slowed
+        down by `c`.
+
+        Example:
+            >>> import numpy as np, riemflow as rf
+            >>> R = rf.potentials.negative_entropy(1).scaled(0.25)
+            >>> R.grad_conjugate(np.array([0.25])).round(12).tolist()  # exp(0.25 / 0.25)
+            [2.718281828459]
+        """
+        c = as_positive(factor, "factor")
+        return Legendre(
+            lambda w: c * self.fn(w),
+            self.dim,
+            domain=self.domain,
+            grad=lambda w: c * self._grads_traced(w),
+            hessian=lambda w: c * self._hessians_traced(w),
+            grad_conjugate=lambda mu: self._grad_conjugate_traced(mu / c),
+            conjugate=lambda mu: c * self._conjugate_traced(mu / c),
+            name=name or f"{c:g} * {self.name}",
+            newton_tol=self.newton_tol,
+            max_newton=self.max_newton,
+        )
+
+    @classmethod
+    def from_conjugate(
+        cls,
+        conjugate,
+        dim: int,
+        *,
+        grad_conjugate,
+        hessian_conjugate,
+        domain=None,
+        conjugate_domain=None,
+        name: str | None = None,
+        newton_tol: float = 1e-15,
+        max_newton: int = 100,
+    ) -> Legendre:
+        """The Legendre function `R = Q^*` of a given conjugate `Q` (MATH.md section 4).
+
+        For potentials known through their conjugate, such as the forward construction's
+        `Q(mu)` with `grad Q = G o psi`: `grad R(w)` is the `mu` with `grad Q(mu) = w` (a
+        damped Newton solve on `Q(mu) - <mu, w>`, Jacobian `hess Q`),
+        `R(w) = <mu, w> - Q(mu)` and `hess R(w) = hess Q(mu)^{-1}`. `grad R` is an autograd
+        primitive (its derivative is `hess R`), so `hess R` and curvature are exact when
+        `hessian_conjugate` is written with `autograd.numpy`.
+
+        Args:
+            conjugate: `Q: (d,) -> float` (broadcasting over a batch axis, or not).
+            dim: `d`.
+            grad_conjugate: `grad Q`: `(d,) -> (d,)`.
+            hessian_conjugate: `hess Q`: `(d,) -> (d, d)`.
+            domain: the domain of `R` (the range of `grad Q`); default `R^d`.
+            conjugate_domain: the domain of `Q`; default `R^d` (`Q` may return NaN where
+                it is not defined: the Newton line search backtracks from there).
+            name: label.
+            newton_tol, max_newton: of the Newton solve (see `Legendre`).
+
+        Example:
+            >>> import autograd.numpy as anp, numpy as np, riemflow as rf
+            >>> R = rf.Legendre.from_conjugate(  # Q = sum exp(mu): R = negative entropy
+            ...     lambda mu: anp.sum(anp.exp(mu), axis=-1), 1,
+            ...     grad_conjugate=anp.exp,
+            ...     hessian_conjugate=lambda mu: anp.exp(mu)[..., None],
+            ...     domain=rf.domains.Box.orthant(1))
+            >>> R.grad(np.array([np.e])).round(12).tolist()
+            [1.0]
+        """
+        dim = as_positive_int(dim, "dim")
+        dual = cls(
+            conjugate,
+            dim,
+            domain=conjugate_domain,
+            grad=grad_conjugate,
+            hessian=hessian_conjugate,
+            name=f"({name or 'R'})*",
+            newton_tol=newton_tol,
+            max_newton=max_newton,
+        )
+        solve = _dual_solver(dual)
+
+        def value(w):
+            mu = solve(w)
+            q = dual._values(_as_batch(mu))
+            return anp.sum(mu * w, axis=-1) - _unbatch_like(q, w)
+
+        def hessian(w):
+            mu = solve(w)
+            return anp.linalg.inv(_unbatch_like(dual._hessians(_as_batch(mu)), w))
+
+        return cls(
+            value,
+            dim,
+            domain=domain,
+            grad=solve,
+            hessian=hessian,
+            grad_conjugate=grad_conjugate,
+            conjugate=conjugate,
+            name=name,
+            newton_tol=newton_tol,
+            max_newton=max_newton,
+        )
+
+    # -- traced building blocks for derived potentials (inputs (d,) or (B, d)) ----------
+    def _grads_traced(self, w):
+        return _unbatch_like(self._grads(_as_batch(w)), w)
+
+    def _hessians_traced(self, w):
+        return _unbatch_like(self._hessians(_as_batch(w)), w)
+
+    def _grad_conjugate_traced(self, mu):
+        if self._conj_grad_map is not None:
+            return _unbatch_like(self._conj_grad_map(_as_batch(mu)), mu)
+        return _dual_solver(self)(mu)
+
+    def _conjugate_traced(self, mu):
+        if self._conj_map is not None:
+            return _unbatch_like(self._conj_map(_as_batch(mu))[..., 0], mu)
+        w = self._grad_conjugate_traced(mu)
+        return anp.sum(mu * w, axis=-1) - _unbatch_like(self._values(_as_batch(w)), mu)
 
     # -- geometry -----------------------------------------------------------------------
     @cached_property

@@ -16,11 +16,24 @@ from __future__ import annotations
 
 import autograd.numpy as anp
 import numpy as np
+from scipy.special import expit
 
+from . import _autodiff
 from ._validation import as_float_array, check_finite
 from .errors import InputError, ShapeError
 
 __all__ = ["DataLoss", "squared", "exponential", "logistic", "time_dependent"]
+
+
+def euclidean_gradient(loss_of_w, w: np.ndarray) -> np.ndarray:
+    """`grad L(w)`: `(d,)`; the loss's own closed-form `gradient` if it has one, else one
+    autograd reverse pass (private helper of the flows, not re-exported)."""
+    closed = getattr(loss_of_w, "gradient", None)
+    if closed is not None:
+        return np.asarray(closed(w), dtype=np.float64)
+    _, grad = _autodiff.gradient(lambda z: loss_of_w(z[0]), w[None, :], name="loss")
+    return np.asarray(grad, dtype=np.float64)[0]
+
 
 _KINDS = ("squared", "exponential", "logistic")
 
@@ -96,6 +109,39 @@ class DataLoss:
             terms = anp.logaddexp(0.0, -anp.dot(self._signed, w))
         total = anp.sum(terms)
         return total / self.n_samples if self.reduction == "mean" else total
+
+    def values(self, W) -> np.ndarray:
+        """The loss at each row of `W: (T, d)`: `(T,)` (one matrix product for a whole
+        trajectory)."""
+        W = np.asarray(W, dtype=np.float64)
+        if W.ndim != 2 or W.shape[1] != self.dim:
+            raise ShapeError(f"`W` must have shape (T, {self.dim}); got {W.shape}", argument="W")
+        if self.kind == "squared":
+            terms = 0.5 * (W @ self.X.T - self.y) ** 2
+        elif self.kind == "exponential":
+            terms = np.exp(-(W @ self._signed.T))
+        else:
+            terms = np.logaddexp(0.0, -(W @ self._signed.T))
+        total = np.sum(terms, axis=1)
+        return total / self.n_samples if self.reduction == "mean" else total
+
+    def gradient(self, w) -> np.ndarray:
+        """`grad L(w)`: `(d,)`, in closed form (no autograd trace; the flows use it).
+
+        squared: `X^T (Xw - y)`; exponential: `-sum_n e^{-m_n} y_n x_n`; logistic:
+        `-sum_n sigmoid(-m_n) y_n x_n` (`scipy.special.expit`, stable); divided by `n`
+        for `reduction="mean"`.
+        """
+        w = np.asarray(w, dtype=np.float64)
+        if w.shape != (self.dim,):
+            raise ShapeError(f"loss expects w of shape ({self.dim},); got {w.shape}", argument="w")
+        if self.kind == "squared":
+            g = self.X.T @ (self.X @ w - self.y)
+        else:
+            margins = self._signed @ w
+            weights = np.exp(-margins) if self.kind == "exponential" else expit(-margins)
+            g = -(self._signed.T @ weights)
+        return g / self.n_samples if self.reduction == "mean" else g
 
     def subset(self, indices) -> DataLoss:
         """The same loss on the samples `indices` (a mini-batch)."""

@@ -165,12 +165,22 @@ def diagonal_network(
                 argument="init",
             )
 
+        signs = np.array([1.0, -1.0])
+
         def fn(x):
-            out = x[..., :dim] ** power
-            return out - x[..., dim:] ** power if signed else out
+            # (1, -1) @ (u^L, v^L) rather than slices: autograd's slice VJP (np.add.at)
+            # would dominate the batched Jacobians of the checks
+            powers = x**power
+            if not signed:
+                return powers
+            return anp.matmul(signs, anp.reshape(powers, anp.shape(x)[:-1] + (2, dim)))
+
+        def vjp(x, c):  # dG^T c = L x^{L-1} (c, -c)
+            cot = anp.concatenate([c, -c], axis=-1) if signed else c
+            return power * x ** (power - 1) * cot
 
         formula = f"u^{power} - v^{power}" if signed else f"u^{power}"
-        domain = _orthant(x_init)
+        domain = None if power == 1 else _orthant(x_init)  # u^L is singular at 0 for L != 1
     else:
         x_init = _init_vector(init, n_nets * power, dim, alpha)
 
@@ -186,6 +196,7 @@ def diagonal_network(
         formula = "u_1*...*u_L - v_1*...*v_L" if signed else "u_1*...*u_L"
         formula = formula.replace("L", str(power))
         domain = None
+        vjp = None
     G = Parametrization(
         fn,
         x_init.size,
@@ -193,6 +204,7 @@ def diagonal_network(
         domain=domain,
         sampler=_orthant_sampler(x_init, alpha),
         vectorized=True,
+        vjp=vjp,
     )
     G(x_init)  # validates the initialization against the domain
     return G, x_init

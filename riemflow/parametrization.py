@@ -37,6 +37,7 @@ from .errors import (
     ShapeError,
     SolverError,
 )
+from .losses import euclidean_gradient
 
 __all__ = ["Parametrization", "CommutingReport", "RegularityReport"]
 
@@ -154,6 +155,14 @@ class Parametrization:
             checks; default uniform on `[-1, 1]^D` (Euclidean, intrinsic) or uniform on the
             manifold (embedded), rejected outside `domain`.
         vectorized: whether `fn` broadcasts over a batch axis; `None` detects it.
+        vjp: optional closed-form pullback of covectors, `(x, c) -> dG(x)^T c` for a
+            point `x: (D,)` and `c: (d,)` (or row-wise on batches `(B, D), (B, d)` when
+            `fn` is vectorized). The flows and descents then evaluate `G` and its pullback
+            without an autograd trace (the cost of a flow step at large `d`); all other
+            derivatives stay autograd's. `check_vjp` compares it with autograd.
+        potential: optional closed form of the forward theorem (MATH.md section 4):
+            `x_init -> Legendre` (or `None` where the closed form does not apply), used by
+            `riemflow.mirror_potential` instead of the numerical construction.
 
     Raises:
         UnsupportedSpaceError: `space` is not a kind riemflow can do calculus on.
@@ -178,12 +187,20 @@ class Parametrization:
         domain=None,
         sampler=None,
         vectorized: bool | None = None,
+        vjp=None,
+        potential=None,
     ):
         if not callable(fn):
             raise TypeError(f"`fn` must be callable, mapping x (D,) -> w (d,); got {fn!r}")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "G")
         self._map = _autodiff.PointwiseMap(fn, name=self.name, vectorized=vectorized)
+        if vjp is not None and not callable(vjp):
+            raise TypeError(f"`vjp` must be callable (x, c) -> dG(x)^T c; got {vjp!r}")
+        self._vjp = vjp
+        if potential is not None and not callable(potential):
+            raise TypeError(f"`potential` must be callable x_init -> Legendre; got {potential!r}")
+        self._potential = potential
         self._domain = domain
         self._sampler = sampler
         self._lazy = _Lazy()
@@ -363,17 +380,64 @@ class Parametrization:
         return np.asarray(self._loss_gradient(lambda w: loss(w), xb))[0]
 
     def _loss_gradient(self, loss_of_w, xb):
-        """Riemannian gradient of `sum_b L(G(x_b))`: `(B, D)`."""
+        """Riemannian gradient of `sum_b L(G(x_b))`: `(B, D)`.
 
-        def total(z):
-            w = self._values(z)
-            n = anp.shape(w)[0]
-            if n == 1:  # the flows' case: skip the stack (autograd overhead per call)
-                return loss_of_w(w[0])
-            return anp.sum(anp.stack([loss_of_w(w[b]) for b in range(n)]))
+        Chain rule, `dG(x)^T grad L(G(x))`, with `grad L` from the loss's closed form when
+        it has one (`DataLoss.gradient`) and `dG^T` from the closed-form `vjp` when given,
+        else one reverse pass through `G` only (never through the loss).
+        """
 
-        _, grad = _autodiff.gradient(total, xb, name=f"loss o {self.name}")
-        return self.geometry.sharp(xb, grad[:, None, :])[:, 0, :]
+        def cotangent(w):
+            with np.errstate(all="ignore"):  # non-finite gradients are reported by the flows
+                if w.shape[0] == 1:  # the flows' case
+                    return euclidean_gradient(loss_of_w, w[0])[None, :]
+                return np.stack([euclidean_gradient(loss_of_w, wb) for wb in w])
+
+        return self._covector_field(xb, cotangent)[1]
+
+    def _covector_field(self, xb, cotangent):
+        """`(G(x), grad <c, G>(x))` for covectors `c = cotangent(G(x))`: `(B, d), (B, D)`.
+
+        The vector field `sum_i c_i grad G_i`: one pullback `dG^T c`, then `g^{-1}` (or the
+        tangent projection). Not traced (plain arrays in and out).
+        """
+        if self._vjp is not None:
+            w = np.asarray(self._values(xb), dtype=np.float64)
+            pull = self._closed_form_pullback(xb)
+        else:
+            w, pull = _autodiff.pullback(self._values, xb, name=self.name)
+            w = np.asarray(w, dtype=np.float64)
+        grad = pull(np.asarray(cotangent(w), dtype=np.float64))
+        return w, np.asarray(self.geometry.sharp(xb, grad[:, None, :]))[:, 0, :]
+
+    def _closed_form_pullback(self, xb):
+        def pull(cotangent):
+            if self._map.vectorized:
+                return np.asarray(self._vjp(xb, cotangent), dtype=np.float64)
+            return np.stack(
+                [
+                    np.asarray(self._vjp(x, c), dtype=np.float64)
+                    for x, c in zip(xb, cotangent, strict=True)
+                ]
+            )
+
+        return pull
+
+    def check_vjp(self, points=None, *, n_samples: int = 16, seed: int | None = 0) -> float:
+        """Largest relative difference between the closed-form `vjp` and autograd's.
+
+        Evaluated on `points` (default `n_samples` random points) with random
+        cotangents; returns `max |vjp - autograd| / max |autograd|` (0 without a `vjp`).
+        """
+        if self._vjp is None:
+            return 0.0
+        xb = self._check_points(points, n_samples, seed)
+        rng = np.random.default_rng(seed)
+        cot = rng.standard_normal((xb.shape[0], self.output_dim))
+        _, pull = _autodiff.pullback(self._values, xb, name=self.name)
+        reference = np.asarray(pull(cot))
+        closed = self._closed_form_pullback(xb)(cot)
+        return float(np.max(np.abs(closed - reference)) / max(np.max(np.abs(reference)), 1e-300))
 
     # -- checks -------------------------------------------------------------------------
     def _check_points(self, points, n_samples: int, seed) -> np.ndarray:
@@ -557,10 +621,17 @@ class Parametrization:
                 point = self._integrate_field(point, direction, rtol=rtol, atol=atol, method=method)
         return point
 
+    def closed_form_potential(self, x_init):
+        """The closed-form mirror potential for `x_init`, or `None` (see `potential`)."""
+        if self._potential is None:
+            return None
+        return self._potential(np.asarray(x_init, dtype=np.float64))
+
     def _integrate_field(self, x, mu, *, rtol, atol, method) -> np.ndarray:
+        covector = mu[None, :]
+
         def rhs(_, z):
-            fields = np.asarray(self._fields(z[None, :]))[0]
-            out = mu @ fields
+            out = self._covector_field(z[None, :], lambda w: covector)[1][0]
             if not np.all(np.isfinite(out)):
                 raise DivergenceError(
                     f"the gradient fields of {self.name} are not finite at {z}", reason="nan"

@@ -12,6 +12,8 @@ rewritten differences where they would cancel). Constants are chosen so that
 | `simplex_entropy` | `sum w log w - w + s log s - s` | simplex | softmax, extra 0 logit |
 | `hyperbolic_entropy` | MATH.md section 4 (`u*u - v*v`) | `R^d` | `2 alpha^2 sinh(4 mu)` |
 | `diagonal_network` | depth-`L` network potential | `R^d` | closed form; `grad R` by root solve |
+| `power_network` | `u^L - v^L` from any `(u0, v0)` | an interval per coordinate | as above |
+| `exponential_pair` | depth-2 models, any init | interval | `a e^{k mu} - b e^{-k mu}` |
 | `log_barrier` | `-sum log w` (Burg) | `w > 0` | `-1 / mu` |
 | `p_norm` | `sum |w|^p / p` | `R^d` | `sign(mu) |mu|^{q-1}` |
 | `log_det` | `-log det P` | SPD matrices | `-M(mu)^{-1}` |
@@ -36,6 +38,8 @@ __all__ = [
     "simplex_entropy",
     "hyperbolic_entropy",
     "diagonal_network",
+    "power_network",
+    "exponential_pair",
     "log_barrier",
     "p_norm",
     "log_det",
@@ -253,53 +257,331 @@ def hyperbolic_entropy(dim: int, alpha=1.0) -> Legendre:
     )
 
 
-def _network_inverse(depth: float, c: np.ndarray):
-    """`w -> mu` with `h(mu) = w` for the depth-`L` potential, as an autograd primitive.
+def exponential_pair(a, b, rate: float = 4.0) -> Legendre:
+    """The Legendre function with `grad R^*(mu) = a e^{rate mu} - b e^{-rate mu}`.
 
-    `h(mu) = (c - k mu)^{-L/(L-2)} - (c + k mu)^{-L/(L-2)}`, `k = L (L - 2)`, increasing
-    on `(-c/k, c/k)`; solved per coordinate by Newton steps safeguarded with bisection.
+    Per coordinate, `a, b >= 0` not both zero (`(d,)` arrays or scalars with a `(d,)`
+    partner). This is the mirror potential of every depth-2 diagonal model (MATH.md
+    section 4): `u*u - v*v` from `(u0, v0)` has `a = u0^2`, `b = v0^2`, `rate = 4`; `u*v`
+    from `(u0, v0)` has `a = p^2`, `b = q^2`, `rate = 2` with `p, q = (u0 +- v0) / 2`.
+    Normalized as the forward construction is: `R(w0) = 0` and `grad R(w0) = 0` at
+    `w0 = a - b`. With `beta = 2 sqrt(ab)` and `ell = log(a / b) / 2`:
+
+    - `a, b > 0` (domain `R`): `grad R(w) = (arcsinh(w / beta) - ell) / rate`;
+    - `b = 0` (domain `w > 0`): `grad R(w) = log(w / a) / rate`;
+    - `a = 0` (domain `w < 0`): `grad R(w) = -log(-w / b) / rate`;
+
+    and in all cases `hess R(w) = 1 / (rate sqrt(w^2 + beta^2))`,
+    `R(w) = w grad R(w) - (sqrt(w^2 + beta^2) - a - b) / rate`,
+    `R^*(mu) = (a (e^{rate mu} - 1) + b (e^{-rate mu} - 1)) / rate`. Evaluated in log
+    domain: scales down to `a = 1e-300` keep full relative accuracy.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> R = rf.potentials.exponential_pair([1.0, 1.0], [1.0, 0.0])
+        >>> R.domain.contains(np.array([-1.0, 0.5])), R.grad(np.array([0.0, 1.0])).tolist()
+        (True, [0.0, 0.0])
     """
+    a_arr = check_finite(as_float_array(a, "a"), "a")
+    b_arr = check_finite(as_float_array(b, "b"), "b")
+    a_arr, b_arr = np.broadcast_arrays(np.atleast_1d(a_arr), np.atleast_1d(b_arr))
+    if a_arr.ndim != 1:
+        raise ShapeError(f"`a` and `b` must be (d,) arrays; got {a_arr.shape}", argument="a")
+    if np.any(a_arr < 0) or np.any(b_arr < 0) or np.any((a_arr == 0) & (b_arr == 0)):
+        raise InputError(
+            f"`a` and `b` must be >= 0 and not both 0 in a coordinate; got a={a_arr}, b={b_arr}",
+            argument="a",
+        )
+    with np.errstate(divide="ignore"):
+        log_a, log_b = np.log(a_arr), np.log(b_arr)
+    return _exponential_pair(log_a, log_b, as_positive(rate, "rate"), "exponential pair")
+
+
+def _scaled_expm1(log_scale, scale, x):
+    """`scale * (e^x - 1)` without overflow of `e^x` when `scale` is tiny."""
+    small = anp.abs(x) < 1.0
+    direct = scale * anp.expm1(anp.clip(x, -1.0, 1.0))
+    large = anp.exp(log_scale + anp.where(small, 0.0, x)) - scale
+    return anp.where(small, direct, large)
+
+
+def _exponential_pair(log_a, log_b, rate: float, name: str) -> Legendre:
+    """`exponential_pair` from `log a`, `log b` (`-inf` for 0), so that scales below the
+    float range of `a` itself (`alpha^2` for `alpha = 1e-160`) stay exact."""
+    log_a = np.asarray(log_a, dtype=np.float64)
+    log_b = np.asarray(log_b, dtype=np.float64)
+    dim = log_a.size
+    k = float(rate)
+    a, b = np.exp(log_a), np.exp(log_b)
+    both = np.isfinite(log_a) & np.isfinite(log_b)
+    only_a = np.isfinite(log_a) & ~np.isfinite(log_b)
+    # both > 0: w = beta sinh(k mu + ell); dummies (never selected) elsewhere
+    log_beta = np.where(both, np.log(2.0) + 0.5 * (log_a + log_b), 0.0)
+    beta = np.where(both, np.exp(log_beta), 0.0)
+    beta_safe = np.where(both, beta, 1.0)
+    ell = np.where(both, 0.5 * (log_a - log_b), 0.0)
+    log_single = np.where(only_a, log_a, log_b)  # the one finite log where not `both`
+    log_single = np.where(both, 0.0, log_single)
+    lower = np.where(only_a, 0.0, -np.inf)
+    upper = np.where(both | only_a, np.inf, 0.0)
+
+    def grad(w):
+        sinh_branch = (_asinh_ratio(w, log_beta, beta_safe) - ell) / k
+        magnitude = anp.log(anp.where(both, 1.0, anp.abs(w) + (w == 0))) - log_single
+        single = anp.where(only_a, magnitude, -magnitude) / k
+        return anp.where(both, sinh_branch, single)
+
+    w0 = a - b
+
+    def value(w):
+        # sqrt(w^2 + beta^2) - (a + b) = (w - w0)(w + w0) / (sqrt(w^2 + beta^2) + a + b):
+        # a + b = sqrt(w0^2 + beta^2), so the difference cancels when beta >> |w|
+        spread = (w - w0) * (w + w0) / (anp.hypot(w, beta) + a + b)
+        return anp.sum(w * grad(w) - spread / k, axis=-1)
+
+    def grad_conjugate(mu):
+        x = k * mu
+        pair = _scaled_sinh(x + ell, log_beta, beta_safe)
+        up = anp.exp(anp.where(only_a, log_single + x, 0.0))
+        down = -anp.exp(anp.where(only_a | both, 0.0, log_single - x))
+        return anp.where(both, pair, anp.where(only_a, up, down))
+
+    def conjugate(mu):
+        x = k * mu
+        term_a = anp.where(
+            np.isfinite(log_a), _scaled_expm1(np.where(np.isfinite(log_a), log_a, 0.0), a, x), 0.0
+        )
+        term_b = anp.where(
+            np.isfinite(log_b), _scaled_expm1(np.where(np.isfinite(log_b), log_b, 0.0), b, -x), 0.0
+        )
+        return anp.sum(term_a + term_b, axis=-1) / k
+
+    return Legendre(
+        value,
+        dim,
+        domain=Box(lower, upper),
+        grad=grad,
+        hessian=_diag_hessian(lambda w: 1.0 / (k * anp.hypot(w, beta))),
+        grad_conjugate=grad_conjugate,
+        conjugate=conjugate,
+        name=name,
+    )
+
+
+def _power_terms(u0, v0, depth: float):
+    """Signs `sigma (T, d)` and `c = |u_t0|^{2-L}` of the terms `sigma |u_t|^L` of
+    `w = u^L - v^L` (`T = 2`) or `w = u^L` (`T = 1`)."""
     L = float(depth)
+    integral = L.is_integer()
+    rows, signs = [u0], [1.0]
+    if v0 is not None:
+        rows.append(v0)
+        signs.append(-1.0)
+    sigma, mags = [], []
+    for row, sign in zip(rows, signs, strict=True):
+        if integral:
+            parity = np.where(row < 0, (-1.0) ** int(L), 1.0)
+        elif np.any(row <= 0):
+            raise InputError(
+                f"a non-integer depth {L:g} needs positive initializations; got min {row.min():g}",
+                argument="u0",
+            )
+        else:
+            parity = np.ones_like(row)
+        sigma.append(sign * parity)
+        mags.append(np.abs(row))
+    return np.array(sigma), np.array(mags)
+
+
+def power_network(u0, v0=None, *, depth: float = 2) -> Legendre:
+    """The mirror potential of `w = u^L - v^L` (or `w = u^L`) from any initialization.
+
+    Per coordinate, `w` is a sum of terms `sigma_t |u_t|^L` (`sigma = sign(u_t0)^L` for
+    `u`, `-sign(v_t0)^L` for `v`). Along the joint flow (MATH.md section 4),
+    `|u_t|^{2-L} = c_t - sigma_t k mu` with `c_t = |u_t0|^{2-L}`, `k = L(L-2)`, so
+
+    - `grad R^*(mu) = sum_t sigma_t (c_t - sigma_t k mu)^{L/(2-L)}` on the interval of
+      `mu` where every base is positive (bounded for `L > 2`: finite-time blow-up);
+    - `R^*(mu) = sum_t (|u_t|^2 - |u_t0|^2) / (2L)` (`G` is homogeneous of degree `L`);
+    - `grad R` is its inverse, by a safeguarded scalar Newton/bisection solve (an autograd
+      primitive), `hess R = 1 / (L^2 sum_t |u_t|^{2L-2})`;
+    - `L = 2` is `exponential_pair(u0^2, v0^2, rate=4)` (log-domain formulas).
+
+    Normalized so that `R(w0) = 0`, `grad R(w0) = 0` at `w0 = G(u0, v0)`. The domain is
+    the range of `grad R^*`, an interval per coordinate (all of `R` for the usual signed
+    network with `u0, v0 > 0`, `w > 0` for `u^L` with `u0 > 0`).
+
+    Args:
+        u0: initialization of `u`, `(d,)`, no zeros (`G` is not regular there).
+        v0: initialization of `v`, `(d,)`, or `None` for the unsigned `w = u^L`.
+        depth: `L = 1` (linear) or `L >= 2` (real; non-integer needs positive
+            initializations). For `1 < L < 2` the flow reaches `u = 0` in finite time and
+            there is no Legendre potential.
+
+    Raises:
+        InputError, ShapeError: bad depth or initializations (zeros, shapes), or
+            `|u0|^{2-L}` outside the float range.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> R = rf.potentials.power_network(np.array([1.0, 2.0]), np.array([0.5, 0.5]), depth=3)
+        >>> w0 = np.array([1.0 - 0.125, 8.0 - 0.125])
+        >>> R.grad(w0).round(12).tolist(), round(R(w0), 12)
+        ([0.0, 0.0], 0.0)
+    """
+    u0 = check_finite(np.atleast_1d(as_float_array(u0, "u0")), "u0")
+    if u0.ndim != 1:
+        raise ShapeError(f"`u0` must be a (d,) array; got {u0.shape}", argument="u0")
+    if v0 is not None:
+        v0 = check_finite(np.atleast_1d(as_float_array(v0, "v0")), "v0")
+        if v0.shape != u0.shape:
+            raise ShapeError(
+                f"`v0` must have the shape of `u0` {u0.shape}; got {v0.shape}", argument="v0"
+            )
+    if isinstance(depth, bool) or not np.isscalar(depth) or not float(depth) >= 1:
+        raise InputError(f"`depth` must be a real number >= 1; got {depth!r}", argument="depth")
+    if 1.0 < float(depth) < 2.0:
+        raise InputError(
+            f"depth {depth} in (1, 2): the joint flow reaches u = 0, where u^L is not smooth, "
+            "in finite time, so the potential is not essentially smooth (not Legendre)",
+            argument="depth",
+        )
+    for name, row in (("u0", u0), ("v0", v0)):
+        if row is not None and np.any(row == 0):
+            raise InputError(
+                f"`{name}` has zero entries: the network is not regular there", argument=name
+            )
+    L = float(depth)
+    label = f"depth-{L:g} network potential" + (" (signed)" if v0 is not None else "")
+    if L == 1.0:  # linear: grad R^*(mu) = w0 + T mu with T the number of terms
+        w0 = u0 - (0.0 if v0 is None else v0)
+        n_terms = 1.0 if v0 is None else 2.0
+        return squared_euclidean(u0.size, np.eye(u0.size) / n_terms).centered(w0, name=label)
+    if L == 2.0:
+        log_b = -np.inf * np.ones_like(u0) if v0 is None else 2.0 * np.log(np.abs(v0))
+        return _exponential_pair(2.0 * np.log(np.abs(u0)), log_b, 4.0, label)
+    sigma, mags = _power_terms(u0, v0, L)
+    with np.errstate(over="ignore", divide="ignore"):
+        c = mags ** (2.0 - L)
+    if not np.all(np.isfinite(c) & (c > 0)):
+        raise InputError(
+            f"the initialization is too extreme for depth {L:g}: |u0|^(2-L) leaves the float "
+            f"range (min |u0| {mags.min():g}, max {mags.max():g})",
+            argument="u0",
+        )
+    return _power_potential(sigma, c, mags, L, label)
+
+
+def _power_potential(sigma, c, mags, L: float, name: str) -> Legendre:
     k = L * (L - 2.0)
-    p = -L / (L - 2.0)
-    bound = c / k
+    p = L / (2.0 - L)
+    sk = sigma * k  # constraint sk * mu < c per term
+    with np.errstate(divide="ignore"):
+        bound = c / sk
+    mu_hi = np.min(np.where(sk > 0, bound, np.inf), axis=0)
+    mu_lo = np.max(np.where(sk < 0, bound, -np.inf), axis=0)
+    dim = c.shape[1]
+
+    def bases(mu):
+        return c - sk * mu  # (T, ..., d) by broadcasting (T, 1.., d)
+
+    def expand(arr, mu):
+        return anp.reshape(arr, (arr.shape[0],) + (1,) * (anp.ndim(mu) - 1) + (dim,))
 
     def h(mu):
-        return (c - k * mu) ** p - (c + k * mu) ** p
+        return anp.sum(expand(sigma, mu) * (expand(c, mu) - expand(sk, mu) * mu) ** p, axis=0)
 
-    def h_prime(mu):  # = K = L^2 (u^{2L-2} + v^{2L-2})
-        return -p * k * ((c - k * mu) ** (p - 1.0) + (c + k * mu) ** (p - 1.0))
+    def h_prime(mu):
+        return L**2 * anp.sum((expand(c, mu) - expand(sk, mu) * mu) ** (p - 1.0), axis=0)
+
+    def end_value(mu_end, own):
+        """`h` at an end of the interval: terms whose base vanishes there (`own`) tend to
+        `sigma inf` (L > 2) or 0 (L < 2); at an infinite end the roles swap."""
+        finite = np.isfinite(mu_end)
+        with np.errstate(all="ignore"):
+            base = c - sk * np.where(finite, mu_end, 0.0)
+            regular = sigma * base**p
+        blow = sigma * np.inf
+        limit = np.where(finite & own, blow if p < 0 else 0.0, regular)
+        limit = np.where(~finite, 0.0 if p < 0 else blow, limit)
+        return np.sum(limit, axis=0)
+
+    lower = end_value(mu_lo, sk < 0)
+    upper = end_value(mu_hi, sk > 0)
 
     @primitive
     def inverse(w):
         w = np.asarray(w, dtype=np.float64)
-        lo = np.broadcast_to(-bound, w.shape).copy()
-        hi = np.broadcast_to(bound, w.shape).copy()
-        mu = np.zeros_like(w)
+        shape = w.shape
+        lo = np.broadcast_to(mu_lo, shape).copy()
+        hi = np.broadcast_to(mu_hi, shape).copy()
         with np.errstate(all="ignore"):
-            for _ in range(200):
+            # make infinite ends finite: step outward until h brackets w
+            for side, sign in ((lo, -1.0), (hi, 1.0)):
+                other = hi if sign < 0 else lo
+                infinite = ~np.isfinite(side)
+                if np.any(infinite):
+                    anchor = np.where(np.isfinite(other), other, 0.0)
+                    step = np.ones(shape)
+                    trial = anchor + sign * step
+                    for _ in range(2100):
+                        f = h(trial) - w
+                        ok = (f < 0) if sign < 0 else (f > 0)
+                        done = ok | ~infinite
+                        if np.all(done):
+                            break
+                        step = np.where(done, step, 2.0 * step)
+                        trial = np.where(done, trial, anchor + sign * step)
+                    side[...] = np.where(infinite, trial, side)
+            mu = np.where(np.isfinite(0.5 * (lo + hi)), 0.5 * (lo + hi), 0.0)
+            mu = np.clip(np.zeros(shape), lo, hi) if np.all((lo < 0) & (hi > 0)) else mu
+            for _ in range(300):
                 f = h(mu) - w
                 lo = np.where(f < 0, mu, lo)
                 hi = np.where(f > 0, mu, hi)
                 newton = mu - f / h_prime(mu)
                 inside = (newton > lo) & (newton < hi) & np.isfinite(newton)
                 new = np.where(inside, newton, 0.5 * (lo + hi))
-                done = np.abs(new - mu) <= 4 * np.finfo(float).eps * np.maximum(np.abs(mu), 1e-300)
+                tol = 4 * np.finfo(float).eps * np.maximum(np.abs(new), 1e-300)
+                done = (np.abs(new - mu) <= tol) | (f == 0) | (hi - lo <= tol)
                 mu = new
-                if np.all(done | (f == 0)):
+                if np.all(done):
                     break
         return mu
 
     defvjp(inverse, lambda ans, w: lambda g: g / h_prime(ans))
     defjvp(inverse, lambda g, ans, w: g / h_prime(ans))
-    return inverse, h, h_prime
+
+    def inside(mu, values):
+        ok = (mu > mu_lo) & (mu < mu_hi)
+        return anp.where(ok, values, np.nan)
+
+    def conjugate(mu):
+        squares = (expand(c, mu) - expand(sk, mu) * mu) ** (2.0 / (2.0 - L))
+        q = anp.sum(squares - expand(mags, mu) ** 2, axis=0) / (2.0 * L)
+        return anp.sum(inside(mu, q), axis=-1)
+
+    def value(w):
+        mu = inverse(w)
+        return anp.sum(mu * w, axis=-1) - conjugate(mu)
+
+    return Legendre(
+        value,
+        dim,
+        domain=Box(lower, upper),
+        grad=inverse,
+        hessian=_diag_hessian(lambda w: 1.0 / h_prime(inverse(w))),
+        grad_conjugate=lambda mu: inside(mu, h(mu)),
+        conjugate=conjugate,
+        name=name,
+    )
 
 
 def diagonal_network(dim: int, depth: float = 2, alpha=1.0) -> Legendre:
     """The potential of the depth-`L` network `w = u^L - v^L`, `u0 = v0 = alpha`.
 
-    Depth 2 is `hyperbolic_entropy`. For `L > 2` (MATH.md section 4), with
-    `c = alpha^{2-L}` and `k = L(L-2)`:
+    `power_network(alpha, alpha, depth=L)`; depth 2 is `hyperbolic_entropy`. For `L > 2`
+    (MATH.md section 4), with `c = alpha^{2-L}` and `k = L(L-2)`:
     `grad R*(mu) = (c - k mu)^{-L/(L-2)} - (c + k mu)^{-L/(L-2)}` on `|mu| < c / k`
     (the flow blows up in finite time beyond), `R*(mu) = (u^2 + v^2) / (2L) - alpha^2 / L`
     with `u = (c - k mu)^{-1/(L-2)}`, `v = (c + k mu)^{-1/(L-2)}`; `grad R` is its inverse,
@@ -332,31 +614,9 @@ def diagonal_network(dim: int, depth: float = 2, alpha=1.0) -> Legendre:
             f"`alpha` too small for depth {L:g}: alpha^(2-L) overflows (min alpha {alpha.min():g})",
             argument="alpha",
         )
-    inverse, h, h_prime = _network_inverse(L, c)
-    k = L * (L - 2.0)
-
-    bound = c / k  # |mu| < c / k: beyond, the joint flow has blown up
-
-    def inside(mu, values):
-        return anp.where(anp.abs(mu) < bound, values, np.nan)
-
-    def conjugate(mu):
-        u = (c - k * mu) ** (-1.0 / (L - 2.0))
-        v = (c + k * mu) ** (-1.0 / (L - 2.0))
-        return anp.sum(inside(mu, (u**2 + v**2) / (2.0 * L) - alpha**2 / L), axis=-1)
-
-    def value(w):
-        mu = inverse(w)
-        return anp.sum(mu * w, axis=-1) - conjugate(mu)
-
-    return Legendre(
-        value,
-        dim,
-        grad=lambda w: inverse(w),
-        hessian=_diag_hessian(lambda w: 1.0 / h_prime(inverse(w))),
-        grad_conjugate=lambda mu: inside(mu, h(mu)),
-        conjugate=conjugate,
-        name=f"depth-{L:g} diagonal network potential",
+    sigma, mags = _power_terms(alpha, alpha, L)
+    return _power_potential(
+        sigma, mags ** (2.0 - L), mags, L, f"depth-{L:g} diagonal network potential"
     )
 
 
