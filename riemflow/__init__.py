@@ -21,8 +21,11 @@ _os.environ["GEOMSTATS_BACKEND"] = "autograd"
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError  # noqa: E402
 from importlib.metadata import version as _version  # noqa: E402
 
-from . import domains, errors, losses, models, potentials, spaces  # noqa: E402
+from . import convex, domains, errors, losses, models, potentials, spaces  # noqa: E402
 from .flows import gradient_descent, gradient_flow, mirror_descent, mirror_flow  # noqa: E402
+from .forward import ImplicitBias as ImplicitBias  # noqa: E402
+from .forward import implicit_bias as implicit_bias  # noqa: E402
+from .forward import mirror_potential as mirror_potential  # noqa: E402
 from .legendre import FlatnessReport as FlatnessReport  # noqa: E402
 from .legendre import Legendre as Legendre  # noqa: E402
 from .legendre import LegendreReport as LegendreReport  # noqa: E402
@@ -36,6 +39,12 @@ from .parametrization import (  # noqa: E402
     RegularityReport as RegularityReport,
 )
 from .trajectory import Trajectory as Trajectory  # noqa: E402
+from .verify import DiscretizationReport as DiscretizationReport  # noqa: E402
+from .verify import EquivalenceReport as EquivalenceReport  # noqa: E402
+from .verify import LoopReport as LoopReport  # noqa: E402
+from .verify import discretization_gap as discretization_gap  # noqa: E402
+from .verify import loop_test as loop_test  # noqa: E402
+from .verify import verify_equivalence as verify_equivalence  # noqa: E402
 
 try:
     __version__ = _version("riemflow")
@@ -44,20 +53,30 @@ except _PackageNotFoundError:  # running from a source tree that is not installe
 
 __all__ = [
     "CommutingReport",
+    "DiscretizationReport",
+    "EquivalenceReport",
     "FlatnessReport",
+    "ImplicitBias",
     "Legendre",
     "LegendreReport",
+    "LoopReport",
     "Parametrization",
     "RegularityReport",
     "Trajectory",
+    "convex",
+    "discretization_gap",
     "domains",
     "errors",
     "gradient_descent",
     "gradient_flow",
+    "implicit_bias",
+    "loop_test",
     "losses",
     "mirror_descent",
     "mirror_flow",
+    "mirror_potential",
     "models",
     "potentials",
     "spaces",
+    "verify_equivalence",
 ]

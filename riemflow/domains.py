@@ -20,7 +20,7 @@ import numpy as np
 from ._validation import as_float_array, as_positive, as_positive_int
 from .errors import InputError, ShapeError
 
-__all__ = ["Domain", "Box", "Ball", "Simplex", "SPDCone", "as_domain"]
+__all__ = ["Domain", "Box", "Ball", "Simplex", "SPDCone", "MirrorImage", "as_domain"]
 
 
 class Domain:
@@ -271,6 +271,45 @@ class SPDCone(Domain):
 
     def __repr__(self):
         return f"SPDCone(n={self.n})"
+
+
+class MirrorImage(Domain):
+    """The range of an inverse mirror map, `{grad R^*(mu)}`, when no formula describes it.
+
+    Used by potentials known through their conjugate (the numerical forward construction,
+    commuting quadratics). Membership cannot be decided cheaply, so `contains` accepts
+    every finite point and a point outside the range is reported by the Newton solve of
+    `grad R` (`ConvergenceError`); `sample` maps uniform dual points in
+    `[-mu_scale, mu_scale]^d` through `grad_conjugate`, so checks draw points of the
+    range; `center` is `grad R^*(0)`. It has no testable boundary.
+
+    Args:
+        center: `grad R^*(0)`, `(d,)`.
+        grad_conjugate: `mu (B, d) -> (B, d)`.
+        mu_scale: half-width of the sampled dual box.
+    """
+
+    def __init__(self, center, grad_conjugate, mu_scale: float):
+        self._center = np.asarray(center, dtype=np.float64).copy()
+        self.dim = int(self._center.size)
+        self._grad_conjugate = grad_conjugate
+        self._mu_scale = as_positive(mu_scale, "mu_scale")
+
+    @property
+    def has_boundary(self) -> bool:
+        return False
+
+    def contains(self, w):
+        arr = np.asarray(w, dtype=np.float64)
+        inside = np.all(np.isfinite(arr), axis=-1)
+        return bool(inside) if arr.ndim == 1 else inside
+
+    def center(self):
+        return self._center.copy()
+
+    def sample(self, rng, n):
+        mu = self._mu_scale * rng.uniform(-1.0, 1.0, size=(n, self.dim))
+        return np.asarray(self._grad_conjugate(mu), dtype=np.float64)
 
 
 def as_domain(domain, dim: int) -> Domain:

@@ -59,7 +59,9 @@ def test_uu_minus_vv_is_hyperbolic_entropy_flow(kind):
     ref = _reference(velocity, np.zeros(6), t)
     assert _relative(traj.w, ref) < FLOW_TOL
     assert traj.loss[-1] < traj.loss[0]
-    np.testing.assert_allclose(traj.loss, [loss(w) for w in traj.w], rtol=1e-12)  # batched: another summation order
+    np.testing.assert_allclose(
+        traj.loss, [loss(w) for w in traj.w], rtol=1e-12
+    )  # batched: another summation order
 
 
 def test_general_init_and_time_dependent_loss():
