@@ -83,7 +83,7 @@ def min_norm(X, y, *, tol: float = 1e-9) -> np.ndarray:
 
     Example:
         >>> import numpy as np, riemflow as rf
-        >>> rf.convex.min_norm(np.array([[1.0, 1.0]]), np.array([2.0])).tolist()
+        >>> rf.convex.min_norm(np.array([[1.0, 1.0]]), np.array([2.0])).round(12).tolist()
         [1.0, 1.0]
     """
     X, y = _system(X, y)

@@ -411,7 +411,7 @@ def mirror_flow(
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.negative_entropy(2)
         >>> L = rf.losses.squared(np.eye(2), np.array([2.0, 0.5]))
-        >>> traj = rf.mirror_flow(R, L, np.ones(2), (0.0, 30.0))
+        >>> traj = rf.mirror_flow(R, L, np.ones(2), (0.0, 80.0))
         >>> traj.w_final.round(6).tolist()
         [2.0, 0.5]
     """

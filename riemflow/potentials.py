@@ -224,8 +224,8 @@ def hyperbolic_entropy(dim: int, alpha=1.0) -> Legendre:
     Example:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.hyperbolic_entropy(1, alpha=1e-150)
-        >>> float(R.grad(np.array([1.0]))[0])  # arcsinh(1 / 2e-300) / 4
-        172.86...
+        >>> float(R.grad(np.array([1.0]))[0])  # arcsinh(1 / 2e-300) / 4 = log(1e300) / 4
+        172.6938819745...
     """
     dim = as_positive_int(dim, "dim")
     alpha = _alpha_vector(alpha, dim)

@@ -343,6 +343,8 @@ class DiscretizationReport:
         lrs: step sizes `(S,)`, decreasing.
         gaps: `max_k |w_GD(k) - w_MD(k)|_2 / max_k |w_GD(k)|_2` per step size `(S,)`.
         slope: least-squares slope of `log gap` against `log lr` (1 for first order).
+        orders: local orders between successive step sizes `(S - 1,)`; the last one is the
+            closest to the asymptotic order when the largest steps are pre-asymptotic.
         horizon: the common time `steps * lr` of every run.
         trajectories: `(gradient descent, mirror descent)` per step size.
     """
@@ -350,6 +352,7 @@ class DiscretizationReport:
     lrs: np.ndarray
     gaps: np.ndarray
     slope: float
+    orders: np.ndarray
     horizon: float
     trajectories: tuple[tuple[Trajectory, Trajectory], ...]
 
@@ -357,7 +360,8 @@ class DiscretizationReport:
         rows = ", ".join(f"lr={a:g}: {g:.3e}" for a, g in zip(self.lrs, self.gaps, strict=True))
         return (
             f"gradient descent vs mirror descent up to t={self.horizon:g}: {rows}; "
-            f"fitted order {self.slope:.3f}"
+            f"fitted order {self.slope:.3f} (local orders "
+            f"{np.array2string(self.orders, precision=3)})"
         )
 
 
@@ -392,7 +396,8 @@ def discretization_gap(
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(2, alpha=0.5)
         >>> L = rf.losses.squared(np.array([[1.0, 2.0]]), np.array([1.0]))
-        >>> round(rf.discretization_gap(G, x0, L).slope, 1)
+        >>> report = rf.discretization_gap(G, x0, L, lrs=(0.01, 0.005, 0.0025))
+        >>> round(float(report.orders[-1]), 1)  # first order in lr
         1.0
     """
     rates = np.sort(np.asarray(lrs, dtype=np.float64))[::-1]
@@ -412,6 +417,12 @@ def discretization_gap(
         runs.append((gd, md))
     gaps_arr = np.array(gaps)
     slope = float(np.polyfit(np.log(rates), np.log(gaps_arr), 1)[0])
+    orders = np.diff(np.log(gaps_arr)) / np.diff(np.log(rates))
     return DiscretizationReport(
-        lrs=rates, gaps=gaps_arr, slope=slope, horizon=horizon, trajectories=tuple(runs)
+        lrs=rates,
+        gaps=gaps_arr,
+        slope=slope,
+        orders=orders,
+        horizon=horizon,
+        trajectories=tuple(runs),
     )
