@@ -96,6 +96,21 @@ def as_positive(value, name: str, *, allow_zero: bool = False) -> float:
     return value
 
 
+def as_tolerance(value, name: str, size: int) -> float | np.ndarray:
+    """A positive scalar, or positive finite per-component values `(size,)` (solve_ivp's
+    `atol` accepts both)."""
+    if np.ndim(value) == 0:
+        return as_positive(value, name)
+    arr = check_finite(as_float_array(value, name), name)
+    if arr.shape != (size,):
+        raise ShapeError(
+            f"`{name}` must be a scalar or have shape ({size},); got {arr.shape}", argument=name
+        )
+    if np.any(arr <= 0):
+        raise InputError(f"`{name}` must be > 0; got min {arr.min()!r}", argument=name)
+    return arr
+
+
 def as_positive_int(value, name: str) -> int:
     """A positive Python int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:

@@ -26,6 +26,7 @@ from ._validation import (
     as_positive_int,
     as_time_grid,
     as_time_span,
+    as_tolerance,
 )
 from .errors import (
     ConvergenceError,
@@ -95,7 +96,7 @@ def _integrate(velocity, y0, t_span, *, t_eval, rtol, atol, method, max_norm, wh
     t0, t1 = as_time_span(t_span)
     t_eval = as_time_grid(t_eval, (t0, t1))
     rtol = as_positive(rtol, "rtol")
-    atol = _default_atol(y0) if atol is None else as_positive(atol, "atol")
+    atol = _default_atol(y0) if atol is None else as_tolerance(atol, "atol", y0.size)
     max_norm = as_positive(max_norm, "max_norm")
 
     def rhs(t, y):
@@ -196,8 +197,19 @@ def gradient_flow(
     loss = _check_loss(loss)
     x_start = _start(G, x0)
 
+    if getattr(loss, "time_dependent", False):
+
+        def velocity(t, x):
+            return -G._point_loss_gradient(_loss_at(loss, t))(x)
+
+    else:
+        field = G._point_loss_gradient(loss)
+
+        def velocity(t, x):
+            return -field(x)
+
     sol = _integrate(
-        lambda t, x: -np.asarray(G._loss_gradient(_loss_at(loss, t), x[None, :]))[0],
+        velocity,
         x_start,
         t_span,
         t_eval=t_eval,
@@ -321,7 +333,7 @@ def gradient_descent(
     kept_t, kept_x = [0.0], [x.copy()]
     for k in range(steps):
         step_loss = _loss_at(loss_at_step(k), k * lr)
-        grad = np.asarray(G._loss_gradient(step_loss, x[None, :]))[0]
+        grad = G._point_loss_gradient(step_loss)(x)
         x = np.asarray(geometry.project((x - lr * grad)[None, :]))[0]
         _check_iterate(x, k + 1, lr, max_norm, f"gradient descent on {G.name}")
         if not geometry.in_domain(x[None, :])[0]:

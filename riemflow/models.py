@@ -196,16 +196,19 @@ def diagonal_network(
         signs = np.array([1.0, -1.0])
 
         def fn(x):
-            # (1, -1) @ (u^L, v^L) rather than slices: autograd's slice VJP (np.add.at)
-            # would dominate the batched Jacobians of the checks
-            powers = x**power
+            powers = x * x if power == 2 else x**power
             if not signed:
                 return powers
+            if isinstance(x, np.ndarray):  # plain evaluation (flow steps): slices are cheapest
+                return powers[..., :dim] - powers[..., dim:]
+            # traced: (1, -1) @ (u^L, v^L) rather than slices, whose VJP (np.add.at) would
+            # dominate the batched Jacobians of the checks
             return anp.matmul(signs, anp.reshape(powers, anp.shape(x)[:-1] + (2, dim)))
 
-        def vjp(x, c):  # dG^T c = L x^{L-1} (c, -c)
-            cot = anp.concatenate([c, -c], axis=-1) if signed else c
-            return power * x ** (power - 1) * cot
+        def vjp(x, c):  # dG^T c = L x^{L-1} (c, -c); never traced
+            cot = np.concatenate([c, -c], axis=-1) if signed else c
+            slope = x if power == 2 else x ** (power - 1)
+            return power * slope * cot
 
         def potential(x):  # MATH.md section 4: any depth >= 2 (or 1), any init
             u0, v0 = (x[:dim], x[dim:]) if signed else (x, None)
