@@ -297,8 +297,8 @@ def implicit_bias(
     minimizer is `w = grad R^*(grad R(w0) + X^T lambda)` (so `grad R(w) - grad R(w0)` lies
     in the row space of `X`), with `lambda` minimizing the smooth convex
     `phi(lambda) = R^*(grad R(w0) + X^T lambda) - <lambda, y>`, whose gradient is `Xw - y`
-    and Hessian `X hess R(w)^{-1} X^T`; scipy's `trust-exact` solver, stopped when
-    `|Xw - y|` is below `tol`.
+    and Hessian `X hess R^*(.) X^T = X hess R(w)^{-1} X^T`; scipy's `trust-exact` solver,
+    stopped when `|Xw - y|` is below `tol`.
 
     Args:
         R: the Legendre function.
@@ -359,9 +359,8 @@ def implicit_bias(
             best.update(lam=np.array(lam, dtype=np.float64), residual=residual)
         return g
 
-    def hessian(lam):
-        H = np.asarray(R.hessian(primal(lam)), dtype=np.float64)
-        return X @ np.linalg.solve(H, X.T)
+    def hessian(lam):  # X hess R*(theta) X^T: no Newton solve for potentials built from Q
+        return X @ np.asarray(R.hessian_conjugate(theta0 + X.T @ lam)) @ X.T
 
     def failure(reason: str, iterations: int) -> ConvergenceError:
         return ConvergenceError(

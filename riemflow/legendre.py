@@ -162,6 +162,8 @@ class Legendre:
             otherwise a safeguarded Newton solve of `grad R(w) = mu` is used.
         conjugate: optional closed-form `mu -> R*(mu)`; otherwise
             `<mu, w> - R(w)` at `w = grad R*(mu)`.
+        hessian_conjugate: optional closed-form `mu -> hess R*(mu)` `(d, d)`; otherwise
+            `hess R(grad R*(mu))^{-1}`.
         name: label in reports and errors.
         newton_tol: the Newton solve stops when its step is below
             `newton_tol * max(|w|_inf, tiny)`; `1e-15` reaches round-off in 1-2 steps
@@ -191,6 +193,7 @@ class Legendre:
         hessian=None,
         grad_conjugate=None,
         conjugate=None,
+        hessian_conjugate=None,
         name: str | None = None,
         newton_tol: float = 1e-15,
         max_newton: int = 100,
@@ -217,6 +220,11 @@ class Legendre:
         )
         self._conj_map = (
             None if conjugate is None else _autodiff.PointwiseMap(conjugate, "conjugate")
+        )
+        self._conj_hess_map = (
+            None
+            if hessian_conjugate is None
+            else _autodiff.PointwiseMap(_matrix_map(hessian_conjugate, self.dim), "hessian*")
         )
         self._last_solution: np.ndarray | None = None
 
@@ -460,6 +468,28 @@ class Legendre:
             iterations=self.max_newton,
         )
 
+    def hessian_conjugate(self, mu) -> np.ndarray:
+        """`hess R*(mu) = hess R(w)^{-1}` at `w = grad R*(mu)`: `(d, d)` or `(B, d, d)`.
+
+        The closed form when given (potentials built from their conjugate have it, e.g.
+        `K(psi(x_init; mu))` for `mirror_potential`), else the inverse Hessian at the
+        primal point.
+        """
+        mub, single = as_points(mu, "mu", self.dim)
+        if self._conj_hess_map is not None:
+            with np.errstate(all="ignore"):
+                flat = np.asarray(self._conj_hess_map(mub), dtype=np.float64)
+            out = flat.reshape(-1, self.dim, self.dim)
+            if not np.all(np.isfinite(out)):
+                b = int(np.argmax(~np.isfinite(out.reshape(len(out), -1)).all(axis=1)))
+                raise DomainError(
+                    f"hess R* of {self.name} is not finite at `mu`={mub[b]}", argument="mu"
+                )
+        else:
+            w = np.atleast_2d(self.grad_conjugate(mub))
+            out = np.linalg.inv(np.atleast_3d(self.hessian(w)).reshape(-1, self.dim, self.dim))
+        return self._out(out, single)
+
     def conjugate(self, mu) -> np.ndarray | float:
         """Convex conjugate `R*(mu) = sup_w <mu, w> - R(w)`: float or `(B,)`."""
         mub, single = as_points(mu, "mu", self.dim)
@@ -509,6 +539,12 @@ class Legendre:
             hessian=lambda w: self._hessians_traced(w),
             grad_conjugate=lambda mu: self._grad_conjugate_traced(mu + theta),
             conjugate=lambda mu: self._conjugate_traced(mu + theta) - conj0,
+            hessian_conjugate=None
+            if self._conj_hess_map is None
+            else lambda mu: _unbatch_like(
+                anp.reshape(self._conj_hess_map(_as_batch(mu + theta)), (-1, self.dim, self.dim)),
+                mu,
+            ),
             name=name or f"{self.name} centered at w0",
             newton_tol=self.newton_tol,
             max_newton=self.max_newton,
@@ -534,6 +570,15 @@ class Legendre:
             hessian=lambda w: c * self._hessians_traced(w),
             grad_conjugate=lambda mu: self._grad_conjugate_traced(mu / c),
             conjugate=lambda mu: c * self._conjugate_traced(mu / c),
+            hessian_conjugate=None
+            if self._conj_hess_map is None
+            else lambda mu: (
+                _unbatch_like(
+                    anp.reshape(self._conj_hess_map(_as_batch(mu / c)), (-1, self.dim, self.dim)),
+                    mu,
+                )
+                / c
+            ),
             name=name or f"{c:g} * {self.name}",
             newton_tol=self.newton_tol,
             max_newton=self.max_newton,
@@ -613,6 +658,7 @@ class Legendre:
             hessian=hessian,
             grad_conjugate=grad_conjugate,
             conjugate=conjugate,
+            hessian_conjugate=hessian_conjugate,
             name=name,
             newton_tol=newton_tol,
             max_newton=max_newton,
