@@ -7,8 +7,12 @@ Each check computes one thing two ways and reports the figure it decided on:
    on it; `w(t)` matches an independent integration of the closed-form ODE
    `dw/dt = -4 (diag(w) - w w^T) grad L(w)` (mirror flow of the simplex entropy).
 2. The depth-2 diagonal network `w = u*u - v*v`: `w(t)` matches the closed-form ODE
-   `dw/dt = -4 sqrt(w^2 + 4 alpha^4) grad L(w)` (hyperbolic entropy).
-3. Matrix factorization `W = U U^T` is detected as non-commuting, with the bracket found.
+   `dw/dt = -4 sqrt(w^2 + 4 alpha^4) grad L(w)` (hyperbolic entropy), and the limit of a
+   long flow is the Bregman projection computed by `implicit_bias` (the implicit bias).
+3. Depth-3 products `u1 u2 u3 - v1 v2 v3` (no closed form): gradient flow equals mirror
+   flow with the numerically built `mirror_potential` (forward theorem).
+4. Matrix factorization `W = U U^T` is detected as non-commuting, with the bracket found,
+   and a loop of losses with zero net gradient does not close (no mirror flow allows it).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from scipy.integrate import solve_ivp
 
 from . import losses, models
 from .flows import gradient_flow
+from .forward import implicit_bias, mirror_potential
+from .verify import loop_test, verify_equivalence
 
 __all__ = ["DemoCheck", "DemoResult", "run_demo"]
 
@@ -171,7 +177,39 @@ def run_demo(seed: int = 0, *, tol: float = 1e-8) -> DemoResult:
         )
     )
 
-    # 3. a non-commuting parametrization is detected ------------------------------------
+    long = gradient_flow(G2, loss2, x0, (0.0, 3000.0), rtol=1e-11)
+    w_star = implicit_bias(mirror_potential(G2, x0), X2, y2, G2(x0))
+    gap = float(np.max(np.abs(long.w_final - w_star)) / np.max(np.abs(w_star)))
+    checks.append(
+        DemoCheck(
+            "u*u - v*v: limit of gradient flow = Bregman projection of w0",
+            gap <= 1e-6,
+            gap,
+            1e-6,
+            f"implicit_bias(R, X, y, w0) vs w(T=3000), final loss {long.loss[-1]:.1e}",
+        )
+    )
+
+    # 3. the forward theorem with a numerical potential ---------------------------------
+    G4, x4 = models.diagonal_network(
+        2, depth=3, form="product", init=[0.5, 0.8, 1.1, 0.7, 0.6, 0.9]
+    )
+    R4 = mirror_potential(G4, x4)  # no closed form: joint flow + line integral + Newton
+    loss4 = losses.logistic(rng.standard_normal((3, 2)), np.array([1.0, -1.0, 1.0]))
+    report = verify_equivalence(
+        loss4, (0.0, 2.0), parametrization=G4, x0=x4, legendre=R4, n_times=11, tol=tol
+    )
+    checks.append(
+        DemoCheck(
+            "u1 u2 u3 - v1 v2 v3: gradient flow = mirror flow of the numerical potential",
+            report.passed,
+            report.max_deviation,
+            tol,
+            str(report),
+        )
+    )
+
+    # 4. a non-commuting parametrization is detected ------------------------------------
     G3, _ = models.matrix_factorization(3)
     comm3 = G3.check_commuting(seed=seed)
     checks.append(
@@ -181,6 +219,16 @@ def run_demo(seed: int = 0, *, tol: float = 1e-8) -> DemoResult:
             comm3.max_bracket,
             comm3.rtol,
             str(comm3),
+        )
+    )
+    loop = loop_test(G3, np.eye(3).ravel() + 0.1 * rng.standard_normal(9), tau=0.05)
+    checks.append(
+        DemoCheck(
+            "U U^T: a loop of losses with zero net gradient does not close",
+            not loop.closes,
+            loop.relative_displacement,
+            loop.tol,
+            str(loop),
         )
     )
     return DemoResult(checks)

@@ -12,7 +12,7 @@ from riemflow.cli import main
 def test_demo_passes_and_reports_its_checks(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "6 of 6 checks passed" in out
+    assert "9 of 9 checks passed" in out
     assert "[FAIL]" not in out
 
 
@@ -20,7 +20,7 @@ def test_demo_json(capsys):
     assert main(["demo", "--json", "--seed", "3"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["passed"] is True
-    assert len(data["checks"]) == 6
+    assert len(data["checks"]) == 9
     for check in data["checks"]:
         assert {"name", "passed", "value", "tolerance", "detail"} <= set(check)
 

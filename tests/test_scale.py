@@ -40,3 +40,19 @@ def test_small_initialization_approaches_the_min_l1_interpolator():
         gaps.append(np.linalg.norm(traj.w_final - w_l1))
     assert gaps[0] > gaps[1] > gaps[2]
     assert gaps[2] < 1e-2
+
+
+def test_forward_theorem_at_benchmark_size():
+    """The benchmark's problem (d = 1000, D = 2000, n = 200): the equivalence holds at scale
+    and the flows reproduce the hand-written NumPy flow; the timings are the benchmark's
+    business (`benchmarks/forward_theorem.py`), not asserted here."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "forward_theorem.py"
+    spec = importlib.util.spec_from_file_location("forward_theorem", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.main(repeats=1, horizon=200.0)
+    assert result["verify_max_deviation"] < 1e-8
+    assert result["final_w_difference"] < 1e-12
