@@ -616,7 +616,8 @@ class Legendre:
             conjugate_domain: the domain of `Q`; default `R^d` (`Q` may return NaN where
                 it is not defined: the Newton line search backtracks from there).
             name: label.
-            newton_tol, max_newton: of the Newton solve (see `Legendre`).
+            newton_tol: step tolerance of the Newton solve (see `Legendre`).
+            max_newton: iteration budget of the Newton solve.
 
         Example:
             >>> import autograd.numpy as anp, numpy as np, riemflow as rf
