@@ -258,3 +258,14 @@ def test_trajectory_is_read_only():
     with pytest.raises(ValueError):
         traj.w[0, 0] = 1.0
     assert "Trajectory(" in repr(traj) and traj.w_final.shape == (2,)
+
+
+def test_per_component_atol_accepted_and_checked():
+    G, x0 = rf.models.diagonal_network(2, alpha=0.5)
+    loss = rf.losses.squared(np.array([[1.0, 2.0]]), np.array([1.0]))
+    traj = rf.gradient_flow(G, loss, x0, (0.0, 1.0), atol=np.full(4, 1e-13))
+    assert traj.loss[-1] < traj.loss[0]
+    with pytest.raises(rf.errors.ShapeError, match="atol"):
+        rf.gradient_flow(G, loss, x0, (0.0, 1.0), atol=np.full(3, 1e-13))
+    with pytest.raises(rf.errors.InputError, match="atol"):
+        rf.gradient_flow(G, loss, x0, (0.0, 1.0), atol=np.array([1e-13, 0.0, 1e-13, 1e-13]))

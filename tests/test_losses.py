@@ -58,3 +58,21 @@ def test_bad_data(args, error, match):
 def test_wrong_w_shape():
     with pytest.raises(rf.errors.ShapeError, match="w of shape"):
         rf.losses.squared(X, Y)(np.ones(4))
+
+
+@pytest.mark.parametrize("kind", ["squared", "exponential", "logistic"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_closed_form_gradient_and_batched_values_match_autograd(kind, reduction):
+    """`gradient` and `values` are what the flows use; `__call__` (traced by autograd) is
+    the reference. Same arithmetic in another order: agreement to a few ulps."""
+    y = None if kind == "squared" else np.sign(Y)
+    loss = rf.losses.DataLoss(X, Y if kind == "squared" else y, kind=kind, reduction=reduction)
+    rng = np.random.default_rng(1)
+    ws = rng.standard_normal((5, X.shape[1]))
+    for w in ws:
+        np.testing.assert_allclose(loss.gradient(w), grad(loss)(w), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(loss.values(ws), [float(loss(w)) for w in ws], rtol=1e-13)
+    with pytest.raises(rf.errors.ShapeError):
+        loss.gradient(np.ones(X.shape[1] + 1))
+    with pytest.raises(rf.errors.ShapeError):
+        loss.values(np.ones(X.shape[1]))
