@@ -21,7 +21,9 @@ _os.environ["GEOMSTATS_BACKEND"] = "autograd"
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError  # noqa: E402
 from importlib.metadata import version as _version  # noqa: E402
 
-from . import convex, domains, errors, losses, models, potentials, spaces  # noqa: E402
+from . import convex, domains, embedding, errors, losses, models, potentials, spaces  # noqa: E402
+from .converse import ConverseParametrization as ConverseParametrization  # noqa: E402
+from .converse import commuting_parametrization as commuting_parametrization  # noqa: E402
 from .flows import gradient_descent, gradient_flow, mirror_descent, mirror_flow  # noqa: E402
 from .forward import ImplicitBias as ImplicitBias  # noqa: E402
 from .forward import implicit_bias as implicit_bias  # noqa: E402
@@ -53,6 +55,7 @@ except _PackageNotFoundError:  # running from a source tree that is not installe
 
 __all__ = [
     "CommutingReport",
+    "ConverseParametrization",
     "DiscretizationReport",
     "EquivalenceReport",
     "FlatnessReport",
@@ -63,9 +66,11 @@ __all__ = [
     "Parametrization",
     "RegularityReport",
     "Trajectory",
+    "commuting_parametrization",
     "convex",
     "discretization_gap",
     "domains",
+    "embedding",
     "errors",
     "gradient_descent",
     "gradient_flow",

@@ -79,6 +79,8 @@ class PointwiseMap:
         except Exception:  # noqa: BLE001 - any failure means "does not broadcast"
             return False
         ref = [np.asarray(self._single(xb[b]), dtype=np.float64) for b in (0, xb.shape[0] - 1)]
+        if out.shape == (xb.shape[0],) and ref[0].shape == (1,):
+            out = out[:, None]  # a scalar map (a potential R(w)) broadcast to (B,)
         if out.shape != (xb.shape[0], ref[0].shape[0]):
             return False
         scale = max(1.0, float(np.max(np.abs(ref[0]))), float(np.max(np.abs(ref[1]))))
@@ -187,10 +189,10 @@ def directional_derivative(fn, xb, vb, name: str = "fn"):
     """
     try:
         return make_jvp(fn, xb)(vb)[1]
-    except (NotDifferentiableError, ShapeError):
+    except ShapeError:
         raise
-    except Exception:  # noqa: BLE001 - a primitive without (batched) forward rule
-        pass
+    except Exception:  # noqa: BLE001 - a primitive without (batched) forward rule, also
+        pass  # inside a nested derivative (reported as NotDifferentiableError there)
     try:
         return make_jvp_reversemode(fn)(xb)(vb)
     except (NotDifferentiableError, ShapeError):

@@ -88,13 +88,14 @@ def _start_point(G: Parametrization, x0, w0):
             "for a parametrization built by `commuting_parametrization`",
             argument="x0",
         )
-    embedding = getattr(G, "embedding", None)
-    if embedding is None:
+    point_over = getattr(G, "point_over", None)
+    if point_over is None:
         raise InputError(
-            f"{G.name} has no `embedding` to map `w0` onto its manifold; pass `x0`",
+            f"{G.name} cannot map `w0` onto its manifold (no `point_over`; parametrizations "
+            "from `commuting_parametrization` have one); pass `x0`",
             argument="w0",
         )
-    return np.asarray(embedding(as_point(w0, "w0")), dtype=np.float64)
+    return np.asarray(point_over(as_point(w0, "w0")), dtype=np.float64)
 
 
 def verify_equivalence(
