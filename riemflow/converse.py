@@ -525,6 +525,26 @@ class EmbeddedImage:
         self._last = w[-1:].copy()  # warm start for the next call (flows move slowly)
         return w
 
+    def _lift(self, w, g):
+        """`dF (dF^T dF)^{-1} g`: a coordinate covector to its tangent vector in `R^D`."""
+        single = anp.ndim(w) == 1
+        wb = anp.reshape(w, (1, -1)) if single else w
+        gb = anp.reshape(g, (1, -1)) if single else g
+        J = self._jacobian(wb)
+        coeff = anp.linalg.solve(anp.einsum("bai,baj->bij", J, J), gb[..., None])[..., 0]
+        out = anp.einsum("bai,bi->ba", J, coeff)
+        return out[0] if single else out
+
+    def _lower(self, w, v):
+        """`(dF^T dF)^{-1} dF^T v`: the coordinates of the tangent part of `v` in `R^D`."""
+        single = anp.ndim(w) == 1
+        wb = anp.reshape(w, (1, -1)) if single else w
+        vb = anp.reshape(v, (1, -1)) if single else v
+        J = self._jacobian(wb)
+        rhs = anp.einsum("bai,ba->bi", J, vb)[..., None]
+        out = anp.linalg.solve(anp.einsum("bai,baj->bij", J, J), rhs)[..., 0]
+        return out[0] if single else out
+
     def _make_coordinates(self):
         @primitive
         def coordinates(X):
@@ -533,30 +553,8 @@ class EmbeddedImage:
             w = self._solve(rows)
             return w[0] if arr.ndim == 1 else w
 
-        def vjp(ans, X):
-            def pull(g):
-                single = anp.ndim(ans) == 1
-                w = anp.reshape(ans, (1, -1)) if single else ans
-                gb = anp.reshape(g, (1, -1)) if single else g
-                J = self._jacobian(w)
-                gram = anp.einsum("bai,baj->bij", J, J)
-                coeff = anp.linalg.solve(gram, anp.reshape(gb, anp.shape(gb) + (1,)))[..., 0]
-                out = anp.einsum("bai,bi->ba", J, coeff)
-                return out[0] if single else out
-
-            return pull
-
-        def jvp(g, ans, X):  # (dF^T dF)^{-1} dF^T g
-            single = anp.ndim(ans) == 1
-            w = anp.reshape(ans, (1, -1)) if single else ans
-            gb = anp.reshape(g, (1, -1)) if single else g
-            J = self._jacobian(w)
-            gram = anp.einsum("bai,baj->bij", J, J)
-            out = anp.linalg.solve(gram, anp.einsum("bai,ba->bi", J, gb)[..., None])[..., 0]
-            return out[0] if single else out
-
-        defvjp(coordinates, vjp)
-        defjvp(coordinates, jvp)
+        defvjp(coordinates, lambda ans, X: lambda g: self._lift(ans, g))
+        defjvp(coordinates, lambda g, ans, X: self._lower(ans, g))
         return coordinates
 
     # the interface ExtrinsicGeometry uses
@@ -567,11 +565,8 @@ class EmbeddedImage:
         w = self.coordinates(base_point)
         single = anp.ndim(w) == 1
         wb = anp.reshape(w, (1, -1)) if single else w
-        vb = anp.reshape(vector, (1, -1)) if single else vector
-        J = self._jacobian(wb)
-        gram = anp.einsum("bai,baj->bij", J, J)
-        coeff = anp.linalg.solve(gram, anp.einsum("bai,ba->bi", J, vb)[..., None])[..., 0]
-        out = anp.einsum("bai,bi->ba", J, coeff)
+        coordinates = anp.reshape(self._lower(w, vector), anp.shape(wb))
+        out = anp.einsum("bai,bi->ba", self._jacobian(wb), coordinates)  # J (J^T J)^-1 J^T v
         return out[0] if single else out
 
     def belongs(self, point, atol=1e-8):
