@@ -213,7 +213,6 @@ class _Collocation:
         H = np.asarray(R.hessian(self.points)).reshape(-1, d, d)
         self.pairs = [(i, j) for i in range(d) for j in range(i, d)]
         self.target = np.stack([H[:, i, j] for i, j in self.pairs])  # (pairs, P)
-        self.center_target = None
 
 
 def _lm_solve(
@@ -402,7 +401,9 @@ def commuting_parametrization(
         flat_rtol: relative curvature tolerance of the flatness test.
         n_check: fresh random points the defect is measured on.
         seed: seed of those points and of the initial map.
-        max_iter: Levenberg-Marquardt iterations per solve.
+        max_iter: Levenberg-Marquardt iterations per solve. Each solve stops when the node
+            residual is below `tol / 10`, or when it stagnates (less than a 30% decrease
+            over 3 accepted steps: the degree cannot represent a better map, refine it).
 
     Returns:
         A `ConverseParametrization` (a `Parametrization` with `.embedding`,
