@@ -454,9 +454,19 @@ class Legendre:
                     )
             w, phi = trial, phi_trial
             size = float(np.max(np.abs(t * step)))
+            # steps below what round-off in grad R (~eps |mu| per entry) moves w by are
+            # noise: the stopping floor when the solution is at (or near) w = 0, where a
+            # step relative to |w| can never get small enough
+            noise = np.finfo(np.float64).eps * max(float(np.max(np.abs(mu))), 1e-300)
+            floor = 4.0 * float(
+                np.max(
+                    np.abs(np.linalg.solve(chol.T, np.linalg.solve(chol, np.full_like(g, noise))))
+                )
+            )
             scale = max(float(np.max(np.abs(w))), 1e-300)
             if t == 1.0 and (
-                size <= self.newton_tol * scale or (size >= last_step and size < 1e-10 * scale)
+                size <= max(self.newton_tol * scale, floor)
+                or (size >= last_step and size < 1e-10 * scale)
             ):
                 self._last_solution = w
                 return w
