@@ -15,6 +15,7 @@ vectorised. Which ones commute (MATH.md section 2):
 | `matrix_sensing` | `<A_i, U U^T>` | iff the symmetric parts of the `A_i` commute |
 | `matrix_factorization` | `U U^T` or `U V^T` | no |
 | `bilinear_chain` | `(x_1 x_2, x_2 x_3, ...)` | no |
+| `single_neuron` | `a z` (`a` scalar) | no, but time-warped: the fields over `a` commute |
 | `simplex_sphere` | `u * u` on the unit sphere | yes |
 """
 
@@ -47,6 +48,7 @@ __all__ = [
     "matrix_sensing",
     "matrix_factorization",
     "bilinear_chain",
+    "single_neuron",
     "simplex_sphere",
 ]
 
@@ -549,6 +551,57 @@ def bilinear_chain(dim: int = 3, *, init=None):
         return x[..., :-1] * x[..., 1:]
 
     return Parametrization(fn, dim, name=f"bilinear chain (D={dim})", vectorized=True), x_init
+
+
+def single_neuron(dim: int, *, init=None):
+    r"""One hidden linear neuron $w = a z$, $x = (a, z)$, $a > 0$, $z \in \mathbb{R}^k$.
+
+    Not commuting ($[\nabla G_i, \nabla G_j] = z_j e_i - z_i e_j$ in the `z` block, up to
+    the sign convention of `lie_brackets`), but "time-warped" (MATH.md section 4): the fields
+    $\nabla G_i / a$ commute, so along gradient flow $d \nabla R(w) = -a \nabla L\, dt$ with
+    the potential `riemflow.potentials.single_neuron(a0, z0)`: the flow is the mirror flow of
+    that `R` run at speed `a(t)`, and converges to the same Bregman projection. Regular where
+    $a \neq 0$; the potential needs $\delta = a_0^2 - |z_0|^2 > 0$.
+
+    Args:
+        dim: `k`, the size of `w`.
+        init: `(a0, z0)` as a flat `(1 + k,)` array; default `a0 = 1`, `z0 = 0.5 / sqrt(k)`
+            (`delta = 0.75`).
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> G, x0 = rf.models.single_neuron(2, init=[2.0, 0.5, -1.0])
+        >>> G(x0).tolist(), bool(G.check_commuting().passed)
+        ([1.0, -2.0], False)
+    """
+    k = as_positive_int(dim, "dim")
+    if init is None:
+        x_init = np.concatenate([[1.0], np.full(k, 0.5 / np.sqrt(k))])
+    else:
+        x_init = check_finite(as_float_array(init, "init"), "init").ravel()
+        if x_init.shape != (k + 1,):
+            raise ShapeError(
+                f"`init` must be (a0, z0) of shape ({k + 1},); got {x_init.shape}",
+                argument="init",
+            )
+        if x_init[0] <= 0:
+            raise DomainError(f"`init`: a0 must be > 0; got {x_init[0]!r}", argument="init")
+
+    def fn(x):
+        return x[..., :1] * x[..., 1:]
+
+    def positive(x):
+        return np.asarray(x)[..., 0] > 0
+
+    def sample(rng, n):
+        a = np.exp(rng.uniform(np.log(0.5), np.log(2.0), size=(n, 1)))
+        return np.concatenate([a, rng.standard_normal((n, k)) / np.sqrt(k)], axis=-1)
+
+    G = Parametrization(
+        fn, k + 1, name=f"single neuron a z (k={k})", domain=positive, sampler=sample,
+        vectorized=True,
+    )  # fmt: skip
+    return G, x_init
 
 
 def simplex_sphere(dim: int, *, init=None):

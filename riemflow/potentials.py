@@ -40,6 +40,7 @@ __all__ = [
     "diagonal_network",
     "power_network",
     "exponential_pair",
+    "single_neuron",
     "log_barrier",
     "p_norm",
     "log_det",
@@ -617,6 +618,83 @@ def diagonal_network(dim: int, depth: float = 2, alpha=1.0) -> Legendre:
     sigma, mags = _power_terms(alpha, alpha, L)
     return _power_potential(
         sigma, mags ** (2.0 - L), mags, L, f"depth-{L:g} diagonal network potential"
+    )
+
+
+def single_neuron(a0: float, z0) -> Legendre:
+    """The time-warped potential of one neuron `w = a z` from `(a0, z0)` (MATH.md section 4).
+
+    With `delta = a0^2 - |z0|^2 > 0` (conserved along gradient flow) and
+    `s(w)^2 = delta / 2 + sqrt(|w|^2 + delta^2 / 4)` (which is `a^2` along the flow):
+
+    - `grad R(w) = w / s - z0` (`= z - z0` along the flow),
+    - `R(w) = (2/3) s^3 - delta s - <z0, w>`,
+    - `hess R(w) = I / s - w w^T / (2 s^3 sqrt(|w|^2 + delta^2/4))`,
+    - `R^*(mu) = (delta + |mu + z0|^2)^{3/2} / 3`, `grad R^*(mu) = a (mu + z0)` with
+      `a = sqrt(delta + |mu + z0|^2)`.
+
+    Gradient flow of `L(a z)` satisfies `d grad R(w) / dt = -a grad L(w)`: the mirror flow of
+    this `R` at speed `a(t)`, so the Bregman implicit bias holds although the model does
+    not commute. Domain: all of `R^k`.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> R = rf.potentials.single_neuron(2.0, [0.5, -1.0])
+        >>> R.grad(np.array([1.0, -2.0])).round(12).tolist()  # at w0 = a0 z0
+        [0.0, 0.0]
+    """
+    a0 = float(as_positive(a0, "a0"))
+    z0 = check_finite(as_float_array(z0, "z0"), "z0")
+    if z0.ndim != 1:
+        raise ShapeError(f"`z0` must be a (k,) array; got shape {z0.shape}", argument="z0")
+    delta = a0**2 - float(z0 @ z0)
+    if delta <= 0:
+        raise InputError(
+            f"need a0^2 > |z0|^2 (delta = {delta:.3e}): with delta <= 0 the Hessian "
+            "degenerates at w = 0",
+            argument="a0",
+        )
+    k = z0.size
+
+    def radius(w):
+        return anp.sqrt(anp.sum(w * w, axis=-1) + 0.25 * delta**2)
+
+    def speed(w):  # s(w) = a along the flow
+        return anp.sqrt(0.5 * delta + radius(w))
+
+    def value(w):
+        s = speed(w)
+        return 2.0 / 3.0 * s**3 - delta * s - anp.sum(z0 * w, axis=-1)
+
+    def grad(w):
+        return w / speed(w)[..., None] - z0
+
+    def hessian(w):
+        s, q = speed(w)[..., None, None], radius(w)[..., None, None]
+        outer = w[..., :, None] * w[..., None, :]
+        return anp.eye(k) / s - outer / (2.0 * s**3 * q)
+
+    def conjugate(mu):
+        return (delta + anp.sum((mu + z0) ** 2, axis=-1)) ** 1.5 / 3.0
+
+    def grad_conjugate(mu):
+        z = mu + z0
+        return anp.sqrt(delta + anp.sum(z * z, axis=-1))[..., None] * z
+
+    def hessian_conjugate(mu):
+        z = mu + z0
+        a = anp.sqrt(delta + anp.sum(z * z, axis=-1))[..., None, None]
+        return a * anp.eye(k) + z[..., :, None] * z[..., None, :] / a
+
+    return Legendre(
+        value,
+        k,
+        grad=grad,
+        hessian=hessian,
+        conjugate=conjugate,
+        grad_conjugate=grad_conjugate,
+        hessian_conjugate=hessian_conjugate,
+        name=f"single-neuron potential (a0={a0:g}, delta={delta:.3g})",
     )
 
 

@@ -100,6 +100,8 @@ def test_matrix_factorization_first_bracket_formula():
             "outside",
         ),
         (lambda: rf.models.bilinear_chain(1), rf.errors.InputError, "dim"),
+        (lambda: rf.models.single_neuron(2, init=[1.0, 0.5]), rf.errors.ShapeError, "init"),
+        (lambda: rf.models.single_neuron(1, init=[-1.0, 0.5]), rf.errors.DomainError, "a0"),
     ],
 )
 def test_bad_model_arguments(call, error, match):
@@ -141,3 +143,21 @@ def test_closed_form_vjp_matches_autograd_and_flows_agree(build):
     fast = rf.gradient_flow(G, loss, x0, (0.0, 2.0), t_eval=[0.5, 1.0, 2.0], rtol=1e-12)
     slow = rf.gradient_flow(plain, loss, x0, (0.0, 2.0), t_eval=[0.5, 1.0, 2.0], rtol=1e-12)
     np.testing.assert_allclose(fast.x, slow.x, rtol=1e-13, atol=1e-15)
+
+
+def test_single_neuron_brackets_are_the_closed_form_and_the_scaled_fields_commute():
+    # grad G_i = a e_{z_i} + z_i e_a; [grad G_i, grad G_j] = +-(z_i e_{z_j} - z_j e_{z_i})
+    G, _ = rf.models.single_neuron(3)
+    x = np.array([1.7, 0.3, -0.5, 0.9])
+    B = G.lie_brackets(x)
+    z = x[1:]
+    for i in range(3):
+        for j in range(3):
+            expected = np.zeros(4)
+            expected[1 + j] += z[i]
+            expected[1 + i] -= z[j]
+            assert np.allclose(B[i, j], expected, atol=1e-14) or np.allclose(
+                B[i, j], -expected, atol=1e-14
+            )
+    assert not G.check_commuting().passed
+    assert G.check_regular().passed

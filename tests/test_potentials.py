@@ -27,8 +27,9 @@ POTENTIALS = {
     "log_det_2": lambda: P.log_det(2),
     "log_det_3": lambda: P.log_det(3),
     "log_ball": lambda: P.log_ball(3),
+    "single_neuron": lambda: P.single_neuron(1.3, [0.4, -0.7, 0.2]),
 }
-CURVED = {"simplex_entropy", "log_det_2", "log_det_3", "log_ball"}
+CURVED = {"simplex_entropy", "log_det_2", "log_det_3", "log_ball", "single_neuron"}
 
 
 @pytest.fixture(params=sorted(POTENTIALS), scope="module")
@@ -214,3 +215,21 @@ def test_hessian_metric_geodesics():
     np.testing.assert_allclose(end, (np.sqrt(w0) + v / (2 * np.sqrt(w0))) ** 2, rtol=1e-9)
     np.testing.assert_allclose(R.metric.log(end, w0), v, rtol=1e-6)
     assert R.metric.dist(w0, end) == pytest.approx(np.linalg.norm(v / np.sqrt(w0)), rel=1e-6)
+
+
+def test_single_neuron_potential_is_z_minus_z0_along_the_flow_and_refuses_bad_init():
+    # along gradient flow of w = a z: a^2 - |z|^2 = delta is conserved and grad R(w) = z - z0
+    G, x0 = rf.models.single_neuron(3, init=[1.3, 0.4, -0.7, 0.2])
+    R = P.single_neuron(1.3, [0.4, -0.7, 0.2])
+    X = np.array([[1.0, 2.0, -1.0], [0.5, 0.0, 1.0]])
+    traj = rf.gradient_flow(G, rf.losses.squared(X, np.array([1.0, -2.0])), x0, (0.0, 3.0))
+    a, z = traj.x[:, 0], traj.x[:, 1:]
+    np.testing.assert_allclose(a**2 - np.sum(z**2, axis=1), 1.3**2 - 0.69, rtol=1e-10)
+    np.testing.assert_allclose(R.grad(traj.w), z - x0[1:], atol=1e-10)
+    np.testing.assert_allclose(R.conjugate(np.zeros(3)), 1.3**3 / 3, rtol=1e-15)
+    with pytest.raises(rf.errors.InputError, match="a0"):
+        P.single_neuron(0.5, [0.4, -0.7, 0.2])  # delta < 0
+    with pytest.raises(rf.errors.ShapeError, match="z0"):
+        P.single_neuron(1.0, [[0.1]])
+    with pytest.raises(rf.errors.NonFiniteError, match="z0"):
+        P.single_neuron(1.0, [np.nan])
