@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import inspect
 import itertools
@@ -328,7 +329,11 @@ def _key(point: Mapping) -> str:
 
 
 def _name(fn) -> str:
-    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+    """A stable name of `fn` (stored with the results; no memory addresses)."""
+    if isinstance(fn, functools.partial):
+        fixed = json.dumps(_clean(fn.keywords), sort_keys=True, default=repr)
+        return f"{_name(fn.func)}(*{_clean(list(fn.args))!r}, **{fixed})"
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
 
 
 def _check_signature(fn, point: Mapping) -> None:
