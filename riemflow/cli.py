@@ -1,34 +1,367 @@
-"""The `riemflow` command line.
+"""The `riemflow` command line: demo, verify, converse, reproduce, sweep.
 
-Exit codes: 0 success, 1 a check failed, 2 bad input (a `riemflow.errors.InputError` or a
-usage error).
+Every command prints a human summary, or with `--json` one JSON document on stdout (progress
+bars go to stderr and are off under `--json`). Exit codes: 0 success, 1 a check failed (the
+numbers are still printed), 2 bad input (a `riemflow.errors.InputError` or a usage error),
+3 a solver failed (`SolverError`, `ConvergenceError`).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import math
 import sys
 import time
+from pathlib import Path
 
-from .errors import InputError
+import numpy as np
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from .errors import ConvergenceError, GeometryError, InputError, SolverError
+from .sweep import StoreBusyError, SweepPointError
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_SOLVER_FAILED = 0, 1, 2, 3
+
+# -- catalogues of what the options name ---------------------------------------------------------
+MODELS = {
+    "diagonal": "w = u^L - v^L (power form, --depth L, --alpha), commuting",
+    "product": "w = u_1 ... u_L - v_1 ... v_L (--depth L, random positive init), commuting",
+    "hadamard": "w = u * v (random positive init), commuting",
+    "quadratic": "G_i = x^T A_i x / 2, random commuting A_i on R^(dim+2), commuting",
+    "sensing": "matrix sensing <A_i, U U^T> with commuting A_i (k = dim, rank 2), commuting",
+    "sphere": "w = u * u on the sphere S^dim, commuting (simplex entropy)",
+    "neuron": "w = a z (one neuron), NOT commuting (time-warped)",
+    "factorization": "W = U U^T (dim x dim, flattened), NOT commuting",
+}
+POTENTIALS = {
+    "negative_entropy": "sum w log w - w on w > 0 (flat)",
+    "hyperbolic_entropy": "the depth-2 diagonal network potential (--alpha) (flat)",
+    "p_norm": "|w|_p^p / p (--p) (flat)",
+    "log_barrier": "-sum log w (flat)",
+    "simplex_entropy": "entropy of (w, 1 - sum w) (curved: a piece of a sphere)",
+    "log_ball": "-log(1 - |w|^2) (curved)",
+    "log_det": "-log det P, P SPD of size n = --dim, in upper-triangle coordinates (curved)",
+}
+LOSSES = ("squared", "exponential", "logistic")
 
 
+def _model(name: str, dim: int, depth: float, alpha: float, rng):
+    from . import models
+
+    if name == "diagonal":
+        return models.diagonal_network(dim, depth, alpha=alpha)
+    if name == "product":
+        L = int(depth)
+        return models.diagonal_network(
+            dim, L, form="product", init=rng.uniform(0.5, 1.5, 2 * L * dim)
+        )
+    if name == "hadamard":
+        return models.hadamard_product(dim, init=rng.uniform(0.5, 1.5, 2 * dim))
+    if name in ("quadratic", "sensing"):
+        size = dim + 2 if name == "quadratic" else dim
+        V, _ = np.linalg.qr(rng.standard_normal((size, size)))
+        A = np.einsum("ij,aj,kj->aik", V, rng.uniform(-1, 1, (dim, size)), V)
+        if name == "quadratic":
+            G, _ = models.quadratic(A)
+            return G, rng.standard_normal(size)
+        G, _ = models.matrix_sensing(A, rank=2)
+        return G, rng.standard_normal(2 * dim)
+    if name == "sphere":
+        return models.simplex_sphere(dim)
+    if name == "neuron":
+        return models.single_neuron(dim)
+    if name == "factorization":
+        return models.matrix_factorization(dim, alpha=alpha)
+    raise InputError(f"unknown model {name!r}; choose from {', '.join(MODELS)}", argument="model")
+
+
+def _potential(name: str, dim: int, alpha: float, p: float):
+    from . import potentials
+
+    builders = {
+        "negative_entropy": lambda: potentials.negative_entropy(dim),
+        "hyperbolic_entropy": lambda: potentials.hyperbolic_entropy(dim, alpha),
+        "p_norm": lambda: potentials.p_norm(dim, p),
+        "log_barrier": lambda: potentials.log_barrier(dim),
+        "simplex_entropy": lambda: potentials.simplex_entropy(dim),
+        "log_ball": lambda: potentials.log_ball(dim),
+        "log_det": lambda: potentials.log_det(dim),
+    }
+    if name not in builders:
+        raise InputError(
+            f"unknown potential {name!r}; choose from {', '.join(POTENTIALS)}",
+            argument="potential",
+        )
+    return builders[name]()
+
+
+def _loss(name: str, w0: np.ndarray, samples: int, rng):
+    from . import losses
+
+    d = w0.size
+    X = rng.standard_normal((samples, d)) / np.sqrt(d)
+    if name == "squared":
+        return losses.squared(X, X @ (w0 + 0.5 * rng.standard_normal(d)))
+    if name == "exponential":
+        return losses.exponential(X, np.sign(rng.standard_normal(samples)))
+    if name == "logistic":
+        return losses.logistic(X, np.sign(rng.standard_normal(samples)))
+    raise InputError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}", argument="loss")
+
+
+def _box(text: str | None, R, width: float):
+    """`lo:hi` (every coordinate) or `lo1:hi1,lo2:hi2,...`; default a box of half-width
+    `width` around the domain's center."""
+    if text is None:
+        c = np.asarray(R.domain.center())
+        return [(float(ci - width), float(ci + width)) for ci in c]
+    try:
+        pairs = [tuple(float(v) for v in part.split(":")) for part in text.split(",")]
+    except ValueError:
+        pairs = [()]
+    if any(len(p) != 2 for p in pairs):
+        raise InputError(f"`--box` must be lo:hi or lo1:hi1,lo2:hi2,...; got {text!r}",
+                         argument="box")  # fmt: skip
+    if len(pairs) == 1:
+        pairs = pairs * R.dim
+    return pairs
+
+
+# -- output --------------------------------------------------------------------------------------
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _emit(args, document: dict, text: str) -> None:
+    if args.json:
+        print(json.dumps(_jsonable(document), indent=2))
+    else:
+        print(text)
+
+
+# -- commands ------------------------------------------------------------------------------------
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
     start = time.perf_counter()
     result = run_demo(seed=args.seed)
     elapsed = time.perf_counter() - start
-    if args.json:
-        print(json.dumps({**result.to_dict(), "seconds": round(elapsed, 3)}, indent=2))
-    else:
-        print("riemflow demo: gradient flows on reparametrized models vs their mirror flows\n")
-        print(result)
-        print(f"({elapsed:.1f} s)")
+    text = (
+        "riemflow demo: gradient flows on reparametrized models vs their mirror flows\n\n"
+        f"{result}\n({elapsed:.1f} s)"
+    )
+    _emit(args, {**result.to_dict(), "seconds": round(elapsed, 3)}, text)
     return EXIT_OK if result.passed else EXIT_CHECK_FAILED
+
+
+def _cmd_verify_forward(args) -> int:
+    from .verify import loop_test, verify_equivalence
+
+    rng = np.random.default_rng(args.seed)
+    G, x0 = _model(args.model, args.dim, args.depth, args.alpha, rng)
+    w0 = np.asarray(G(x0))
+    loss = _loss(args.loss, w0, args.samples, rng)
+    commuting = G.check_commuting(rtol=args.commuting_rtol)
+    regular = G.check_regular()
+    doc = {
+        "direction": "forward",
+        "model": G.name,
+        "loss": args.loss,
+        "commuting": {
+            "passed": commuting.passed,
+            "max_bracket": commuting.max_bracket,
+            "rtol": args.commuting_rtol,
+        },  # fmt: skip
+        "regular": {"passed": regular.passed, "min_singular_value": regular.min_singular_value},
+    }
+    lines = [f"model: {G.name}; loss: {args.loss} on {args.samples} random samples",
+             str(commuting), str(regular)]  # fmt: skip
+    if not commuting.passed:
+        loop = loop_test(G, x0)
+        doc["loop"] = {"closes": loop.closes, "relative_displacement": loop.relative_displacement}
+        doc["passed"] = False
+        lines += [
+            str(loop),
+            "verdict: NOT a mirror flow for every loss (the fields do not commute)",
+        ]
+        _emit(args, doc, "\n".join(lines))
+        return EXIT_CHECK_FAILED
+    report = verify_equivalence(loss, (0.0, args.t_final), parametrization=G, x0=x0,
+                                tol=args.tol, rtol=args.rtol)  # fmt: skip
+    doc.update(potential=report.legendre.name, max_deviation=report.max_deviation,
+               tol=args.tol, passed=report.passed)  # fmt: skip
+    lines += [str(report), f"verdict: {'PASSED' if report.passed else 'FAILED'}"]
+    _emit(args, doc, "\n".join(lines))
+    return EXIT_OK if report.passed else EXIT_CHECK_FAILED
+
+
+def _build_converse(args):
+    from .converse import commuting_parametrization
+
+    R = _potential(args.potential, args.dim, args.alpha, args.p)
+    box = _box(args.box, R, args.width)
+    start = time.perf_counter()
+    P = commuting_parametrization(R, box, tol=args.tol)
+    return R, box, P, time.perf_counter() - start
+
+
+def _converse_doc(R, box, P, seconds) -> dict:
+    return {
+        "potential": R.name,
+        "box": box,
+        "ambient_dim": P.ambient_dim,
+        "isometry_defect": P.isometry_defect,
+        "construction": P.construction,
+        "history": [step.__dict__ for step in P.history],
+        "seconds": round(seconds, 3),
+    }
+
+
+def _cmd_verify_converse(args) -> int:
+    from .verify import verify_equivalence
+
+    R, box, P, seconds = _build_converse(args)
+    rng = np.random.default_rng(args.seed)
+    w0 = np.array([0.5 * (lo + hi) for lo, hi in box])
+    loss = _loss(args.loss, w0, args.samples, rng)
+    # the flow is compared where M is built: a short horizon from the box's center
+    tol = max(args.tol_flow, 100.0 * P.isometry_defect)
+    report = verify_equivalence(loss, (0.0, args.t_final), parametrization=P, legendre=R,
+                                w0=w0, tol=tol, n_times=21)  # fmt: skip
+    doc = {"direction": "converse", **_converse_doc(R, box, P, seconds), "loss": args.loss,
+           "max_deviation": report.max_deviation, "tol": tol, "passed": report.passed}  # fmt: skip
+    text = (f"{P!r}\nbuilt in {seconds:.1f} s\n{report}\n"
+            f"verdict: {'PASSED' if report.passed else 'FAILED'}")  # fmt: skip
+    _emit(args, doc, text)
+    return EXIT_OK if report.passed else EXIT_CHECK_FAILED
+
+
+def _cmd_converse(args) -> int:
+    R, box, P, seconds = _build_converse(args)
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise InputError(f"`--out` {args.out!r}: directory does not exist", argument="out")
+    P.save(out, grid_points=args.grid_points)
+    doc = {**_converse_doc(R, box, P, seconds), "file": str(out)}
+    lines = [f"{P!r}", f"built in {seconds:.1f} s; saved to {out}"]
+    lines += [f"  degree {s.degree}: defect {s.defect:.2e} ({s.seconds:.1f} s)" for s in P.history]
+    _emit(args, doc, "\n".join(lines))
+    return EXIT_OK
+
+
+def _cmd_reproduce(args) -> int:
+    from . import experiments
+
+    if args.name is None or args.list:
+        doc = {name: experiments.get(name).PAPER for name in experiments.NAMES}
+        _emit(args, doc, "\n".join(f"{k:12s} {v}" for k, v in doc.items()))
+        return EXIT_OK
+    module = experiments.get(args.name)
+    params = dict(module.QUICK) if args.quick else {}
+    start = time.perf_counter()
+    df = module.run(**params, store=args.store, n_jobs=args.jobs, progress=not args.json)
+    table = module.compare(df)
+    seconds = time.perf_counter() - start
+    if args.csv:
+        df.to_csv(args.csv, index=False)
+    if args.plot:
+        module.plot(df).savefig(args.plot)
+    passed = bool(table["agrees"].all())
+    doc = {"name": args.name, "paper": module.PAPER, "quick": args.quick,
+           "claims": table.to_dict(orient="records"), "passed": passed,
+           "seconds": round(seconds, 3)}  # fmt: skip
+    summary = f"{int(table['agrees'].sum())} of {len(table)} claims reproduced ({seconds:.1f} s)"
+    lines = [_claim_line(row) for row in table.to_dict(orient="records")]
+    text = "\n".join([module.PAPER, "", *lines, "", summary])
+    _emit(args, doc, text)
+    return EXIT_OK if passed else EXIT_CHECK_FAILED
+
+
+def _claim_line(row: dict) -> str:
+    def fmt(v):
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    mark = "ok  " if row["agrees"] else "FAIL"
+    return (f"[{mark}] {row['claim']}\n       paper: {fmt(row['paper'])}; riemflow: "
+            f"{fmt(row['riemflow'])} (tolerance {fmt(row['tolerance'])})")  # fmt: skip
+
+
+def _parse_axis(text: str) -> tuple[str, list]:
+    name, sep, values = text.partition("=")
+    if not sep or not name or not values:
+        raise InputError(f"`--grid` takes name=v1,v2,...; got {text!r}", argument="grid")
+    parsed = []
+    for v in values.split(","):
+        try:
+            parsed.append(json.loads(v))
+        except json.JSONDecodeError:
+            parsed.append(v)  # a bare string
+    return name, parsed
+
+
+def _cmd_sweep(args) -> int:
+    from .sweep import sweep
+
+    module_name, sep, attr = args.function.partition(":")
+    if not sep:
+        raise InputError(f"FUNCTION must be module:function; got {args.function!r}",
+                         argument="function")  # fmt: skip
+    if args.path:
+        sys.path.insert(0, str(Path(args.path).resolve()))
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise InputError(f"cannot import {args.function!r}: {exc}", argument="function") from exc
+    axes = dict(_parse_axis(a) for a in args.grid)
+    if not axes:
+        raise InputError("give at least one --grid name=v1,v2,...", argument="grid")
+    start = time.perf_counter()
+    df = sweep(fn, axes, store=args.store, n_jobs=args.jobs, scheduler=args.scheduler,
+               seed=args.seed, progress=not args.json, errors=args.errors)  # fmt: skip
+    seconds = time.perf_counter() - start
+    if args.out:
+        df.to_csv(args.out, index=False)
+    failed = int(df["error"].notna().sum()) if "error" in df.columns else 0
+    doc = {"function": args.function, "points": len(df), "failed": failed,
+           "seconds": round(seconds, 3), "results": df.to_dict(orient="records")}  # fmt: skip
+    _emit(args, doc, f"{df.to_string(index=False)}\n({len(df)} rows, {seconds:.1f} s)")
+    return EXIT_OK if failed == 0 else EXIT_CHECK_FAILED
+
+
+# -- the parser ----------------------------------------------------------------------------------
+def _add_json(parser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document (no progress bars)"
+    )
+
+
+def _add_converse_options(parser) -> None:
+    parser.add_argument("--potential", default="log_ball", choices=sorted(POTENTIALS),
+                        help="the Legendre function R (default log_ball): " + "; ".join(
+                            f"{k}: {v}" for k, v in POTENTIALS.items()))  # fmt: skip
+    parser.add_argument("--dim", type=int, default=2, help="d (default 2)")
+    parser.add_argument("--alpha", type=float, default=1.0, help="scale of hyperbolic_entropy")
+    parser.add_argument("--p", type=float, default=3.0, help="exponent of p_norm (default 3)")
+    parser.add_argument("--box", default=None,
+                        help="the compact region K: lo:hi (every coordinate) or "
+                             "lo1:hi1,lo2:hi2; write --box=-1:1 for negative ends "
+                             "(default: center of dom R +- --width)")  # fmt: skip
+    parser.add_argument("--width", type=float, default=0.25,
+                        help="half-width of the default box (default 0.25)")  # fmt: skip
+    parser.add_argument("--tol", type=float, default=1e-8,
+                        help="target isometry defect max|dF^T dF - hess R|/max|hess R| "
+                             "(default 1e-8)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,25 +369,147 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="riemflow",
         description=(
-            "Differential-geometry modeling of implicit bias: gradient flow on a commuting "
-            "parametrization w = G(x) is mirror flow with a Legendre function R."
+            "Differential-geometry modeling of implicit bias. Gradient flow on a commuting "
+            "parametrization w = G(x) is, for every loss, mirror flow d/dt grad R(w) = "
+            "-grad L(w) with one Legendre function R (forward theorem); every mirror flow is "
+            "gradient flow on a manifold obtained by embedding the Hessian metric of R "
+            "(converse). These commands check both directions and reproduce the literature."
         ),
-        epilog="Exit codes: 0 ok, 1 a check failed, 2 bad input.",
+        epilog="Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 a solver failed. "
+        "Every command takes --json. Examples:\n"
+        "  riemflow verify forward --model diagonal --depth 3 --alpha 0.1\n"
+        "  riemflow verify converse --potential log_ball --tol 1e-6\n"
+        "  riemflow converse --potential simplex_entropy --box 0.2:0.4 --out simplex.npz\n"
+        "  riemflow reproduce woodworth --quick\n"
+        "  riemflow sweep mymodule:experiment --grid alpha=0.01,0.1,1 --store runs.db --jobs 2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     demo = sub.add_parser(
         "demo",
         help="check the geometry core on its default examples (seconds)",
         description=(
             "Checks that u*u on the sphere S^2 commutes, is regular, that its gradient flow "
             "stays on the sphere and equals the simplex-entropy mirror flow; that the "
-            "u*u - v*v network follows the hyperbolic-entropy ODE; and that U U^T is caught "
-            "as non-commuting."
+            "u*u - v*v network follows the hyperbolic-entropy ODE and converges to its "
+            "Bregman projection; that depth-3 products are the mirror flow of their "
+            "numerically built potential; and that U U^T is caught as non-commuting."
         ),
     )
     demo.add_argument("--seed", type=int, default=0, help="seed of data and samples (default 0)")
-    demo.add_argument("--json", action="store_true", help="print the checks as JSON")
+    _add_json(demo)
     demo.set_defaults(func=_cmd_demo)
+
+    verify = sub.add_parser(
+        "verify",
+        help="check the equivalence numerically, forward or converse",
+        description=(
+            "forward: build a model, check that its gradient fields commute and that dG is "
+            "regular, build R = mirror_potential(G, x_init), and compare gradient flow with "
+            "mirror flow on a random loss. converse: build a commuting parametrization from "
+            "R on a box and compare gradient flow on it with mirror flow of R."
+        ),
+    )
+    vsub = verify.add_subparsers(dest="direction", required=True, metavar="DIRECTION")
+    fwd = vsub.add_parser("forward", help="model -> potential -> flows",
+                          description="models: " + "; ".join(
+                              f"{k}: {v}" for k, v in MODELS.items()))  # fmt: skip
+    fwd.add_argument("--model", default="diagonal", choices=sorted(MODELS),
+                     help="the parametrization (default diagonal)")  # fmt: skip
+    fwd.add_argument("--dim", type=int, default=5, help="d, the size of w (default 5)")
+    fwd.add_argument("--depth", type=float, default=2.0, help="depth L (default 2)")
+    fwd.add_argument("--alpha", type=float, default=0.5, help="init scale (default 0.5)")
+    fwd.add_argument("--loss", default="squared", choices=LOSSES, help="default squared")
+    fwd.add_argument("--samples", type=int, default=3, help="data points n (default 3)")
+    fwd.add_argument("--t-final", type=float, default=5.0, help="flow horizon (default 5)")
+    fwd.add_argument("--tol", type=float, default=1e-8,
+                     help="largest relative deviation that passes (default 1e-8)")  # fmt: skip
+    fwd.add_argument("--rtol", type=float, default=1e-12, help="ODE rtol (default 1e-12)")
+    fwd.add_argument("--commuting-rtol", type=float, default=1e-8,
+                     help="bracket tolerance, relative to the fields (default 1e-8)")  # fmt: skip
+    fwd.add_argument("--seed", type=int, default=0, help="seed of data and init (default 0)")
+    _add_json(fwd)
+    fwd.set_defaults(func=_cmd_verify_forward)
+    conv = vsub.add_parser("converse", help="potential -> embedded manifold -> flows")
+    _add_converse_options(conv)
+    conv.add_argument("--loss", default="squared", choices=LOSSES, help="default squared")
+    conv.add_argument("--samples", type=int, default=1, help="data points n (default 1)")
+    conv.add_argument("--t-final", type=float, default=0.5, help="flow horizon (default 0.5)")
+    conv.add_argument(
+        "--tol-flow",
+        type=float,
+        default=1e-7,
+        help="deviation that passes, at least 100x the defect (default 1e-7)",
+    )
+    conv.add_argument("--seed", type=int, default=0, help="seed of the data (default 0)")
+    _add_json(conv)
+    conv.set_defaults(func=_cmd_verify_converse)
+
+    converse = sub.add_parser(
+        "converse",
+        help="build a commuting parametrization of a potential and save its embedding",
+        description=(
+            "Builds F with dF^T dF = hess R on a box (exactly for flat metrics, by a "
+            "Chebyshev-collocation Nash embedding for curved ones) and saves points, F, dF, "
+            "hess R (and the Chebyshev coefficients, reloadable with riemflow.converse.load) "
+            "to a NumPy .npz file."
+        ),
+    )
+    _add_converse_options(converse)
+    converse.add_argument("--out", required=True, help="the .npz file to write")
+    converse.add_argument("--grid-points", type=int, default=9,
+                          help="tabulation nodes per coordinate (default 9)")  # fmt: skip
+    _add_json(converse)
+    converse.set_defaults(func=_cmd_converse)
+
+    reproduce = sub.add_parser(
+        "reproduce",
+        help="reproduce a paper of the literature (riemflow reproduce --list)",
+        description=(
+            "Runs one reproduction of riemflow.experiments and prints the paper's claims "
+            "next to riemflow's numbers; exit 1 if a claim is not reproduced."
+        ),
+    )
+    reproduce.add_argument("name", nargs="?", help="li, woodworth, azulay, moroshko, wind, "
+                           "labarriere or pesme")  # fmt: skip
+    reproduce.add_argument("--list", action="store_true", help="list the reproductions")
+    reproduce.add_argument("--quick", action="store_true", help="small sizes (seconds)")
+    reproduce.add_argument("--store", help="SQLite results store: resume an interrupted run")
+    reproduce.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    reproduce.add_argument("--csv", help="write the results table to this CSV file")
+    reproduce.add_argument("--plot", help="save the figure to this file (.png, .svg, .pdf)")
+    _add_json(reproduce)
+    reproduce.set_defaults(func=_cmd_reproduce)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="map a function over a grid of parameters, in parallel, resumably",
+        description=(
+            "Calls module:function(**point) for every point of the grid (the product of the "
+            "--grid axes) with joblib workers or on a Dask cluster; every finished point "
+            "is written to --store at once, and a re-run with the same store computes only "
+            "what is missing. The function returns a dict of results (or a list of dicts)."
+        ),
+    )
+    sweep.add_argument("function", help="module:function, importable (see --path)")
+    sweep.add_argument("--grid", action="append", default=[],
+                       help="an axis name=v1,v2,... (values parsed as JSON, else strings); "
+                            "repeat for more axes")  # fmt: skip
+    sweep.add_argument("--store", help="SQLite results store (resumable)")
+    sweep.add_argument("--jobs", type=int, default=1, help="joblib workers (default 1; -1: all)")
+    sweep.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
+    sweep.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    sweep.add_argument(
+        "--errors",
+        choices=("raise", "record"),
+        default="raise",
+        help="stop at the first failing point, or record it (default raise)",
+    )
+    sweep.add_argument("--out", help="write the results to this CSV file")
+    sweep.add_argument("--path", help="directory to import the function's module from")
+    _add_json(sweep)
+    sweep.set_defaults(func=_cmd_sweep)
     return parser
 
 
@@ -66,6 +521,15 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except InputError as exc:
         print(f"riemflow: bad input: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (SolverError, ConvergenceError) as exc:
+        print(f"riemflow: solver failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_SOLVER_FAILED
+    except (GeometryError, SweepPointError) as exc:
+        print(f"riemflow: check failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    except StoreBusyError as exc:
+        print(f"riemflow: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -124,11 +124,106 @@ class ConverseParametrization(Parametrization):
         its `point_over(w)` is `F(w)`."""
         return ambient_parametrization(self)
 
+    def save(self, path, *, grid_points: int = 9) -> None:
+        """Write the embedding to a NumPy `.npz` file, readable without riemflow.
+
+        Arrays: `points` `(P, d)` (a tensor grid of `grid_points` Chebyshev nodes per
+        coordinate of the region's bounding box, kept where they lie in the region),
+        `values` `F(points)` `(P, D)`, `jacobians` `dF(points)` `(P, D, d)`, `metric`
+        `hess R(points)` `(P, d, d)`; for a numerical (Chebyshev) embedding also its
+        `coefficients`, `lower`, `upper`, which `load` turns back into this
+        parametrization; and `meta`, a JSON string (potential, defect, ambient dimension,
+        construction, per-degree history).
+        """
+        import json
+
+        grid_points = as_positive_int(grid_points, "grid_points")
+        rng = np.random.default_rng(0)
+        if isinstance(self.region, Box):
+            lo, hi = self.region.lower, self.region.upper
+        else:
+            sample = self.region.sample(rng, 4096)
+            lo, hi = sample.min(axis=0), sample.max(axis=0)
+        nodes = [0.5 * (lo[i] + hi[i]) + 0.5 * (hi[i] - lo[i]) * chebyshev_nodes(grid_points)
+                 for i in range(self.legendre.dim)]  # fmt: skip
+        points = np.stack(np.meshgrid(*nodes, indexing="ij"), axis=-1).reshape(
+            -1, self.legendre.dim
+        )
+        points = points[np.asarray(self.region.contains(points), dtype=bool)]
+        arrays = {
+            "points": points,
+            "values": np.asarray(self.embedding(points)),
+            "jacobians": np.asarray(self.embedding.jacobian(points)),
+            "metric": np.asarray(self.legendre.hessian(points)),
+        }
+        if isinstance(self.embedding, ChebyshevEmbedding):
+            arrays.update(
+                coefficients=self.embedding.coefficients,
+                lower=self.embedding.lower,
+                upper=self.embedding.upper,
+            )
+        meta = {
+            "format": "riemflow-converse-1",
+            "potential": self.legendre.name,
+            "dim": self.legendre.dim,
+            "region": repr(self.region),
+            "ambient_dim": self.ambient_dim,
+            "isometry_defect": self.isometry_defect,
+            "construction": self.construction,
+            "history": [step.__dict__ for step in self.history],
+        }
+        np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+
     def __repr__(self) -> str:
         return (
             f"ConverseParametrization({self.legendre.name!r}: D={self.ambient_dim}, "
             f"defect {self.isometry_defect:.2e}, {self.construction})"
         )
+
+
+def load(path, R: Legendre, domain) -> ConverseParametrization:
+    """The numerical (Chebyshev) construction saved by `ConverseParametrization.save`.
+
+    Args:
+        path: the `.npz` file.
+        R: the potential it was built from (its Hessian is re-checked against the file).
+        domain: the region it was built on.
+
+    Raises:
+        InputError: not a riemflow converse file, one without Chebyshev coefficients (flat
+            embeddings are exact and rebuilt by `commuting_parametrization` in
+            milliseconds), or one that does not match `R` (its stored metric differs).
+    """
+    import json
+
+    try:
+        data = np.load(path, allow_pickle=False)
+        meta = json.loads(str(data["meta"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"`path` {path!r} is not a riemflow converse file ({exc})",
+                         argument="path") from exc  # fmt: skip
+    if meta.get("format") != "riemflow-converse-1":
+        raise InputError(f"`path` {path!r} is not a riemflow converse file", argument="path")
+    if "coefficients" not in data:
+        raise InputError(
+            f"`path` {path!r} holds a {meta['construction']} embedding, saved as a table: "
+            "rebuild it exactly with commuting_parametrization(R, domain)",
+            argument="path",
+        )
+    region = _region(R, domain)
+    points = data["points"]
+    stored = data["metric"]
+    try:
+        now = np.asarray(R.hessian(points)) if points.shape[1] == R.dim else None
+    except InputError:  # the saved points are outside dom R
+        now = None
+    if now is None or np.max(np.abs(stored - now)) > 1e-12 * np.max(np.abs(now)):
+        raise InputError(f"`R` ({R.name}) is not the potential saved in {path!r} "
+                         f"({meta['potential']})", argument="R")  # fmt: skip
+    embedding = ChebyshevEmbedding(data["coefficients"], data["lower"], data["upper"])
+    history = tuple(DegreeStep(**step) for step in meta["history"])
+    return ConverseParametrization(R, embedding, region, defect=meta["isometry_defect"],
+                                   construction=meta["construction"], history=history)  # fmt: skip
 
 
 # -- checks of the input -------------------------------------------------------------------------

@@ -36,3 +36,113 @@ def test_console_script_installed():
         [sys.executable, "-m", "riemflow.cli", "--help"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and "demo" in proc.stdout
+
+
+def _json(capsys):
+    return json.loads(capsys.readouterr().out)
+
+
+def test_help_teaches_every_command():
+    text = __import__("riemflow.cli", fromlist=["build_parser"]).build_parser().format_help()
+    for command in ("demo", "verify", "converse", "reproduce", "sweep", "Exit codes"):
+        assert command in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--model", "diagonal", "--depth", "3", "--alpha", "0.3"],
+        ["--model", "quadratic", "--dim", "3", "--loss", "logistic"],
+        ["--model", "sphere", "--dim", "2"],
+    ],
+)
+def test_verify_forward_passes_on_commuting_models(capsys, argv):
+    assert main(["verify", "forward", *argv, "--json"]) == 0
+    data = _json(capsys)
+    assert data["passed"] is True and data["commuting"]["passed"] is True
+    assert data["max_deviation"] < 1e-8 and data["tol"] == 1e-8
+
+
+def test_verify_forward_fails_on_non_commuting_models_with_exit_1(capsys):
+    assert main(["verify", "forward", "--model", "factorization", "--dim", "2", "--json"]) == 1
+    data = _json(capsys)
+    assert data["passed"] is False and data["commuting"]["max_bracket"] > 0.1
+    assert data["loop"]["closes"] is False
+
+
+def test_a_failed_check_is_exit_1_even_when_commuting(capsys):
+    # an impossible tolerance: the flows agree to ~1e-11, not 1e-30
+    assert main(["verify", "forward", "--tol", "1e-30", "--json"]) == 1
+    assert _json(capsys)["passed"] is False
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "forward", "--dim", "0"],
+        ["verify", "converse", "--box", "1:2:3"],
+        ["verify", "converse", "--potential", "log_ball", "--box", "0.5:2"],  # outside dom R
+        ["reproduce", "nobody"],
+        ["sweep", "no_such_module:f", "--grid", "x=1"],
+        ["sweep", "tests.data.sweep_functions:squares"],
+        ["sweep", "tests.data.sweep_functions", "--grid", "x=1"],
+    ],
+)
+def test_bad_input_is_exit_2_with_a_message(capsys, argv):
+    assert main(argv) == 2
+    assert "bad input" in capsys.readouterr().err
+
+
+def test_verify_converse_passes(capsys):
+    assert main(["verify", "converse", "--potential", "log_ball", "--tol", "1e-6", "--json"]) == 0
+    data = _json(capsys)
+    assert data["passed"] is True and data["isometry_defect"] < 1e-6
+    assert data["max_deviation"] <= data["tol"]
+
+
+def test_converse_saves_a_reloadable_embedding(tmp_path, capsys):
+    import numpy as np
+
+    import riemflow as rf
+    from riemflow.converse import load
+
+    out = tmp_path / "ball.npz"
+    argv = ["converse", "--potential", "log_ball", "--tol", "1e-6", "--box=-0.3:0.3"]
+    assert main([*argv, "--out", str(out), "--json"]) == 0
+    data = _json(capsys)
+    saved = np.load(out)
+    assert saved["values"].shape == (81, data["ambient_dim"])
+    # the tabulated embedding is isometric to the stated defect
+    J = saved["jacobians"]
+    gap = np.abs(np.einsum("pai,paj->pij", J, J) - saved["metric"]).max()
+    assert gap <= 2 * data["isometry_defect"] * np.abs(saved["metric"]).max()
+    R = rf.potentials.log_ball(2)
+    P = load(out, R, [(-0.3, 0.3)] * 2)
+    np.testing.assert_array_equal(P.embedding(saved["points"]), saved["values"])
+    assert P.isometry_defect == data["isometry_defect"]
+    with pytest.raises(rf.errors.InputError, match="not the potential"):
+        load(out, rf.potentials.negative_entropy(2), [(0.1, 0.5)] * 2)
+
+
+def test_reproduce_quick_prints_claims_and_json(capsys):
+    assert main(["reproduce", "li", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "claims reproduced" in out and "[FAIL]" not in out
+    assert main(["reproduce", "li", "--quick", "--json"]) == 0
+    data = _json(capsys)
+    assert data["passed"] is True and all(c["agrees"] for c in data["claims"])
+
+
+def test_sweep_command_resumes_from_its_store(tmp_path, capsys):
+    store = tmp_path / "s.db"
+    argv = ["sweep", "tests.data.sweep_functions:squares", "--grid", "x=1,2.5,3",
+            "--store", str(store), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    first = _json(capsys)
+    assert [r["value"] for r in first["results"]] == [1, 6.25, 9]
+    assert main(argv) == 0
+    assert _json(capsys)["results"] == first["results"]
+    failing = ["sweep", "tests.data.sweep_functions:fails_at_three", "--grid", "x=1,3"]
+    assert main(failing) == 1
+    assert main([*failing, "--errors", "record", "--json"]) == 1
+    assert _json(capsys)["failed"] == 1

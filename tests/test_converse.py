@@ -158,3 +158,23 @@ def test_log_det_on_2x2_spd_matrices():
         loss, (0.0, 1.0), parametrization=P, legendre=R, w0=np.array([1.5, 0.1, 1.4]), n_times=6
     )
     assert report.max_deviation <= 10 * P.isometry_defect, str(report)
+
+
+def test_saved_flat_embeddings_are_tables_and_bad_files_are_refused(tmp_path):
+    from riemflow.converse import load
+
+    R = rf.potentials.negative_entropy(2)
+    P = rf.commuting_parametrization(R, [(0.5, 2.0), (0.25, 4.0)])
+    path = tmp_path / "flat.npz"
+    P.save(path, grid_points=5)
+    data = np.load(path)
+    assert data["points"].shape == (25, 2) and "coefficients" not in data
+    # exact flat embedding: dF^T dF = hess R at every tabulated point to round-off
+    J = data["jacobians"]
+    np.testing.assert_allclose(np.einsum("pai,paj->pij", J, J), data["metric"], rtol=1e-12)
+    with pytest.raises(rf.errors.InputError, match="rebuild it exactly"):
+        load(path, R, [(0.5, 2.0), (0.25, 4.0)])
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"nothing")
+    with pytest.raises(rf.errors.InputError, match="not a riemflow converse file"):
+        load(junk, R, [(0.5, 2.0), (0.25, 4.0)])
