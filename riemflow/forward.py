@@ -28,7 +28,6 @@ import autograd.numpy as anp
 import numpy as np
 from autograd.extend import defjvp, defvjp, primitive
 from scipy.integrate import solve_ivp
-from scipy.optimize import minimize
 
 from . import _autodiff
 from ._validation import as_float_array, as_point, as_positive, as_positive_int, check_finite
@@ -330,6 +329,83 @@ class ImplicitBias:
     message: str
 
 
+def _dual_directions(H, g):
+    """Descent directions of the dual, best first: Newton; the pseudo-inverse Newton step
+    (near the edge of dom R* at depth >= 3, H is singular to working precision and the
+    solve's noise points anywhere); the negative gradient (directions where hess R* is
+    ~1e-60, e.g. the hyperbolic entropy at alpha = 1e-30, need moves the pseudo-inverse
+    drops)."""
+    try:
+        step = -np.linalg.solve(H, g)
+        if np.all(np.isfinite(step)) and float(-g @ step) > 0:
+            yield step
+    except np.linalg.LinAlgError:
+        pass
+    step = -np.linalg.lstsq(H, g, rcond=None)[0]
+    if float(-g @ step) > 0:
+        yield step
+    yield -g
+
+
+def _line_search(objective, gradient, best, lam, phi, step, decrement):
+    """Backtrack along `step` from `t = 1` until Armijo's rule holds (or, in the round-off
+    regime of `phi`, until `|Xw - y|` decreases); `None` when the move becomes negligible.
+    Steps can exceed any sensible move by 60 orders (hess R* ~ alpha^2 at alpha = 1e-30),
+    so the floor is on the size of the move, not on `t`."""
+    residual, t = best["residual"], 1.0
+    size = float(np.max(np.abs(step)))
+    while t * size > 1e-15 * max(1.0, float(np.max(np.abs(lam)))):
+        trial = lam + t * step
+        phi_trial = objective(trial)
+        if np.isfinite(phi_trial):
+            if phi_trial <= phi - 1e-4 * t * decrement:
+                return trial, phi_trial
+            if abs(phi_trial - phi) <= 1e-13 * (1.0 + abs(phi)):
+                gradient(trial)  # round-off regime of phi: decide on the residual
+                if best["residual"] < residual:
+                    return trial, phi_trial
+        t *= 0.5
+    return None
+
+
+def _damped_newton(objective, gradient, hessian, best, n, tol, max_iter):
+    """Minimize the dual `phi` from 0: Newton directions, halved until `phi` (inf outside its
+    domain) decreases by Armijo's rule, or, once `phi` differences reach its round-off,
+    until the residual `best["residual"]` (recorded by `gradient`) decreases."""
+    lam = np.zeros(n)
+    phi = objective(lam)
+    if not np.isfinite(phi):
+        raise ConvergenceError("the start grad R(w0) is outside the domain of R*")
+    message = f"iteration budget {max_iter} spent"
+    history: list[float] = []
+    for it in range(1, max_iter + 1):
+        g = gradient(lam)
+        if best["residual"] <= tol:
+            return lam, it - 1, "converged"
+        if it > 25 and best["residual"] >= 0.5 * history[-25]:
+            message = (f"stalled: |Xw - y| decreased by less than 2x in 25 Newton steps "
+                       f"(the dual is ill-conditioned: cond(X hess R* X^T) = "
+                       f"{np.linalg.cond(hessian(lam)):.1e})")  # fmt: skip
+            break
+        history.append(best["residual"])
+        H = hessian(lam)
+        found = None
+        for step in _dual_directions(H, g):
+            found = _line_search(objective, gradient, best, lam, phi, step, float(-g @ step))
+            if found is not None:
+                break
+        if found is None:
+            message = (f"line search stalled at iteration {it}: no Newton, pseudo-inverse or "
+                       f"gradient step decreases phi or |Xw - y| (cond(X hess R* X^T) = "
+                       f"{np.linalg.cond(H):.1e}; near the edge of dom R* the reachable "
+                       "residual is ~cond * eps)")  # fmt: skip
+            break
+        trial, phi_trial = found
+        lam, phi = trial, phi_trial
+    gradient(lam)
+    return best["lam"], it, message
+
+
 def implicit_bias(
     R: Legendre,
     X,
@@ -347,7 +423,10 @@ def implicit_bias(
     minimizer is `w = grad R^*(grad R(w0) + X^T lambda)` (so `grad R(w) - grad R(w0)` lies
     in the row space of `X`), with `lambda` minimizing the smooth convex
     `phi(lambda) = R^*(grad R(w0) + X^T lambda) - <lambda, y>`, whose gradient is `Xw - y`
-    and Hessian `X hess R^*(.) X^T = X hess R(w)^{-1} X^T`; scipy's `trust-exact` solver,
+    and Hessian `X hess R^*(.) X^T = X hess R(w)^{-1} X^T`, by damped Newton steps with a
+    backtracking line search that treats points outside the domain of `R^*` as `+inf`
+    (potentials of depth >= 3 have a bounded `dom R^*`, and at small initialization scales
+    `hess R^*` is tiny there, so full Newton steps overshoot it by orders of magnitude),
     stopped when `|Xw - y|` is below `tol`.
 
     Args:
@@ -422,33 +501,8 @@ def implicit_bias(
         )
 
     try:
-        res = minimize(
-            objective,
-            np.zeros(X.shape[0]),
-            jac=gradient,
-            hess=hessian,
-            method="trust-exact",
-            options={"gtol": tol * y_scale, "maxiter": max_iter},
-        )
-        iterations, message = int(res.nit), str(res.message)
-        # Polish: near the solution phi changes below its round-off, so trust-exact may stop
-        # ("failure to predict improvement") with an accurate gradient; Newton steps on
-        # the optimality condition Xw = y, accepted while |Xw - y| decreases, finish it.
-        lam = best["lam"]
-        for _ in range(20):
-            if best["residual"] <= tol:
-                break
-            before = best["residual"]
-            step = np.linalg.solve(hessian(lam), -gradient(lam))
-            for _ in range(30):
-                gradient(lam + step)
-                if best["residual"] < before:
-                    break
-                step = 0.5 * step
-            if best["residual"] >= before:
-                break
-            lam = best["lam"]
-            iterations += 1
+        lam, iterations, message = _damped_newton(objective, gradient, hessian, best, X.shape[0],
+                                                  tol, max_iter)  # fmt: skip
     except failures as exc:
         raise failure(f"{type(exc).__name__}: {exc}", max_iter) from exc
     lam = best["lam"]

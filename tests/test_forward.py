@@ -169,3 +169,23 @@ def test_numerical_third_derivatives_and_curvature(name):
     assert np.max(np.abs(numeric.curvature(w) - curvature)) < POTENTIAL_TOL * scale
     flat = numeric.check_flat(n_samples=3).passed
     assert flat == closed.check_flat(n_samples=3).passed == (name == "u^3-v^3 general init")
+
+
+@pytest.mark.parametrize("depth, alpha", [(3, 1e-2), (4, 3e-2), (3, 1e-3), (4, 3e-3)])
+def test_implicit_bias_of_deep_networks_at_small_scales(depth, alpha):
+    # depth >= 3: dom R* is bounded and hess R* ~ alpha^(2L-2) at the start, so full Newton
+    # steps on the dual overshoot dom R* by orders of magnitude (the trust-region solver used
+    # to stall at |Xw - y| = 1 for alpha <= 0.1)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((3, 8))
+    y = X @ np.array([1.0, -0.5, 0, 0, 0, 0, 0, 0])
+    G, x0 = rf.models.diagonal_network(8, depth=depth, alpha=alpha)
+    R = rf.mirror_potential(G, x0)
+    result = rf.implicit_bias(R, X, y, G(x0), full_output=True)
+    assert result.feasibility <= 1e-10
+    if alpha >= 1e-2:  # a second method: the limit of the gradient flow itself (LSODA: stiff)
+        flow = rf.gradient_flow(G, rf.losses.squared(X, y), x0, (0.0, 1e5), method="LSODA")
+        assert flow.loss[-1] < 1e-28
+        np.testing.assert_allclose(flow.w_final, result.w, atol=1e-11)
+    else:  # near-sparse: close to basis pursuit (the alpha -> 0 limit)
+        assert np.abs(result.w - rf.convex.basis_pursuit(X, y)).max() < 0.05
