@@ -99,27 +99,50 @@ def _integrate(velocity, y0, t_span, *, t_eval, rtol, atol, method, max_norm, wh
     atol = _default_atol(y0) if atol is None else as_tolerance(atol, "atol", y0.size)
     max_norm = as_positive(max_norm, "max_norm")
 
+    # A trial stage of a step can land outside the domain (a dual iterate past the blow-up of
+    # grad R*, a state past max_norm) although the flow itself does not: such a stage returns
+    # NaN, which makes the solver reject the step and shrink it. Only when it cannot shrink
+    # further (a real singularity) is the last such failure raised, with the time reached.
+    failures: list[DivergenceError] = []
+
     def rhs(t, y):
         if not np.linalg.norm(y) <= max_norm:  # also catches NaN and Inf
-            raise DivergenceError(
-                f"{what} diverged at t={t:.6g}: |y| = {np.linalg.norm(y):.3e} exceeds "
-                f"max_norm={max_norm:g}",
-                t_reached=float(t),
-                reason="blow-up",
+            failures.append(
+                DivergenceError(
+                    f"{what} diverged at t={t:.6g}: |y| = {np.linalg.norm(y):.3e} exceeds "
+                    f"max_norm={max_norm:g}",
+                    t_reached=float(t),
+                    reason="blow-up",
+                )
             )
-        v = velocity(t, y)
+            return np.full_like(y, np.nan)
+        try:
+            v = velocity(t, y)
+        except DivergenceError as exc:
+            failures.append(exc)
+            return np.full_like(y, np.nan)
         if not np.isfinite(np.sum(v)):  # one reduction instead of an elementwise test
-            raise DivergenceError(
-                f"{what}: the gradient of the loss is not finite at t={t:.6g} "
-                f"(state {np.array2string(y, precision=4, threshold=8)})",
-                t_reached=float(t),
-                reason="non-finite gradient",
+            failures.append(
+                DivergenceError(
+                    f"{what}: the gradient of the loss is not finite at t={t:.6g} "
+                    f"(state {np.array2string(y, precision=4, threshold=8)})",
+                    t_reached=float(t),
+                    reason="non-finite gradient",
+                )
             )
         return v
 
     sol = solve_ivp(rhs, (t0, t1), y0, method=method, t_eval=t_eval, rtol=rtol, atol=atol)
-    if sol.status != 0:
+    if sol.status != 0 or not np.all(np.isfinite(sol.y)):
         reached = float(sol.t[-1]) if sol.t.size else t0
+        if failures:
+            last = failures[-1]
+            raise DivergenceError(
+                f"{last} (the solver stopped at t={reached:.6g} of [{t0:g}, {t1:g}]: "
+                f"{sol.message})",
+                t_reached=reached,
+                reason=last.reason,
+            ) from last
         error = DivergenceError if "step size" in str(sol.message) else SolverError
         raise error(
             f"{what} failed at t={reached:.6g} of [{t0:g}, {t1:g}]: {sol.message}",
