@@ -21,7 +21,18 @@ _os.environ["GEOMSTATS_BACKEND"] = "autograd"
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError  # noqa: E402
 from importlib.metadata import version as _version  # noqa: E402
 
-from . import convex, domains, embedding, errors, losses, models, potentials, spaces  # noqa: E402
+from . import (  # noqa: E402
+    convex,
+    domains,
+    embedding,
+    errors,
+    losses,
+    models,
+    plotting,
+    potentials,
+    spaces,
+    sweep,
+)
 from .converse import ConverseParametrization as ConverseParametrization  # noqa: E402
 from .converse import commuting_parametrization as commuting_parametrization  # noqa: E402
 from .flows import gradient_descent, gradient_flow, mirror_descent, mirror_flow  # noqa: E402
@@ -81,7 +92,9 @@ __all__ = [
     "mirror_flow",
     "mirror_potential",
     "models",
+    "plotting",
     "potentials",
     "spaces",
+    "sweep",
     "verify_equivalence",
 ]

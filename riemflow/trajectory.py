@@ -45,6 +45,12 @@ class Trajectory:
     def __len__(self) -> int:
         return self.t.shape[0]
 
+    def plot(self, label: str | None = None, **kwargs):
+        """`w(t)` and the loss (see `riemflow.plotting.trajectories`): a matplotlib figure."""
+        from .plotting import trajectories
+
+        return trajectories([self], None if label is None else [label], **kwargs)
+
     @property
     def w_final(self) -> np.ndarray:
         """`w` at the last recorded time: `(d,)`."""

@@ -1,0 +1,157 @@
+"""Matplotlib figures of trajectories, potentials and sweeps.
+
+Every function returns a `matplotlib.figure.Figure` (or draws on the `ax` it is given) and
+never shows or saves it: call `fig.savefig(path)` when you want a file. matplotlib is
+imported on first use, so `import riemflow` does not pay for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._validation import as_positive_int
+from .errors import InputError, ShapeError
+
+__all__ = ["trajectories", "potential", "sweep"]
+
+
+def _axes(ax, ncols: int = 1, figsize=(6.0, 3.6)):
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax.figure, np.atleast_1d(ax)
+    fig, axes = plt.subplots(1, ncols, figsize=(figsize[0] * ncols, figsize[1]),
+                             constrained_layout=True, squeeze=False)  # fmt: skip
+    plt.close(fig)  # returned, not shown: no pyplot state leaks into the caller's session
+    return fig, axes[0]
+
+
+def trajectories(trajs, labels: Sequence[str] | None = None, *, coordinates=None, ax=None):
+    """`w(t)` and the loss of one or several trajectories, on shared time axes.
+
+    Args:
+        trajs: a `Trajectory` or a sequence of them (e.g. gradient flow and mirror flow,
+            drawn solid and dashed: coinciding curves are the equivalence).
+        labels: one label per trajectory (default "0", "1", ...).
+        coordinates: indices of `w` to draw (default all, up to 6).
+        ax: two matplotlib axes `(w, loss)` to draw on (default a new figure).
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> G, x0 = rf.models.diagonal_network(2, alpha=0.5)
+        >>> traj = rf.gradient_flow(G, rf.losses.squared(np.eye(2), [1.0, -1.0]), x0, (0, 2))
+        >>> len(rf.plotting.trajectories(traj).axes)
+        2
+    """
+    from .trajectory import Trajectory
+
+    trajs = [trajs] if isinstance(trajs, Trajectory) else list(trajs)
+    if not trajs or not all(isinstance(t, Trajectory) for t in trajs):
+        raise InputError("`trajs` must be a Trajectory or a sequence of them", argument="trajs")
+    labels = [str(i) for i in range(len(trajs))] if labels is None else list(labels)
+    if len(labels) != len(trajs):
+        raise ShapeError(f"{len(labels)} labels for {len(trajs)} trajectories",
+                         argument="labels")  # fmt: skip
+    d = trajs[0].w.shape[1]
+    coords = list(range(min(d, 6))) if coordinates is None else [int(c) for c in coordinates]
+    if any(not 0 <= c < d for c in coords):
+        raise InputError(f"`coordinates` must be indices < {d}; got {coords}",
+                         argument="coordinates")  # fmt: skip
+    fig, (ax_w, ax_loss) = _axes(ax, ncols=2)
+    styles = ["-", "--", ":", "-."]
+    for k, (traj, label) in enumerate(zip(trajs, labels, strict=True)):
+        style = styles[k % len(styles)]
+        for j, c in enumerate(coords):
+            ax_w.plot(traj.t, traj.w[:, c], style, color=f"C{j}",
+                      label=f"{label}: $w_{{{c}}}$" if k == 0 or j == 0 else None)  # fmt: skip
+        positive = traj.loss > 0
+        ax_loss.semilogy(traj.t[positive], traj.loss[positive], style, color="k", label=label)
+    ax_w.set_xlabel("$t$")
+    ax_w.set_ylabel("$w(t)$")
+    ax_w.legend(fontsize=8, ncol=2)
+    ax_loss.set_xlabel("$t$")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend(fontsize=8)
+    return fig
+
+
+def potential(R, *, center=None, width: float = 1.0, n: int = 201, ax=None):
+    """`R` and `grad R` along each coordinate axis through `center` (slices of a
+    `d`-dimensional potential), clipped to its domain.
+
+    Args:
+        R: a `Legendre`.
+        center: the point the slices go through (default the domain's center).
+        width: half-length of the slices.
+        n: points per slice.
+        ax: two axes `(R, grad R)` to draw on.
+
+    Example:
+        >>> import riemflow as rf
+        >>> len(rf.plotting.potential(rf.potentials.hyperbolic_entropy(2, 0.3)).axes)
+        2
+    """
+    from .legendre import Legendre
+
+    if not isinstance(R, Legendre):
+        raise InputError(f"`R` must be a riemflow Legendre; got {type(R).__name__}", argument="R")
+    n = as_positive_int(n, "n")
+    c = np.asarray(R.domain.center() if center is None else center, dtype=np.float64)
+    if c.shape != (R.dim,):
+        raise ShapeError(f"`center` must have shape ({R.dim},); got {c.shape}", argument="center")
+    fig, (ax_r, ax_g) = _axes(ax, ncols=2)
+    s = np.linspace(-width, width, n)
+    for i in range(min(R.dim, 6)):
+        points = np.repeat(c[None, :], n, axis=0)
+        points[:, i] += s
+        inside = np.asarray(R.domain.contains(points), dtype=bool)
+        if not inside.any():
+            continue
+        pts = points[inside]
+        ax_r.plot(pts[:, i], R(pts), color=f"C{i}", label=f"along $w_{{{i}}}$")
+        ax_g.plot(pts[:, i], R.grad(pts)[:, i], color=f"C{i}")
+    ax_r.set_xlabel("$w_i$")
+    ax_r.set_ylabel("$R$")
+    ax_r.set_title(R.name, fontsize=9)
+    ax_r.legend(fontsize=8)
+    ax_g.set_xlabel("$w_i$")
+    ax_g.set_ylabel(r"$\partial_i R$")
+    return fig
+
+
+def sweep(df, x: str, y: str, *, hue: str | None = None, logx: bool = False,
+          logy: bool = False, ax=None):  # fmt: skip
+    """One line per value of `hue`: `y` against `x` from a sweep's DataFrame (the mean over
+    the other columns, e.g. seeds, with their min-max band when there are several).
+
+    Example:
+        >>> import pandas as pd, riemflow as rf
+        >>> df = pd.DataFrame({"alpha": [0.1, 1.0, 0.1, 1.0], "depth": [2, 2, 3, 3],
+        ...                    "gap": [0.1, 0.5, 0.05, 0.4]})
+        >>> len(rf.plotting.sweep(df, "alpha", "gap", hue="depth", logx=True).axes)
+        1
+    """
+    missing = [c for c in (x, y, hue) if c is not None and c not in df.columns]
+    if missing:
+        raise InputError(f"columns {missing} are not in the DataFrame (it has "
+                         f"{list(df.columns)})", argument="df")  # fmt: skip
+    fig, (axis,) = _axes(ax)
+    groups = [(None, df)] if hue is None else list(df.groupby(hue, sort=True))
+    for k, (key, group) in enumerate(groups):
+        stats = group.groupby(x)[y].agg(["mean", "min", "max"]).sort_index()
+        label = None if hue is None else f"{hue} = {key}"
+        axis.plot(stats.index, stats["mean"], "o-", color=f"C{k}", label=label)
+        if (stats["max"] > stats["min"]).any():
+            axis.fill_between(stats.index, stats["min"], stats["max"], color=f"C{k}", alpha=0.2)
+    axis.set_xscale("log" if logx else "linear")
+    axis.set_yscale("log" if logy else "linear")
+    axis.set_xlabel(x)
+    axis.set_ylabel(y)
+    if hue is not None:
+        axis.legend(fontsize=8)
+    return fig
