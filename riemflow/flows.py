@@ -106,7 +106,10 @@ def _integrate(velocity, y0, t_span, *, t_eval, rtol, atol, method, max_norm, wh
     failures: list[DivergenceError] = []
 
     def rhs(t, y):
-        if not np.linalg.norm(y) <= max_norm:  # also catches NaN and Inf
+        size = np.linalg.norm(y)
+        if not np.isfinite(size):  # a stage built from a rejected (NaN) one: nothing new
+            return np.full_like(y, np.nan)
+        if not size <= max_norm:
             failures.append(
                 DivergenceError(
                     f"{what} diverged at t={t:.6g}: |y| = {np.linalg.norm(y):.3e} exceeds "
