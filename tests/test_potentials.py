@@ -233,3 +233,18 @@ def test_single_neuron_potential_is_z_minus_z0_along_the_flow_and_refuses_bad_in
         P.single_neuron(1.0, [[0.1]])
     with pytest.raises(rf.errors.NonFiniteError, match="z0"):
         P.single_neuron(1.0, [np.nan])
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1e3, 1e6])
+def test_depth_3_mirror_map_has_no_cancellation_at_large_scales(alpha):
+    # grad R*(mu) = (c - k mu)^p - (c + k mu)^p, c = alpha^-1, k = 3, p = -3: two terms of
+    # size alpha^3 whose difference is ~ 2 p k alpha^4 mu; written with expm1/log1p
+    R = P.diagonal_network(1, 3, alpha)
+    mu = np.array([1e-3, -0.1, 0.25]) / alpha
+    with mpmath.workdps(50):
+        c, k = 1 / mpmath.mpf(alpha), mpmath.mpf(3)
+        ref = [float((c - k * mpmath.mpf(m)) ** -3 - (c + k * mpmath.mpf(m)) ** -3) for m in mu]
+    got = R.grad_conjugate(mu[:, None])[:, 0]
+    np.testing.assert_allclose(got, ref, rtol=4e-15)
+    w = np.array([1.0, -2.5])
+    np.testing.assert_allclose(R.grad_conjugate(R.grad(w[:, None]))[:, 0], w, rtol=1e-14)
