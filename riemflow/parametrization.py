@@ -77,7 +77,9 @@ class CommutingReport:
     def __str__(self) -> str:
         verdict = "commuting" if self.passed else "NOT commuting"
         where = ""
-        if self.worst_pair is not None and self.worst_point is not None:
+        if self.max_abs_bracket == 0:
+            where = " (every bracket vanishes exactly)"
+        elif self.worst_pair is not None and self.worst_point is not None:
             pt = np.array2string(self.worst_point, precision=4, threshold=8)
             where = f", worst pair {self.worst_pair} at x={pt}"
         return (
