@@ -372,7 +372,8 @@ class Legendre:
                 raise DomainError(
                     f"grad R* of {self.name} is not defined at `mu`="
                     f"{np.array2string(mub[b], precision=6, threshold=8)} (outside the "
-                    f"range of the mirror map); got {out[b]}",
+                    f"range of the mirror map); got "
+                    f"{np.array2string(out[b], precision=6, threshold=8)}",
                     argument="mu",
                 )
             return self._out(out, single)
@@ -493,7 +494,9 @@ class Legendre:
             if not np.all(np.isfinite(out)):
                 b = int(np.argmax(~np.isfinite(out.reshape(len(out), -1)).all(axis=1)))
                 raise DomainError(
-                    f"hess R* of {self.name} is not finite at `mu`={mub[b]}", argument="mu"
+                    f"hess R* of {self.name} is not finite at `mu`="
+                    f"{np.array2string(mub[b], precision=6, threshold=8)}",
+                    argument="mu",
                 )
         else:
             w = np.atleast_2d(self.grad_conjugate(mub))
@@ -509,7 +512,9 @@ class Legendre:
             if not np.all(np.isfinite(vals)):
                 b = int(np.argmax(~np.isfinite(vals)))
                 raise DomainError(
-                    f"R* of {self.name} is not finite at `mu`={mub[b]}", argument="mu"
+                    f"R* of {self.name} is not finite at `mu`="
+                    f"{np.array2string(mub[b], precision=6, threshold=8)}",
+                    argument="mu",
                 )
         else:
             w = np.atleast_2d(self.grad_conjugate(mub))
