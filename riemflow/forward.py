@@ -489,7 +489,11 @@ def implicit_bias(
         return g
 
     def hessian(lam):  # X hess R*(theta) X^T: no Newton solve for potentials built from Q
-        return X @ np.asarray(R.hessian_conjugate(theta0 + X.T @ lam)) @ X.T
+        H = np.asarray(R.hessian_conjugate(theta0 + X.T @ lam))
+        diagonal = np.diagonal(H)
+        if np.count_nonzero(H) == np.count_nonzero(diagonal):  # separable: O(n^2 d)
+            return (X * diagonal) @ X.T
+        return X @ H @ X.T
 
     def failure(reason: str, iterations: int) -> ConvergenceError:
         return ConvergenceError(
