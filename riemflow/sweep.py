@@ -128,9 +128,10 @@ def sweep(
 
     Args:
         fn: a module-level function (workers receive it pickled) called as `fn(**point)`,
-            plus `seed=point_seed(seed, point)` if it has a `seed` parameter and the point
-            does not set one. It returns a mapping of result names to JSON-able values (one
-            result row), or a sequence of such mappings or a DataFrame (several rows).
+            plus `seed=point_seed(seed, point)` if it has a `seed` parameter that neither
+            the point nor a `functools.partial` sets. It returns a mapping of result names
+            to JSON-able values (one result row), or a sequence of such mappings or a
+            DataFrame (several rows).
             NumPy scalars and arrays are converted to Python numbers and lists.
         grid: a mapping name -> sequence of values (their cartesian product, as `grid()`),
             or a sequence of points (dicts of JSON scalars). Points must be distinct.
@@ -186,6 +187,8 @@ def sweep(
         wants_seed = "seed" in inspect.signature(fn).parameters
     except (TypeError, ValueError):  # a builtin without a signature
         wants_seed = False
+    if isinstance(fn, functools.partial) and "seed" in fn.keywords:
+        wants_seed = False  # the caller fixed it
     tasks = []
     for point in points:
         pseed = int(point["seed"]) if "seed" in point else point_seed(seed, point)

@@ -235,3 +235,12 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path, n_jobs)
                                          "pause": [0.05]}, progress=False)  # fmt: skip
     assert (got["noise"] == reference["noise"]).all()
     assert (got["seed"] == reference["seed"]).all()
+
+
+def test_a_seed_fixed_by_partial_is_not_overridden():
+    import functools
+
+    fixed = functools.partial(funcs.noisy_norm, seed=123)
+    df = sweep(fixed, {"x": [1.0, 2.0], "y": [0.0]}, progress=False)
+    expected = float(np.random.default_rng(123).standard_normal())
+    assert (df["noise"] == expected).all()
