@@ -98,8 +98,8 @@ def shape_init(alpha: float, shape: float) -> tuple[float, float]:
 
     Example:
         >>> from riemflow.experiments.azulay import shape_init
-        >>> [round(x, 12) for x in shape_init(2.0, 1 / 3)]
-        [1.0, 2.0]
+        >>> tuple(round(x, 12) for x in shape_init(2.0, 1 / 3))
+        (1.0, 2.0)
     """
     alpha = as_positive(alpha, "alpha")
     s = _check_shape(shape)
@@ -186,7 +186,8 @@ def projection(X, y, alpha: float, shape: float, *, potential: str = "riemflow",
 
     Args:
         X: `(n, d)`, `y`: `(n,)`.
-        alpha, shape: the initialization.
+        alpha: the initialization scale.
+        shape: the initialization shape `s`.
         potential: `"riemflow"` (`mirror_potential(G, x_init)` of `model`) or `"paper"`
             (`paper_potential`).
         tol: feasibility tolerance of the dual solve.
@@ -276,8 +277,11 @@ def run(*, dim: int = 200, n_samples: int = 40, sparsity: int = 4, noise_var: fl
     """The shape sweep: the limit for every `(alpha, shape)`, by projection and by flow.
 
     Args:
-        dim, n_samples, sparsity, noise_var, instance: the instance
-            (`woodworth.sparse_problem`).
+        dim: `d` of the instance (`woodworth.sparse_problem`).
+        n_samples: `n` of the instance.
+        sparsity: non-zeros of the truth.
+        noise_var: label noise variance.
+        instance: seed of the instance.
         alphas: scales $\\alpha = u_0 v_0$.
         shapes: shapes $s$.
         flow_alphas: the scales at which the gradient flow is run too (`None`: all of
@@ -286,7 +290,9 @@ def run(*, dim: int = 200, n_samples: int = 40, sparsity: int = 4, noise_var: fl
         equivalence_shapes: shapes at which the flow is also run from the balanced
             initialization with the same $\\kappa$ (scale $\\alpha (1+s^2)/(1-s^2)$, $s = 0$).
         t_final: length of the gradient flows.
-        store, n_jobs, progress: passed to `riemflow.sweep.sweep`.
+        store: results store (passed to `riemflow.sweep.sweep`, as are the next two).
+        n_jobs: worker processes.
+        progress: show a progress bar.
 
     Returns:
         A `pandas.DataFrame`: `alpha`, `shape`, the instance's parameters, `kappa`

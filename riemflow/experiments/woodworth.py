@@ -602,8 +602,10 @@ def run(*, dim: int = 1000, n_samples: int = 100, sparsity: int = 5, noise_var: 
     """The kernel-to-rich sweep: the limit for every `(depth, alpha)`, two ways.
 
     Args:
-        dim, n_samples, sparsity, noise_var: the instance (`sparse_problem`); the paper's
-            sizes by default.
+        dim: `d` of the instance (`sparse_problem`; the paper's sizes by default).
+        n_samples: `n` of the instance.
+        sparsity: non-zeros of the truth.
+        noise_var: label noise variance.
         alphas: initialization scales of the Bregman projections (default 25 values,
             1e-4 .. 1e2).
         depths: `D` values.
@@ -612,7 +614,9 @@ def run(*, dim: int = 1000, n_samples: int = 100, sparsity: int = 5, noise_var: 
             potential (for every depth).
         t_final: length of the gradient flows.
         instance: seed of the instance.
-        store, n_jobs, progress: passed to `riemflow.sweep.sweep`.
+        store: results store (passed to `riemflow.sweep.sweep`, as are the next two).
+        n_jobs: worker processes.
+        progress: show a progress bar.
 
     Returns:
         A `pandas.DataFrame`, one row per result: `kind` (`reference`, `potential`,
