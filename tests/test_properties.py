@@ -90,9 +90,9 @@ def test_random_legendre_mirror_map_inverts_and_fenchel_young_holds(seed, d):
 @pytest.mark.slow  # ~3 s an example (a converse construction and two flows)
 @settings(max_examples=25, deadline=None)
 @given(seed=SEEDS)
-def test_forward_potential_of_the_converse_parametrization_is_R(seed):
-    """Round trip: converse (a flat embedding of a random separable Legendre function),
-    then the forward theorem on the result, must give back R's mirror flows."""
+def test_gradient_flow_on_the_converse_parametrization_is_the_mirror_flow_of_R(seed):
+    """Round trip: the converse construction (a flat embedding of a random separable
+    Legendre function) must give back R's mirror flows as gradient flows."""
     rng = np.random.default_rng(seed)
     a = rng.uniform(0.5, 2.0, 2)
     R = rf.potentials.hyperbolic_entropy(2, a)
