@@ -4,6 +4,11 @@
   scipy's HiGHS (`w = w+ - w-`, `w+-` >= 0).
 - `min_norm(X, y)`: `argmin |w|_2` subject to `Xw = y`, `X^T (X X^T)^{-1} y` by a least-squares
   solve.
+- `max_margin(X, norm)`: the max-margin classifier of separable data (rows `y_n x_n`):
+  `argmin |w|` subject to `Xw >= 1`, returned as a unit vector; `norm="l1"` is a linear
+  program (HiGHS), `norm="l2"` a least-distance program solved exactly (active set) as a
+  non-negative least-squares problem (Lawson and Hanson, *Solving Least Squares Problems*,
+  ch. 23).
 
 Both check the constraint residual and raise `ConvergenceError` when the solver did not
 reach an interpolator.
@@ -12,12 +17,12 @@ reach an interpolator.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linprog
+from scipy.optimize import linprog, nnls
 
 from ._validation import as_float_array, check_finite
-from .errors import ConvergenceError, ShapeError
+from .errors import ConvergenceError, InputError, ShapeError
 
-__all__ = ["basis_pursuit", "min_norm"]
+__all__ = ["basis_pursuit", "max_margin", "min_norm"]
 
 
 def _system(X, y) -> tuple[np.ndarray, np.ndarray]:
@@ -96,3 +101,77 @@ def min_norm(X, y, *, tol: float = 1e-9) -> np.ndarray:
             iterations=1,
         )
     return w
+
+
+def max_margin(X, norm: str = "l2", *, tol: float = 1e-9) -> np.ndarray:
+    """The unit max-margin direction of separable data: `w / |w|` for
+    `w = argmin |w|` subject to `X w >= 1` (rows of `X` are `y_n x_n`, labels absorbed).
+
+    - `norm="l2"`: the least-distance program `min |w|_2`, `Xw >= 1`, solved exactly by
+      non-negative least squares: with `E = [X^T; 1^T]` and `f = e_{d+1}`, the NNLS residual
+      `r = E lam - f` gives `w = -r[:d] / r[d]` (Lawson and Hanson, ch. 23).
+    - `norm="l1"`: the linear program `min |w|_1`, `Xw >= 1` (HiGHS, `w = w+ - w-`). It may
+      have several minimizers; HiGHS returns a vertex.
+
+    Args:
+        X: `(n, d)`, rows `y_n x_n`.
+        norm: `"l2"` or `"l1"`.
+        tol: largest accepted constraint violation `max(1 - Xw)` of the unnormalized `w`.
+
+    Returns:
+        `(d,)`, of unit Euclidean length (both norms), so directions compare directly.
+
+    Raises:
+        InputError: unknown `norm`, or the data are not linearly separable.
+        ConvergenceError: the solver's answer violates a constraint by more than `tol`.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> X = np.array([[1.0, 0.75]])
+        >>> rf.convex.max_margin(X, "l2").round(12).tolist()
+        [0.8, 0.6]
+        >>> rf.convex.max_margin(X, "l1").round(12).tolist()
+        [1.0, 0.0]
+    """
+    X = check_finite(as_float_array(X, "X"), "X")
+    if X.ndim != 2 or X.size == 0:
+        raise ShapeError(f"`X` must be a non-empty (n, d) matrix; got {X.shape}", argument="X")
+    n, d = X.shape
+    if norm == "l2":
+        E = np.vstack([X.T, np.ones((1, n))])
+        f = np.zeros(d + 1)
+        f[-1] = 1.0
+        lam, _ = nnls(E, f)
+        r = E @ lam - f
+        if not abs(r[-1]) > 1e-12:  # r = 0 <=> 0 is in the convex hull of the rows
+            raise InputError(
+                "`X` is not linearly separable: no w with Xw >= 1 (0 lies in the convex hull "
+                "of the rows y_n x_n)",
+                argument="X",
+            )
+        w = -r[:d] / r[-1]
+    elif norm == "l1":
+        res = linprog(
+            np.ones(2 * d),
+            A_ub=-np.hstack([X, -X]),
+            b_ub=-np.ones(n),
+            bounds=(0, None),
+            method="highs",
+        )
+        if res.status == 2:
+            raise InputError("`X` is not linearly separable: no w with Xw >= 1", argument="X")
+        if res.status != 0:
+            raise ConvergenceError(
+                f"l1 max margin failed: {res.message}", residual=np.inf, iterations=0
+            )
+        w = res.x[:d] - res.x[d:]
+    else:
+        raise InputError(f"`norm` must be 'l1' or 'l2'; got {norm!r}", argument="norm")
+    violation = float(np.max(1.0 - X @ w))
+    if violation > tol:
+        raise ConvergenceError(
+            f"{norm} max margin violates Xw >= 1 by {violation:.3e} > tol={tol:g}",
+            residual=violation,
+            iterations=0,
+        )
+    return w / np.linalg.norm(w)

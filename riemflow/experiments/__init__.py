@@ -23,9 +23,9 @@ from ..errors import InputError
 
 __all__ = ["NAMES", "get"]
 
-#: The reproductions available, in the order of MATH.md section 6 (issue 6 lists three
-#: more to come: moroshko, wind, labarriere).
-NAMES = ("li", "woodworth", "azulay", "pesme")
+#: The reproductions available, in the order of MATH.md section 6 (issue 6 lists two
+#: more to come: wind, labarriere).
+NAMES = ("li", "woodworth", "moroshko", "azulay", "pesme")
 
 
 def get(name: str) -> ModuleType:
