@@ -23,9 +23,8 @@ from ..errors import InputError
 
 __all__ = ["NAMES", "get"]
 
-#: The reproductions available, in the order of MATH.md section 6 (issue 6 lists two
-#: more to come: wind, labarriere).
-NAMES = ("li", "woodworth", "moroshko", "azulay", "pesme")
+#: The reproductions available, in the order of MATH.md section 6.
+NAMES = ("li", "woodworth", "moroshko", "wind", "labarriere", "azulay", "pesme")
 
 
 def get(name: str) -> ModuleType:
