@@ -1,0 +1,1119 @@
+"""Labarrière, Molinari, Rosasco, Villa, Vega, *Optimization Insights into Deep Diagonal
+Linear Networks* (2024, arXiv:2412.16765).
+
+The model is $\\theta = u_1 \\odot \\cdots \\odot u_L$ (element-wise, $L \\ge 2$ layers
+$u_j \\in \\mathbb{R}^d$) from a *general* initialization $u_j(0)$: layers of different
+scales and signs. Gradient flow on the layers of $L(\\theta)$ is, per coordinate,
+$\\dot u_j = -g\\,\\theta / u_j$ with $g = \\partial L / \\partial \\theta$, so
+$\\tfrac{d}{dt} u_j^2 = -2 g \\theta$ for every $j$: the differences $u_j^2 - u_k^2$ are
+conserved. Claims reproduced: the flow of $\\theta$ is a mirror flow whose potential depends
+on the initialization; its limit on an underdetermined regression is the Bregman projection
+of $\\theta(0)$ for that potential; the initialization scale (and, through it, the depth)
+governs the training speed.
+
+**The mirror map, as implemented** (per coordinate; MATH.md section 4). Let $j^*$ be the layer
+of smallest initial magnitude (the first one on ties), $v = u_{j^*}$ (signed),
+$\\delta_k = u_k^2 - v^2 \\ge 0$ for $k \\ne j^*$ (conserved), $\\sigma_k = \\operatorname{sign}
+u_k(0)$ and $S = \\prod_{k \\ne j^*} \\sigma_k$. A layer with $\\delta_k > 0$ never vanishes,
+so its sign is constant; a tied layer ($\\delta_k = 0$) equals $\\pm v$, and $v$ itself never
+crosses 0 then ($\\dot v = O(|v|^{m})$, $m \\ge 1$ the number of ties). Hence along the flow
+$u_k = \\sigma_k \\sqrt{v^2 + \\delta_k}$ and
+
+$$\\theta = S\\, v\\, P(v), \\qquad P(v) = \\prod_{k \\ne j^*} \\sqrt{v^2 + \\delta_k},$$
+
+a strictly monotone function of $v$. From $\\dot v = -g\\,S P(v)$,
+$\\tfrac{d}{dt} [S\\,\\phi(v)] = -g$ with $\\phi' = 1/P$, which is the mirror flow
+$\\tfrac{d}{dt}\\nabla Q(\\theta) = -\\nabla L(\\theta)$ with
+
+$$\\nabla Q(\\theta) = S \\int_{v_0}^{v(\\theta)} \\prod_{k \\ne j^*} (w^2 + \\delta_k)^{-1/2}\\,dw,
+\\qquad \\nabla^2 Q(\\theta) = \\frac{1}{K}, \\quad K = P(v)^2 \\Big(1 + \\sum_{k \\ne j^*}
+\\frac{v^2}{v^2 + \\delta_k}\\Big) = \\sum_j \\prod_{k \\ne j} u_k^2$$
+
+($K$ is the tangent kernel). The correction to the formula of the issue
+($S\\int_0^{v}$): its lower limit 0 is replaced by $v_0 = v(0)$. Both differ by the constant
+$S\\phi(v_0)$ when there is no tie, which changes neither the flow nor the Bregman projection,
+but with a tie at the minimum (in particular the balanced initialization, all
+$\\delta_k = 0$) the integrand behaves like $|w|^{-m}$ at 0 and $\\int_0$ diverges. With ties,
+$\\theta$ keeps the sign of $\\theta(0)$ (the domain is a half-line; $\\theta(0) = 0$ with a
+tie is not regular and is refused); without, the domain is $\\mathbb{R}$. For $L \\ge 3$ the
+range of $\\nabla Q$ is bounded on the side(s) where $v$ is unbounded (finite-time blow-up of
+the dual flow). The conjugate is elementary: $G$ is homogeneous of degree $L$, so
+$Q^*(\\mu) = \\sum_i (v_i^2 - v_{0,i}^2)/2$, and $Q(\\theta) = \\langle \\nabla Q, \\theta\\rangle -
+Q^*$; normalized by $Q(\\theta_0) = 0$, $\\nabla Q(\\theta_0) = 0$ (riemflow's convention).
+Balanced initialization $|u_j(0)| = a$: $Q = L \\cdot$ `potentials.power_network(a, depth=L)`,
+the potential of $w = u^L$ (the layers have the kernel $L v^{2L-2}$, a single $u^L$ has
+$(L u^{L-1})^2$).
+
+**Numerics.** $v(\\theta)$: Newton on $s = \\log|v|$ for the convex increasing
+$\\log|\\theta| = s + \\frac12\\sum_k \\log(e^{2s} + \\delta_k)$, started from an upper bound
+of the root (monotone convergence). $\\phi$: in $s$ the integrand $e^{s}/P(e^s)$ is analytic
+in the strip $|\\operatorname{Im} s| < \\pi/2$, so panels of width $\\le 1$ with 16-point
+Gauss-Legendre rules are exact to round-off; the panels cover the scales
+$\\log\\sqrt{\\delta_k}$, $\\log|v_0|$ with a margin of 12 on both sides, beyond which the
+first two terms of the asymptotic expansions are exact to $e^{-48}$. The inverse map is a
+bracketed Newton solve of $\\phi(e^s) = \\tau$ (bisection fallback).
+
+The experiment (`run`): random general initializations of depths 2, 3, 4 (layer scales a
+factor up to 4 apart, 30% negative entries) and balanced ones (all $\\delta_k = 0$), on a small
+underdetermined regression (`problem`): gradient flow of the layers
+(`riemflow.gradient_flow` on `models.diagonal_network(form="product")`) against
+`riemflow.mirror_flow` with `potential(layers0)` from $\\theta(0)$, the long-time limit
+against `riemflow.implicit_bias`, the conservation laws; and the time to reach a relative
+loss of $10^{-6}$ over a grid of depths and scales $\\alpha$ (`riemflow.sweep`).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import autograd.numpy as anp
+import numpy as np
+from autograd.extend import defjvp, defvjp, primitive
+from scipy.special import expit
+
+from .. import losses, models
+from .._validation import as_float_array, as_positive, as_positive_int, check_finite
+from ..domains import Box
+from ..errors import DomainError, InputError, NotRegularError, ShapeError
+from ..flows import gradient_flow, mirror_flow
+from ..forward import implicit_bias, mirror_potential
+from ..legendre import Legendre
+from ..potentials import power_network
+from ..sweep import sweep
+
+NAME = "labarriere"
+PAPER = (
+    "H. Labarrière, C. Molinari, L. Rosasco, S. Villa, C. Vega, Optimization Insights into "
+    "Deep Diagonal Linear Networks, 2024 (arXiv:2412.16765)"
+)
+
+#: initialization scales of the training-speed grid
+SPEED_ALPHAS = (0.1, 0.2, 0.5, 1.0, 1.5, 2.0)
+
+QUICK: dict = {
+    "depths": (2, 3, 4),
+    "seeds": (0,),
+    "balanced_depths": (3,),
+    "speed_alphas": (0.2, 1.0, 2.0),
+}
+
+#: the tolerances compare() decides with, and why
+TOLERANCES = {
+    # gradient flow of the layers against the mirror flow of Q from theta(0), both by LSODA
+    # at rtol 1e-12: max over time of |theta_gf - theta_mf|_inf / max |theta|. Two
+    # independent integrations, each with a global error of 10-100 x rtol; measured 5e-12 ..
+    # 6e-11
+    "flow_vs_mirror": 1e-8,
+    # the end of the long flow against the Bregman projection (dual Newton to 1e-13), and
+    # the part of grad Q(theta(T)) off the row space of X: the flow's distance to its limit
+    # (loss <= 1e-25 at t_final) plus its integration error; measured <= 6e-11
+    "limit_vs_projection": 1e-8,
+    # max over t, j of |(u_j^2 - u_j*^2)(t) - delta_j| / max u^2: only the integrator's
+    # error (LSODA does not conserve quadratic invariants exactly); measured <= 2e-11
+    "conservation": 1e-9,
+    # grad Q against scipy quad (epsrel 1e-13), riemflow's numerical forward construction
+    # (joint flows at rtol ~1e-12), the inverse round trip and Q = L * power_network at
+    # balanced init: closed forms and quadratures in float64; measured 4e-15
+    "potential": 1e-10,
+}
+
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(16)
+_PANEL = 1.0  # widest quadrature panel in s = log|w|: analytic strip |Im s| < pi/2
+_MARGIN = 12.0  # panels reach this far past the scales; asymptotic expansions beyond
+_S_LIMIT = 800.0  # |log|v|| beyond this is outside float64 anyway
+_EPS = np.finfo(np.float64).eps
+
+
+# -- the mirror map -----------------------------------------------------------------------------
+def _expint(k: float, s1, s2, log_scale=0.0):
+    """`int_{s1}^{s2} exp(k t + log_scale) dt` element-wise (`k` a scalar), anchored at the
+    end with the larger exponent (so `s1 = -inf` for `k > 0` and `s2 = inf` for `k < 0`)."""
+    if k == 0.0:
+        return np.exp(log_scale) * (s2 - s1)
+    if k > 0:
+        return -np.exp(k * s2 + log_scale) * np.expm1(-k * (s2 - s1)) / k
+    return np.exp(k * s1 + log_scale) * np.expm1(k * (s2 - s1)) / k
+
+
+class DeepInit:
+    """The constants of one initialization of $\\theta = u_1 \\odot \\cdots \\odot u_L$,
+    and the per-coordinate maps between $\\theta$, the smallest layer $v$ and the dual
+    $\\mu = \\nabla Q(\\theta)$ (see the module docstring).
+
+    Args:
+        layers0: the initial layers `(L, d)`, `L >= 2`.
+
+    Attributes:
+        layers0: `(L, d)` (read-only copy).
+        depth, dim: `L`, `d`.
+        smallest: `j*` per coordinate `(d,)` (first index of the smallest magnitude).
+        v0: the smallest layer at initialization, signed `(d,)`.
+        deltas: $\\delta_k = u_k^2 - v^2$ of the other layers `(L - 1, d)` (in layer order).
+        other_signs: signs of the other layers `(L - 1, d)`.
+        sign: $S$, the sign of the other layers' product `(d,)`.
+        ties: the number $m$ of other layers with $\\delta_k = 0$ `(d,)`.
+        theta0: $\\theta(0)$ `(d,)`.
+
+    Raises:
+        ShapeError: `layers0` not `(L, d)` with `L >= 2`, `d >= 1`.
+        NonFiniteError: NaN or Inf in `layers0`.
+        NotRegularError: a coordinate where two layers vanish (then $\\theta_i \\equiv 0$ along
+            every flow and $dG$ has rank < d).
+
+    Example:
+        >>> import numpy as np
+        >>> from riemflow.experiments.labarriere import DeepInit
+        >>> init = DeepInit(np.array([[0.5, -2.0], [1.0, 1.0], [-0.5, 0.3]]))
+        >>> init.smallest.tolist(), init.v0.tolist(), init.sign.tolist(), init.ties.tolist()
+        ([0, 2], [0.5, 0.3], [-1.0, -1.0], [1, 0])
+    """
+
+    def __init__(self, layers0):
+        U = check_finite(as_float_array(layers0, "layers0"), "layers0")
+        if U.ndim != 2 or U.shape[0] < 2 or U.shape[1] < 1:
+            raise ShapeError(
+                f"`layers0` must be an (L, d) array with L >= 2 layers; got shape {U.shape}",
+                argument="layers0",
+            )
+        L, d = U.shape
+        mags = np.abs(U)
+        cols = np.arange(d)
+        smallest = np.argmin(mags, axis=0)
+        others = np.array([[j for j in range(L) if j != smallest[i]] for i in range(d)]).T
+        v0 = U[smallest, cols]
+        other = U[others, cols]
+        a0 = np.abs(v0)
+        deltas = (np.abs(other) - a0) * (np.abs(other) + a0)  # exact 0 on ties
+        ties = np.sum(deltas == 0.0, axis=0)
+        bad = np.flatnonzero((ties > 0) & (v0 == 0.0))
+        if bad.size:
+            raise NotRegularError(
+                f"`layers0` has two zero layers at coordinate {int(bad[0])}: theta stays 0 "
+                "there along every flow and dG is not of full rank (no mirror map)"
+            )
+        self.layers0 = U.copy()
+        self.layers0.flags.writeable = False
+        self.depth, self.dim = L, d
+        self.smallest, self.v0, self.deltas = smallest, v0, deltas
+        self._others = others
+        self.other_signs = np.sign(other)
+        self.sign = np.prod(self.other_signs, axis=0)
+        self.ties = ties
+        self.theta0 = np.prod(U, axis=0)
+        with np.errstate(divide="ignore"):
+            self.log_deltas = np.log(deltas)  # -inf on ties
+            self.s0 = np.log(a0)  # -inf where v0 = 0 (no tie there)
+        self._sigma = np.sign(v0)
+        positive = deltas > 0
+        # asymptotics: below the panels f(s) ~ e^{(1-m)s} / C (1 - sum_k e^{2s} / (2 delta_k)),
+        # C = prod_{delta > 0} sqrt(delta); above, f ~ e^{(2-L)s} (1 - sum_k delta_k e^{-2s} / 2)
+        self._log_c = 0.5 * np.sum(np.where(positive, self.log_deltas, 0.0), axis=0)
+        self._half_delta = 0.5 * np.sum(deltas, axis=0)
+        scales = np.where(positive, 0.5 * self.log_deltas, np.nan)
+        scales = np.vstack([scales, np.where(v0 != 0, self.s0, np.nan)[None, :]])
+        self._a = np.nanmin(scales, axis=0) - _MARGIN
+        self._b = np.nanmax(scales, axis=0) + _MARGIN
+        self._n = np.ceil((self._b - self._a) / _PANEL).astype(int)
+        self._h = (self._b - self._a) / self._n
+        k = np.arange(int(self._n.max()))
+        nodes = self._a[:, None, None] + self._h[:, None, None] * (
+            k[None, :, None] + 0.5 * (_NODES[None, None, :] + 1.0)
+        )
+        vals = self._f(nodes, self.log_deltas[:, :, None, None])
+        panels = 0.5 * self._h[:, None] * np.sum(vals * _WEIGHTS, axis=-1)
+        panels = np.where(k[None, :] < self._n[:, None], panels, 0.0)
+        cum = np.concatenate([np.zeros((d, 1)), np.cumsum(panels, axis=1)], axis=1)
+        # tables are anchored at the panel edge below s0 where the integrand grows toward
+        # -inf (ties), so that int_{s0}^s never subtracts the huge int_a^s0 (at a = s0 - 12,
+        # depth 4 balanced: e^{24} times the values near s0); at a otherwise
+        ref = np.where(ties > 0, np.floor((self.s0 - self._a) / self._h), 0).astype(int)
+        self._cum = np.empty_like(cum)
+        for i in range(d):
+            k0 = ref[i]
+            below = -np.cumsum(panels[i, :k0][::-1])[::-1]
+            above = np.cumsum(panels[i, k0:])
+            self._cum[i] = np.concatenate([below, [0.0], above])
+        self._top = self._cum[cols, self._n]  # int_ref^b f
+        self._bottom = self._cum[:, 0]  # int_ref^a f
+        # the anchor: A(s) = int_{-inf}^s f (no tie) or int_{s0}^s f (ties)
+        tail_a = self._lower_tail(self._a, cols)
+        with np.errstate(invalid="ignore"):
+            at_s0 = self._from_ref(np.where(np.isfinite(self.s0), self.s0, self._a), cols)
+        self._offset = np.where(ties == 0, tail_a, -at_s0)
+        self._A0 = np.where((ties == 0) & (v0 != 0), tail_a + at_s0, 0.0)
+        with np.errstate(over="ignore"):
+            up = _expint(2.0 - L, self._b, np.inf) if L > 2 else np.full(d, np.inf)
+            up = up - self._half_delta * _expint(-float(L), self._b, np.inf)
+        self._A_inf = self._offset + self._top + up  # sup of A (inf for L = 2)
+        self._warm: np.ndarray | None = None
+
+    # -- the integrand and its primitive in s = log|w| ----------------------------------
+    @staticmethod
+    def _f(s, log_deltas):
+        """$e^s / P(e^s)$, `log_deltas` broadcast against `s` with a leading `L-1` axis."""
+        with np.errstate(over="ignore"):  # ties, s -> -inf: the integrand is unbounded
+            return np.exp(s - 0.5 * np.sum(np.logaddexp(2.0 * s, log_deltas), axis=0))
+
+    def _lower_tail(self, s, idx):
+        """$\\int_{-\\infty}^s f$ for coordinates without ties, `s` below the panels."""
+        out = _expint(1.0, -np.inf, s, -self._log_c[idx])
+        for k in range(self.depth - 1):
+            ld = self.log_deltas[k, idx]
+            corr = _expint(3.0, -np.inf, s, np.where(np.isfinite(ld), -ld, -np.inf))
+            out = out - 0.5 * np.exp(-self._log_c[idx]) * corr
+        return out
+
+    def _from_ref(self, s, idx):
+        """$\\int_r^s f$ for any `s`, `r` the anchor of the tables (`a`, or the panel edge
+        below `s0` with ties), `idx` the coordinates of `s`."""
+        a, b, h, n = self._a[idx], self._b[idx], self._h[idx], self._n[idx]
+        ld = self.log_deltas[:, idx]
+        inside = np.minimum(np.maximum(s, a), b)
+        k = np.minimum(((inside - a) / h).astype(int), n - 1)  # inside >= a: floor
+        base = a + k * h
+        half = 0.5 * (inside - base)
+        nodes = base[..., None] + half[..., None] * (_NODES + 1.0)
+        part = half * np.sum(self._f(nodes, ld[..., None]) * _WEIGHTS, axis=-1)
+        out = self._cum[idx, k] + part
+        below, above = s < a, s > b
+        if np.any(below):
+            m = self.ties[idx].astype(float)
+            sb = np.where(below, s, a)
+            lower = np.zeros_like(sb)
+            for mk in np.unique(m[below]):
+                sel = below & (m == mk)
+                lower = np.where(sel, _expint(1.0 - mk, sb, a, -self._log_c[idx]), lower)
+                for k_ in range(self.depth - 1):
+                    ldk = ld[k_]
+                    scale = np.where(np.isfinite(ldk), -ldk - self._log_c[idx], -np.inf)
+                    lower = np.where(sel, lower - 0.5 * _expint(3.0 - mk, sb, a, scale), lower)
+            out = np.where(below, self._bottom[idx] - lower, out)
+        if np.any(above):
+            L = float(self.depth)
+            sa = np.where(above, s, b)
+            upper = _expint(2.0 - L, b, sa) - self._half_delta[idx] * _expint(-L, b, sa)
+            out = np.where(above, self._top[idx] + upper, out)
+        return out
+
+    def _A(self, s, idx):
+        """The anchored primitive: $\\int_{-\\infty}^s f$ (no tie; the exact lower tail below
+        the panels) or $\\int_{s_0}^s f$ (ties)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._from_ref(s, idx) + self._offset[idx]
+            low = (self.ties[idx] == 0) & (s < self._a[idx])
+            if np.any(low):
+                out = np.where(low, self._lower_tail(np.where(low, s, self._a[idx]), idx), out)
+        return out
+
+    # -- theta <-> v <-> mu ---------------------------------------------------------------
+    def _points(self, x, name: str):
+        arr = check_finite(as_float_array(x, name), name)
+        if arr.ndim not in (1, 2) or arr.shape[-1] != self.dim:
+            raise ShapeError(
+                f"`{name}` must have shape ({self.dim},) or (B, {self.dim}); got {arr.shape}",
+                argument=name,
+            )
+        return arr
+
+    def _log_v(self, theta):
+        """`s = log|v|` with `log|theta| = s + sum_k log(e^{2s} + delta_k) / 2` (Newton from
+        an upper bound of the root: the right side is convex and increasing)."""
+        idx = np.broadcast_to(np.arange(self.dim), theta.shape)
+        ld = self.log_deltas[:, idx]
+        m = self.ties[idx]
+        with np.errstate(divide="ignore"):
+            target = np.log(np.abs(theta))
+        zero = theta == 0
+        tgt = np.where(zero, 0.0, target)
+        s = np.minimum(tgt / self.depth, (tgt - self._log_c[idx]) / (1.0 + m))
+        finished = np.zeros(s.shape, dtype=bool)
+        for _ in range(200):
+            g = s + 0.5 * np.sum(np.logaddexp(2.0 * s, ld), axis=0) - tgt
+            slope = 1.0 + np.sum(expit(2.0 * s - ld), axis=0)
+            new = s - g / slope
+            step = np.abs(new - s)
+            size = np.maximum(1.0, np.abs(new))
+            # monotone Newton on a convex function: once the step is 1e-9 the next is ~1e-18
+            done = (step <= 1e-9 * size) | (np.abs(g) <= 4.0 * _EPS * np.maximum(1.0, np.abs(tgt)))
+            s = np.where(finished, s, new)
+            finished = finished | done | zero
+            if np.all(finished):
+                break
+        return np.where(zero, -np.inf, s)
+
+    def smallest_layer(self, theta) -> np.ndarray:
+        """$v(\\theta)$, the signed smallest layer on the flow through `theta`.
+
+        Args:
+            theta: `(d,)` or `(B, d)`.
+
+        Raises:
+            ShapeError, NonFiniteError: malformed `theta`.
+            DomainError: `theta` outside the domain (a coordinate with ties where `theta`
+                has not the sign of `theta0`).
+        """
+        theta = self._points(theta, "theta")
+        self._check_domain(theta)
+        s = self._log_v(theta)
+        with np.errstate(under="ignore"):
+            return self.sign * np.sign(theta) * np.exp(s)
+
+    def _check_domain(self, theta):
+        ok = (self.ties == 0) | (theta * self.theta0 > 0)
+        if not np.all(ok):
+            i = int(np.argwhere(~ok)[0][-1])
+            raise DomainError(
+                f"`theta` has coordinate {i} = {np.asarray(theta)[..., i].ravel()[0]!r}, but "
+                f"there the smallest layer is tied with another, so theta keeps the sign of "
+                f"theta0 = {self.theta0[i]!r} along the flow (the domain is a half-line)",
+                argument="theta",
+            )
+
+    def layers(self, v) -> np.ndarray:
+        """The layers on the flow where the smallest layer is `v`: `(L, d)` (or
+        `(B, L, d)`), $u_{j^*} = v$, $u_k = \\sigma_k \\sqrt{v^2 + \\delta_k}$.
+
+        Example:
+            >>> import numpy as np
+            >>> from riemflow.experiments.labarriere import DeepInit
+            >>> init = DeepInit(np.array([[0.5, -2.0], [1.0, 1.0], [-0.5, 0.3]]))
+            >>> bool(np.allclose(init.layers(init.v0), init.layers0))
+            True
+        """
+        v = check_finite(as_float_array(v, "v"), "v")
+        out = np.zeros(v.shape[:-1] + (self.depth, self.dim))
+        cols = np.arange(self.dim)
+        out[..., self.smallest, cols] = v
+        others = self.other_signs * np.sqrt(v[..., None, :] ** 2 + self.deltas)
+        out[..., self._others, cols] = others
+        return out
+
+    def mirror_map(self, theta, *, origin: str = "init") -> np.ndarray:
+        """$\\nabla Q(\\theta)$ (see `mirror_map`)."""
+        theta = self._points(theta, "theta")
+        origin = self._origin(origin)
+        self._check_domain(theta)
+        s = self._log_v(theta)
+        idx = np.broadcast_to(np.arange(self.dim), theta.shape)
+        sv = np.sign(theta) * self.sign  # sign of v
+        with np.errstate(invalid="ignore"):
+            A = np.where(np.isfinite(s), self._A(np.where(np.isfinite(s), s, 0.0), idx), 0.0)
+        free = self.ties == 0
+        if origin == "zero":
+            return self.sign * sv * A
+        return np.where(
+            free, self.sign * (sv * A - self._sigma * self._A0), self.sign * self._sigma * A
+        )
+
+    def _origin(self, origin):
+        if origin not in ("init", "zero"):
+            raise InputError(
+                f"`origin` must be 'init' or 'zero'; got {origin!r}", argument="origin"
+            )
+        if origin == "zero" and np.any(self.ties > 0):
+            i = int(np.argmax(self.ties > 0))
+            raise DomainError(
+                f"origin='zero' needs no ties at the smallest layer; coordinate {i} has "
+                f"{int(self.ties[i])}, where int_0^v of the mirror-map integrand diverges",
+                argument="origin",
+            )
+        return origin
+
+    def _solve(self, target, idx, start):
+        """`s` with `A(s) = target` (bracketed Newton, bisection fallback)."""
+        m = self.ties[idx]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            floor = np.where(m == 0, np.log(target) + self._log_c[idx], -np.inf)
+        lo = np.where(np.isfinite(floor), floor, -np.inf)
+        hi = np.full_like(lo, np.inf)
+        s = np.where(
+            m == 0, np.minimum(np.maximum(floor, self._a[idx]), self._b[idx]), self.s0[idx]
+        )
+        if start is not None:
+            s = np.where(np.isfinite(start), start, s)
+        grow = np.ones_like(s)
+        previous = np.full_like(s, np.inf)
+        finished = np.zeros(s.shape, dtype=bool)
+        for _ in range(300):
+            F = self._A(s, idx) - target
+            D = self._f(s, self.log_deltas[:, idx])
+            lo = np.where(F <= 0, np.maximum(lo, s), lo)
+            hi = np.where(F >= 0, np.minimum(hi, s), hi)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                new = s - F / D
+            both = np.isfinite(lo) & np.isfinite(hi)
+            # Newton crawls (one unit of s per step) where A is exponential in s (the tails
+            # e^{(1-m)s}, e^{s}): bisect when |F| did not drop at least 4x in the last step
+            slow = both & ~(np.abs(F) <= 0.25 * previous)
+            previous = np.abs(F)
+            ok = np.isfinite(new) & (new >= lo) & (new <= hi) & ~slow
+            fallback = np.where(
+                both, 0.5 * (lo + hi), np.where(np.isfinite(lo), lo + grow, hi - grow)
+            )
+            grow = np.where(ok | both, grow, 2.0 * grow)
+            new = np.minimum(np.maximum(np.where(ok, new, fallback), -_S_LIMIT), _S_LIMIT)
+            size = np.maximum(1.0, np.abs(new))
+            step = np.abs(new - s)
+            done = (
+                (step <= 4.0 * _EPS * size)
+                | (ok & (step <= 1e-9 * size))  # quadratic: the error after this step ~ 1e-18
+                | (np.abs(F) <= 4.0 * _EPS * np.abs(target))  # A resolved to round-off
+                | (hi - lo <= 4.0 * _EPS * size)
+            )
+            s = np.where(finished, s, new)  # converged entries stay put while others iterate
+            finished = finished | done
+            if np.all(finished):
+                break
+        return s
+
+    def inverse_mirror_map(self, mu, *, origin: str = "init") -> np.ndarray:
+        """$\\nabla Q^*(\\mu) = \\theta$ (see `inverse_mirror_map`); NaN outside the range of
+        $\\nabla Q$."""
+        mu = self._points(mu, "mu")
+        return self._theta_of_v(self._v_of_mu(mu, origin=self._origin(origin)))
+
+    def _v_of_mu(self, mu, *, origin: str = "init", warm: bool = False):
+        idx = np.broadcast_to(np.arange(self.dim), mu.shape)
+        free = self.ties[idx] == 0
+        shift = self._sigma * self._A0 if origin == "init" else 0.0
+        tau = np.where(free, self.sign * mu + shift, self.sign * self._sigma * mu)
+        target = np.where(free, np.abs(tau), tau)
+        vsign = np.where(free, np.sign(tau), self._sigma)
+        valid = target < self._A_inf[idx]
+        zero = free & (tau == 0)
+        start = None
+        if warm and self._warm is not None and mu.ndim == 1:
+            start = self._warm
+        dummy = np.where(free, np.minimum(1.0, 0.5 * self._A_inf[idx]), 0.0)  # solvable
+        target_ok = np.where(valid & ~zero, target, dummy)
+        s = self._solve(target_ok, idx, start)
+        if warm and mu.ndim == 1:
+            self._warm = np.where(valid & ~zero, s, np.nan)
+        with np.errstate(under="ignore", over="ignore"):
+            v = vsign * np.exp(s)
+        return np.where(valid, np.where(zero, 0.0, v), np.nan)
+
+    def _theta_of_v(self, v):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self.sign * v * np.sqrt(np.prod(v[..., None, :] ** 2 + self.deltas, axis=-2))
+
+    def kernel(self, theta) -> np.ndarray:
+        """$K(\\theta) = 1 / \\nabla^2 Q = \\sum_j \\prod_{k \\ne j} u_k^2$ per coordinate."""
+        theta = self._points(theta, "theta")
+        self._check_domain(theta)
+        s = self._log_v(theta)
+        return self._kernel_of_s(s)
+
+    def _kernel_of_s(self, s):
+        ld = self.log_deltas if np.ndim(s) == 1 else self.log_deltas[:, None, :]
+        with np.errstate(over="ignore"):
+            return np.exp(np.sum(np.logaddexp(2.0 * s, ld), axis=0)) * (
+                1.0 + np.sum(expit(2.0 * s - ld), axis=0)
+            )
+
+    def dual_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """The open interval of $\\nabla Q$ per coordinate, `(lower, upper)` (bounded for
+        `L >= 3` on the side(s) where $v$ is unbounded)."""
+        free = self.ties == 0
+        lo_phi = np.where(free, -self._A_inf - self._sigma * self._A0, -np.inf)
+        hi_phi = np.where(free, self._A_inf - self._sigma * self._A0, self._A_inf)
+        # mu = S * phi (no tie) or S sigma * A (ties)
+        flip = np.where(free, self.sign, self.sign * self._sigma)
+        lo = np.where(flip > 0, lo_phi, -hi_phi)
+        hi = np.where(flip > 0, hi_phi, -lo_phi)
+        return lo, hi
+
+    def domain(self) -> Box:
+        """The domain of $Q$: $\\mathbb{R}$ per coordinate without ties, else the open
+        half-line of $\\theta_0$'s sign."""
+        tied = self.ties > 0
+        lower = np.where(tied & (self.theta0 > 0), 0.0, -np.inf)
+        upper = np.where(tied & (self.theta0 < 0), 0.0, np.inf)
+        return Box(lower, upper)
+
+
+def _as_init(layers0) -> DeepInit:
+    return layers0 if isinstance(layers0, DeepInit) else DeepInit(layers0)
+
+
+def mirror_map(theta, layers0, *, origin: str = "init") -> np.ndarray:
+    """The mirror map $\\nabla Q(\\theta)$ of the layer gradient flow from `layers0`.
+
+    Per coordinate, $S \\int_{v_0}^{v(\\theta)} \\prod_{k \\ne j^*} (w^2 + \\delta_k)^{-1/2}\\,dw$
+    (`origin="init"`, riemflow's normalization $\\nabla Q(\\theta_0) = 0$), or
+    $S \\int_0^{v(\\theta)}$ (`origin="zero"`, the issue's form; only without ties at the
+    smallest layer, where it converges).
+
+    Args:
+        theta: `(d,)` or `(B, d)`.
+        layers0: the initial layers `(L, d)` or a `DeepInit`.
+        origin: `"init"` or `"zero"`.
+
+    Returns:
+        $\\nabla Q(\\theta)$, the shape of `theta`.
+
+    Raises:
+        ShapeError, NonFiniteError: malformed `theta` or `layers0`.
+        NotRegularError: two zero layers at a coordinate.
+        DomainError: `theta` outside the domain, or `origin="zero"` with ties.
+        InputError: unknown `origin`.
+
+    Example:
+        >>> import numpy as np
+        >>> from riemflow.experiments.labarriere import mirror_map
+        >>> layers0 = np.array([[1.0], [2.0]])  # L = 2: S arcsinh(v / sqrt(delta)) - const
+        >>> float(mirror_map(np.array([2.0]), layers0)[0])
+        0.0
+        >>> v = 0.7; theta = v * np.sqrt(v**2 + 3.0)  # delta = 4 - 1 = 3
+        >>> mu = mirror_map(np.array([theta]), layers0, origin="zero")[0]
+        >>> bool(np.isclose(mu, np.arcsinh(v / np.sqrt(3.0)), rtol=1e-14, atol=0))
+        True
+    """
+    return _as_init(layers0).mirror_map(theta, origin=origin)
+
+
+def inverse_mirror_map(mu, layers0, *, origin: str = "init") -> np.ndarray:
+    """$\\theta = \\nabla Q^*(\\mu)$, the inverse of `mirror_map`: NaN where `mu` is outside
+    the range of $\\nabla Q$ (`DeepInit.dual_range`).
+
+    Raises:
+        as `mirror_map`.
+
+    Example:
+        >>> import numpy as np
+        >>> from riemflow.experiments.labarriere import inverse_mirror_map, mirror_map
+        >>> layers0 = np.array([[0.5, -1.0], [1.5, 0.4], [-0.8, 2.0]])
+        >>> theta = np.array([-0.3, 2.5])
+        >>> bool(np.allclose(inverse_mirror_map(mirror_map(theta, layers0), layers0), theta,
+        ...                  rtol=1e-13))
+        True
+    """
+    return _as_init(layers0).inverse_mirror_map(mu, origin=origin)
+
+
+def mirror_hessian(theta, layers0) -> np.ndarray:
+    """The diagonal of $\\nabla^2 Q(\\theta) = 1 / K$, in closed form:
+    $K = P(v)^2 (1 + \\sum_{k \\ne j^*} v^2 / (v^2 + \\delta_k))$.
+
+    Example:
+        >>> import numpy as np
+        >>> from riemflow.experiments.labarriere import mirror_hessian
+        >>> float(mirror_hessian(np.array([0.0]), np.array([[1.0], [2.0]]))[0])  # 1 / delta
+        0.3333...
+    """
+    return 1.0 / _as_init(layers0).kernel(theta)
+
+
+def potential(layers0, *, name: str | None = None) -> Legendre:
+    """$Q$ as a `riemflow.Legendre`, normalized by $Q(\\theta_0) = 0$, $\\nabla Q(\\theta_0) = 0$.
+
+    Value $Q(\\theta) = \\sum_i [\\mu_i \\theta_i - (v_i^2 - v_{0,i}^2)/2]$, mirror map
+    `mirror_map` (an autograd primitive with derivative $1/K$), closed-form Hessian, inverse
+    mirror map `inverse_mirror_map` (warm-started from the previous solve), conjugate
+    $Q^*(\\mu) = \\sum_i (v_i^2 - v_{0,i}^2)/2$ and its Hessian $K$. Domain `DeepInit.domain`.
+
+    Args:
+        layers0: the initial layers `(L, d)` or a `DeepInit`.
+        name: label.
+
+    Raises:
+        as `DeepInit`.
+
+    Example:
+        >>> import numpy as np
+        >>> from riemflow.experiments.labarriere import potential
+        >>> Q = potential(np.array([[0.5, -1.0], [1.5, 0.4], [-0.8, 2.0]]))
+        >>> theta0 = np.array([-0.6, -0.8])
+        >>> bool(abs(Q(theta0)) < 1e-15 and np.abs(Q.grad(theta0)).max() < 1e-15)
+        True
+    """
+    init = _as_init(layers0)
+    d = init.dim
+    v0 = init.v0
+    S, deltas = init.sign, init.deltas
+
+    def _theta_points(w):
+        w = np.asarray(w, dtype=np.float64)
+        init._check_domain(w)
+        return w
+
+    @primitive
+    def mu_of_theta(w):
+        return init.mirror_map(_theta_points(w))
+
+    @primitive
+    def v_of_theta(w):
+        return init.smallest_layer(_theta_points(w))
+
+    @primitive
+    def v_of_mu(mu):
+        mu = np.asarray(mu, dtype=np.float64)
+        return init._v_of_mu(mu, warm=True)
+
+    def inverse_kernel(w):
+        return 1.0 / init.kernel(_theta_points(w))
+
+    def dv_dtheta(v):  # 1 / (S P(v) (1 + sum v^2 / (v^2 + delta)))
+        q = v[..., None, :] ** 2 + deltas
+        P = np.sqrt(np.prod(q, axis=-2))
+        with np.errstate(invalid="ignore"):
+            ratio = np.sum(
+                np.where(q > 0, v[..., None, :] ** 2 / np.where(q > 0, q, 1.0), 0.0), axis=-2
+            )
+        return 1.0 / (S * P * (1.0 + ratio))
+
+    def dv_dmu(v):  # S P(v)
+        return S * np.sqrt(np.prod(v[..., None, :] ** 2 + deltas, axis=-2))
+
+    defvjp(mu_of_theta, lambda ans, w: lambda g: g * inverse_kernel(w))
+    defjvp(mu_of_theta, lambda g, ans, w: g * inverse_kernel(w))
+    defvjp(v_of_theta, lambda ans, w: lambda g: g * dv_dtheta(ans))
+    defjvp(v_of_theta, lambda g, ans, w: g * dv_dtheta(ans))
+    defvjp(v_of_mu, lambda ans, mu: lambda g: g * dv_dmu(ans))
+    defjvp(v_of_mu, lambda g, ans, mu: g * dv_dmu(ans))
+
+    def kernel_of_v(v):  # traced: P^2 (1 + sum v^2 / (v^2 + delta)); ties have v != 0
+        q = v[..., None, :] ** 2 + deltas
+        return anp.prod(q, axis=-2) * (1.0 + anp.sum(v[..., None, :] ** 2 / q, axis=-2))
+
+    def diagonal(values):
+        return values[..., :, None] * np.eye(d)
+
+    def value(w):
+        v = v_of_theta(w)
+        return anp.sum(mu_of_theta(w) * w - 0.5 * (v - v0) * (v + v0), axis=-1)
+
+    def conjugate(mu):
+        v = v_of_mu(mu)
+        return anp.sum(0.5 * (v - v0) * (v + v0), axis=-1)
+
+    def grad_conjugate(mu):
+        v = v_of_mu(mu)
+        return S * v * anp.sqrt(anp.prod(v[..., None, :] ** 2 + deltas, axis=-2))
+
+    return Legendre(
+        value,
+        d,
+        domain=init.domain(),
+        grad=mu_of_theta,
+        hessian=lambda w: diagonal(1.0 / kernel_of_v(v_of_theta(w))),
+        grad_conjugate=grad_conjugate,
+        conjugate=conjugate,
+        hessian_conjugate=lambda mu: diagonal(kernel_of_v(v_of_mu(mu))),
+        name=name or f"deep diagonal network potential (L={init.depth}, general init)",
+    )
+
+
+# -- instances ----------------------------------------------------------------------------------
+def problem(dim: int = 6, n_samples: int = 3, seed: int = 0):
+    """An underdetermined regression `(X, y)`: `X (n, d)` standard Gaussian, `y = X theta*`
+    with a 2-sparse `theta*` (entries +-1 at random places).
+
+    Raises:
+        InputError: non-positive sizes or `n_samples >= dim`.
+
+    Example:
+        >>> from riemflow.experiments.labarriere import problem
+        >>> X, y = problem(6, 3, seed=1)
+        >>> X.shape, y.shape
+        ((3, 6), (3,))
+    """
+    dim = as_positive_int(dim, "dim")
+    n_samples = as_positive_int(n_samples, "n_samples")
+    if n_samples >= dim:
+        raise InputError(
+            f"`n_samples` must be < `dim` (underdetermined); got {n_samples} >= {dim}",
+            argument="n_samples",
+        )
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, dim))
+    theta_star = np.zeros(dim)
+    support = rng.choice(dim, size=min(2, dim), replace=False)
+    theta_star[support] = rng.choice([-1.0, 1.0], size=support.size)
+    return X, X @ theta_star
+
+
+def random_layers(depth: int, dim: int, alpha: float = 1.0, seed: int = 0, *,
+                  spread: float = 1.0, negative: float = 0.3) -> np.ndarray:  # fmt: skip
+    """A general initialization `(L, d)`: layer `j` has scale $\\alpha 2^{r_j}$,
+    $r_j \\sim U(-\\text{spread}, \\text{spread})$, entries that scale times $U(0.6, 1.4)$,
+    each negative with probability `negative`.
+
+    Raises:
+        InputError: bad sizes, `alpha`, `spread` or `negative`.
+
+    Example:
+        >>> from riemflow.experiments.labarriere import random_layers
+        >>> U = random_layers(3, 4, 0.5, seed=2)
+        >>> U.shape, bool((abs(U) > 0.5 * 0.5 * 0.6 - 1e-12).all())
+        ((3, 4), True)
+    """
+    depth = as_positive_int(depth, "depth")
+    dim = as_positive_int(dim, "dim")
+    alpha = as_positive(alpha, "alpha")
+    spread = as_positive(spread, "spread", allow_zero=True)
+    negative = as_positive(negative, "negative", allow_zero=True)
+    if negative > 1:
+        raise InputError(f"`negative` is a probability; got {negative!r}", argument="negative")
+    rng = np.random.default_rng(seed)
+    scales = alpha * 2.0 ** rng.uniform(-spread, spread, size=depth)
+    mags = scales[:, None] * rng.uniform(0.6, 1.4, size=(depth, dim))
+    return np.where(rng.random((depth, dim)) < negative, -mags, mags)
+
+
+def balanced_layers(depth: int, dim: int, alpha: float = 1.0, seed: int = 0) -> np.ndarray:
+    """$|u_j(0)| = \\alpha$ for every layer and coordinate (all $\\delta_k = 0$), random signs.
+
+    Example:
+        >>> from riemflow.experiments.labarriere import balanced_layers
+        >>> abs(balanced_layers(3, 2, 0.5)).tolist()
+        [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]
+    """
+    depth = as_positive_int(depth, "depth")
+    dim = as_positive_int(dim, "dim")
+    alpha = as_positive(alpha, "alpha")
+    signs = np.where(np.random.default_rng(seed).random((depth, dim)) < 0.3, -1.0, 1.0)
+    return alpha * signs
+
+
+def _network(layers0):
+    L, d = layers0.shape
+    return models.diagonal_network(d, depth=L, init=list(layers0), signed=False, form="product")
+
+
+def _relative_gap(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / max(np.max(np.abs(b)), 1e-300))
+
+
+# -- the experiment -----------------------------------------------------------------------------
+def potential_point(depth: int, seed: int = 0) -> list[dict]:
+    """The mirror map against independent computations, for a general initialization of
+    depth `depth` (`d = 3`): `scipy.integrate.quad` at 21 random points (`quad_gap`, relative
+    to $\\max|\\nabla Q|$), the inverse round trip (`roundtrip_gap`, relative to
+    $|\\theta|$), riemflow's numerical forward construction `riemflow.mirror_potential` of
+    the product model at 2 points (`forward_gap`), and at a balanced initialization
+    $Q = L\\cdot$`potentials.power_network` (`balanced_gap`)."""
+    from scipy.integrate import quad
+
+    U = random_layers(depth, 3, 1.0, seed)
+    init = DeepInit(U)
+    rng = np.random.default_rng(seed)
+    theta = init.theta0 * np.exp(rng.uniform(-3, 3, size=(21, 3))) * rng.choice([-1, 1], (21, 3))
+    mu = init.mirror_map(theta)
+    ref = np.zeros_like(mu)
+    v = init.smallest_layer(theta)
+    for b in range(theta.shape[0]):
+        for i in range(3):
+            dk = init.deltas[:, i]
+            val, _ = quad(lambda w, dk=dk: 1.0 / np.sqrt(np.prod(w * w + dk)), init.v0[i],
+                          v[b, i], epsabs=0.0, epsrel=1e-13, limit=200)  # fmt: skip
+            ref[b, i] = init.sign[i] * val
+    inside = np.all(np.isfinite(mu), axis=1)
+    back = init.inverse_mirror_map(mu)
+    scale = np.maximum(np.abs(theta), 1e-300)
+    B = balanced_layers(depth, 3, 0.8, seed)
+    binit = DeepInit(B)
+    pos = np.abs(binit.theta0) * np.exp(rng.uniform(-3, 3, size=(21, 3)))
+    bt = np.sign(binit.theta0) * pos
+    R = power_network(np.abs(B[0]), None, depth=depth)
+    bref = depth * np.sign(binit.theta0) * np.asarray(R.grad(pos))
+    # riemflow's numerical forward construction for the product model (MATH.md section 4):
+    # joint flow of the layer gradient fields and a Newton solve per point (slow: 2 points)
+    G, x0 = _network(U)
+    near = init.theta0 * np.array([[1.6, 0.7, 1.2], [0.5, 1.3, 0.9]])
+    forward = np.asarray(mirror_potential(G, x0).grad(near))
+    return [{
+        "quad_gap": _relative_gap(mu[inside], ref[inside]),
+        "roundtrip_gap": float(np.max(np.abs(back - theta) / scale)),
+        "balanced_gap": _relative_gap(binit.mirror_map(bt), bref),
+        "forward_gap": _relative_gap(init.mirror_map(near), forward),
+    }]  # fmt: skip
+
+
+def flow_point(depth: int, init: str = "general", seed: int = 0, *, alpha: float = 1.0,
+               dim: int = 6, n_samples: int = 3, t_final: float = 250.0, n_times: int = 60,
+               rtol: float = 1e-12, method: str = "LSODA") -> list[dict]:  # fmt: skip
+    """One initialization: the layer gradient flow against the mirror flow of $Q$, its limit
+    against the Bregman projection, and the conservation laws.
+
+    Args:
+        depth: `L`.
+        init: `"general"` (`random_layers`) or `"balanced"` (`balanced_layers`).
+        seed: seed of the instance (`problem`) and of the initialization.
+        alpha: layer scale.
+        dim, n_samples: sizes of `problem`.
+        t_final: length of both flows.
+        n_times: recorded times (0 and a geometric grid up to `t_final`).
+        rtol: `solve_ivp` tolerance of both flows.
+        method: `solve_ivp` method of both flows (LSODA: the end of the flow is stiff, and at
+            `rtol=1e-12` it is both faster and more accurate here than DOP853).
+
+    Returns:
+        One row: `trajectory_gap` (max over time of $|\\theta_{gf} - \\theta_{mf}|_\\infty$
+        over $\\max|\\theta_{gf}|$), `dual_gap` (max over time of
+        $|\\nabla Q(\\theta_{gf}(t)) - \\mu_{mf}(t)|_\\infty$), `limit_gap` (end of the flow
+        against `implicit_bias`, relative), `conservation` (max drift of $u_j^2 - u_k^2$
+        over $\\max u^2$), `rowspace` (the part of $\\nabla Q(\\theta_{gf}(T))$ off the row
+        space of `X`, relative), `final_loss`, `initial_loss`, `nfev_gf`, `nfev_mf`.
+    """
+    if init not in ("general", "balanced"):
+        raise InputError(f"`init` must be 'general' or 'balanced'; got {init!r}", argument="init")
+    X, y = problem(dim, n_samples, seed)
+    if init == "general":
+        U = random_layers(depth, dim, alpha, seed)
+    else:  # theta keeps the signs of theta(0): those of the min-norm interpolant, so that
+        # an interpolant exists in that orthant (the flow's domain)
+        U = balanced_layers(depth, dim, alpha, seed)
+        U[0] = np.abs(U[0]) * np.sign(np.linalg.pinv(X) @ y) * np.prod(np.sign(U[1:]), axis=0)
+    structure = DeepInit(U)
+    G, x0 = _network(U)
+    loss = losses.squared(X, y)
+    t_final = as_positive(t_final, "t_final")
+    t_eval = np.concatenate([[0.0], np.geomspace(1e-2, t_final, n_times - 1)])
+    gf = gradient_flow(G, loss, x0, (0.0, t_final), t_eval=t_eval, rtol=rtol, method=method)
+    Q = potential(structure)
+    mf = mirror_flow(
+        Q, loss, structure.theta0, (0.0, t_final), t_eval=t_eval, rtol=rtol, method=method
+    )
+    layers = gf.x.reshape(len(gf.t), depth, dim)
+    sq = layers**2
+    cols = np.arange(dim)
+    drift = sq - sq[:, structure.smallest, cols][:, None, :] - (U**2 - structure.v0**2)
+    limit = implicit_bias(Q, X, y, structure.theta0, tol=1e-13)
+    mu_end = np.asarray(Q.grad(gf.w[-1]))
+    coef = np.linalg.lstsq(X.T, mu_end, rcond=None)[0]
+    return [{
+        "trajectory_gap": float(np.max(np.abs(gf.w - mf.w)) / np.max(np.abs(gf.w))),
+        "dual_gap": float(np.max(np.abs(np.asarray(Q.grad(gf.w)) - mf.mu))),
+        "limit_gap": _relative_gap(gf.w[-1], limit),
+        "conservation": float(np.max(np.abs(drift)) / np.max(sq)),
+        "rowspace": float(np.linalg.norm(mu_end - X.T @ coef) / np.linalg.norm(mu_end)),
+        "initial_loss": float(gf.loss[0]),
+        "final_loss": float(gf.loss[-1]),
+        "nfev_gf": int(gf.n_evaluations),
+        "nfev_mf": int(mf.n_evaluations),
+    }]  # fmt: skip
+
+
+def _crossing(t, values, level) -> float:
+    """First time the decreasing `values` reach `level` (linear interpolation); NaN if never."""
+    below = np.flatnonzero(values <= level)
+    if below.size == 0:
+        return float("nan")
+    k = int(below[0])
+    if k == 0:
+        return float(t[0])
+    a, b = values[k - 1], values[k]
+    return float(t[k - 1] + (a - level) / (a - b) * (t[k] - t[k - 1]))
+
+
+def speed_point(depth: int, alpha: float, seed: int = 0, *, dim: int = 6, n_samples: int = 3,
+                target: float = 1e-6, t_max: float = 1e5, rtol: float = 1e-10,
+                method: str = "LSODA") -> list[dict]:  # fmt: skip
+    """Training speed at depth `L` and scale `alpha`: the layer gradient flow from
+    `alpha * random_layers(L, d, 1, seed, spread=0.25)` (one shape per depth and seed, scaled)
+    until the loss falls below `target` times its initial value.
+
+    The flow runs in chunks of doubling length (1, 2, 4, ... up to `t_max`), each continuing
+    from the last state, recorded on 100 points per chunk; the crossing times are
+    interpolated linearly in log-loss.
+
+    Returns:
+        One row: `t_target` (time to the relative loss `target`), `t_escape` (to relative
+        loss 1/2: the end of the initial plateau), `kernel0` (mean tangent kernel
+        $K(\\theta_0)$ over coordinates), `initial_loss`, `final_loss`, `t_reached`.
+    """
+    X, y = problem(dim, n_samples, seed)
+    alpha = as_positive(alpha, "alpha")
+    U = alpha * random_layers(depth, dim, 1.0, seed, spread=0.25)
+    G, x = _network(U)
+    loss = losses.squared(X, y)
+    initial = float(loss(np.prod(U, axis=0)))
+    ts, values = [0.0], [initial]
+    t0, chunk = 0.0, 1.0
+    while True:
+        grid = np.linspace(t0, t0 + chunk, 101)
+        traj = gradient_flow(G, loss, x, (t0, t0 + chunk), t_eval=grid, rtol=rtol, method=method)
+        ts += traj.t[1:].tolist()
+        values += traj.loss[1:].tolist()
+        t0, x = t0 + chunk, traj.x[-1]
+        if values[-1] <= target * initial or t0 >= t_max:
+            break
+        chunk = min(2.0 * chunk, t_max - t0)
+    ts, rel = np.array(ts), np.log(np.maximum(np.array(values), 1e-300) / initial)
+    return [{
+        "t_target": _crossing(ts, rel, np.log(target)),
+        "t_escape": _crossing(ts, rel, np.log(0.5)),
+        "kernel0": float(np.mean(DeepInit(U).kernel(np.prod(U, axis=0)))),
+        "initial_loss": initial,
+        "final_loss": float(values[-1]),
+        "t_reached": float(t0),
+    }]  # fmt: skip
+
+
+def _point(kind, depth, seed, init=None, alpha=None, *, dim, n_samples, t_final):
+    """One sweep point (see `run`)."""
+    if kind == "potential":
+        return potential_point(depth, seed)
+    if kind == "flow":
+        return flow_point(depth, init, seed, alpha=alpha, dim=dim, n_samples=n_samples,
+                          t_final=t_final)  # fmt: skip
+    return speed_point(depth, alpha, seed, dim=dim, n_samples=n_samples)
+
+
+def run(*, depths=(2, 3, 4), seeds=(0, 1, 2), balanced_depths=(2, 3, 4), alpha: float = 1.0,
+        dim: int = 6, n_samples: int = 3, t_final: float = 250.0, speed_depths=(2, 3, 4),
+        speed_alphas=SPEED_ALPHAS, store=None, n_jobs: int = 1,
+        progress: bool = True):  # fmt: skip
+    """The reproduction: closed-form checks, flows against mirror flows and projections, and
+    the training-speed grid.
+
+    Args:
+        depths: depths `L` of the general initializations (`random_layers`).
+        seeds: seeds of the instances and initializations (one flow per depth and seed).
+        balanced_depths: depths with a balanced initialization (`balanced_layers`, all
+            $\\delta_k = 0$; the first layer's signs are those of the min-norm interpolant).
+        alpha: layer scale of those flows.
+        dim, n_samples: sizes of `problem`.
+        t_final: length of the flows (the loss is below 1e-25 by `t = 250` at the default
+            sizes).
+        speed_depths, speed_alphas: the training-speed grid (`speed_point`, seed 0).
+        store: results store (passed to `riemflow.sweep.sweep`, as are the next two).
+        n_jobs: worker processes.
+        progress: show a progress bar.
+
+    Returns:
+        A `pandas.DataFrame`, one row per point: `kind` (`potential`, `flow`, `speed`),
+        `depth`, `seed`, `init`, `alpha`, and the columns of `potential_point`,
+        `flow_point` or `speed_point`.
+
+    Takes about 30 s on one core with the defaults (`QUICK`: about 8 s).
+    """
+    base = {"dim": int(dim), "n_samples": int(n_samples), "t_final": float(t_final)}
+    points = [{"kind": "potential", "depth": int(L), "seed": 0} for L in depths]
+    points += [{"kind": "flow", "depth": int(L), "seed": int(s), "init": "general",
+                "alpha": float(alpha)} for L in depths for s in seeds]  # fmt: skip
+    points += [{"kind": "flow", "depth": int(L), "seed": 0, "init": "balanced",
+                "alpha": float(alpha)} for L in balanced_depths]  # fmt: skip
+    points += [{"kind": "speed", "depth": int(L), "seed": 0, "init": "general",
+                "alpha": float(a)} for L in speed_depths for a in speed_alphas]  # fmt: skip
+    for point in points:
+        point.setdefault("init", None)
+        point.setdefault("alpha", None)
+    fn = functools.partial(_point, **base)
+    df = sweep(fn, points, store=store, n_jobs=n_jobs, progress=progress, desc=NAME)
+    df.attrs.update(base)
+    return df
+
+
+# -- the claims ---------------------------------------------------------------------------------
+def _ratios(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return values[1:] / values[:-1]
+
+
+def compare(df):
+    """The paper's claims next to riemflow's numbers (one row per claim)."""
+    import pandas as pd
+
+    tol = TOLERANCES
+    rows = []
+
+    def claim(text, paper, value, tolerance, agrees):
+        rows.append({"claim": text, "paper": paper, "riemflow": value, "tolerance": tolerance,
+                     "agrees": bool(agrees)})  # fmt: skip
+
+    pot = df[df["kind"] == "potential"]
+    if len(pot):
+        v = float(pot[["quad_gap", "roundtrip_gap", "balanced_gap", "forward_gap"]].max().max())
+        claim("mirror map = S int_{v0}^{v} prod (w^2 + delta_k)^(-1/2) dw (vs scipy quad and "
+              "rf.mirror_potential of the model), inverse round trip, balanced init: "
+              "Q = L * power_network (max rel. gap)", "derived", v, tol["potential"],
+              v <= tol["potential"])  # fmt: skip
+    flows = df[df["kind"] == "flow"]
+    for kind in ("general", "balanced"):
+        sub = flows[flows["init"] == kind]
+        if not len(sub):
+            continue
+        per_depth = sub.groupby("depth")["trajectory_gap"].max()
+        text = ", ".join(f"L={int(L)}: {g:.1e}" for L, g in per_depth.items())
+        v = float(sub["trajectory_gap"].max())
+        claim(f"{kind} init: layer gradient flow = mirror flow of Q from theta(0) (max_t "
+              f"|theta_gf - theta_mf| / max|theta|; {text})", "equal", v,
+              tol["flow_vs_mirror"], v <= tol["flow_vs_mirror"])  # fmt: skip
+    if len(flows):
+        v = float(flows["limit_gap"].max())
+        claim(f"limit of the flow = argmin {{D_Q(theta, theta0) : X theta = y}} ({len(flows)} "
+              f"flows, final loss <= {flows['final_loss'].max():.0e})", "equal", v,
+              tol["limit_vs_projection"], v <= tol["limit_vs_projection"])  # fmt: skip
+        v = float(flows["rowspace"].max())
+        claim("grad Q(theta(T)) lies in the row space of X (relative part off it)", "0", v,
+              tol["limit_vs_projection"], v <= tol["limit_vs_projection"])  # fmt: skip
+        v = float(flows["conservation"].max())
+        claim("u_j^2 - u_k^2 conserved along the flow (max drift / max u^2)", "0", v,
+              tol["conservation"], v <= tol["conservation"])  # fmt: skip
+    speed = df[df["kind"] == "speed"]
+    alphas = sorted(speed["alpha"].unique()) if len(speed) else []
+    if len(alphas) >= 2:
+        table = speed.pivot_table(index="alpha", columns="depth", values=["t_escape", "t_target"])
+        esc, tgt = table["t_escape"], table["t_target"]
+        worst = max(float(np.max(_ratios(esc[L].to_numpy()))) for L in esc.columns)
+        grid = ", ".join(f"{a:g}" for a in alphas)
+        claim(f"smaller init escapes the initial plateau later, at every depth (largest ratio "
+              f"t_escape(alpha_next) / t_escape(alpha), alpha = {grid})",
+              "< 1", worst, "< 1", worst < 1.0)  # fmt: skip
+        a_min, a_max = alphas[0], alphas[-1]
+        if len(esc.columns) >= 2 and a_min < 1.0:
+            r = float(np.min(_ratios(esc.loc[a_min].to_numpy())))
+            times = ", ".join(f"L={int(L)}: {t:.3g}" for L, t in esc.loc[a_min].items())
+            claim(f"alpha={a_min:g} < 1: deeper escapes later (smallest t_escape(L+1) / "
+                  f"t_escape(L); {times})", "> 1", r, "> 1", r > 1.0)  # fmt: skip
+        if len(tgt.columns) >= 2 and a_max > 1.0:
+            r = float(np.max(_ratios(tgt.loc[a_max].to_numpy())))
+            times = ", ".join(f"L={int(L)}: {t:.3g}" for L, t in tgt.loc[a_max].items())
+            claim(f"alpha={a_max:g} > 1: deeper trains faster (largest t_1e-6(L+1) / "
+                  f"t_1e-6(L); {times})", "< 1", r, "< 1", r < 1.0)  # fmt: skip
+        r = float(np.min(tgt.loc[a_min].to_numpy() / tgt.loc[a_max].to_numpy()))
+        claim(f"time to relative loss 1e-6: alpha={a_min:g} slower than alpha={a_max:g} at "
+              "every depth (smallest ratio)", "> 1", r, "> 1", r > 1.0)  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plot(df):
+    """Left: the gaps of every flow (trajectory, limit, conservation) with their tolerances.
+    Right: time to relative loss 1e-6 (solid) and to leave the initial plateau (dashed)
+    against the initialization scale, per depth."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    flows = df[df["kind"] == "flow"].reset_index(drop=True)
+    labels = [f"L={int(r.depth)} {r.init[:3]} s{int(r.seed)}" for r in flows.itertuples()]
+    x = np.arange(len(flows))
+    for k, (column, tol_key, label) in enumerate((
+        ("trajectory_gap", "flow_vs_mirror", "flow vs mirror flow"),
+        ("limit_gap", "limit_vs_projection", "limit vs Bregman projection"),
+        ("conservation", "conservation", r"drift of $u_j^2 - u_k^2$"),
+    )):  # fmt: skip
+        (line,) = left.semilogy(x + 0.2 * (k - 1), np.maximum(flows[column], 1e-17), "o",
+                                label=label)  # fmt: skip
+        left.axhline(TOLERANCES[tol_key], color=line.get_color(), ls=":", lw=1)
+    left.set_xticks(x, labels, rotation=60, fontsize=7)
+    left.set_ylabel("relative gap")
+    left.set_title("gradient flow of the layers vs mirror flow of Q (dotted: tolerances)")
+    left.legend(fontsize=7)
+    speed = df[df["kind"] == "speed"]
+    for L, sub in speed.groupby("depth"):
+        sub = sub.sort_values("alpha")
+        (line,) = right.loglog(sub["alpha"], sub["t_target"], "o-", label=f"L={int(L)}")
+        right.loglog(sub["alpha"], sub["t_escape"], "s--", color=line.get_color(), mfc="none")
+    if len(speed):
+        from matplotlib.ticker import NullFormatter
+
+        ticks = sorted(speed["alpha"].unique())
+        right.set_xticks(ticks, [f"{a:g}" for a in ticks])
+        right.xaxis.set_minor_formatter(NullFormatter())
+    right.set_xlabel(r"initialization scale $\alpha$")
+    right.set_ylabel("time")
+    right.set_title("time to relative loss 1e-6 (solid) / 1/2 (dashed)")
+    right.legend(fontsize=8)
+    return fig
