@@ -22,7 +22,7 @@ from autograd.core import make_jvp, make_vjp
 from autograd.differential_operators import make_jvp_reversemode
 from autograd.tracer import getval
 
-from .errors import NotDifferentiableError, ShapeError
+from .errors import NotCallableError, NotDifferentiableError, ShapeError
 
 _HINT = (
     "write the map with `import autograd.numpy as anp` (anp.sin, anp.stack, ...) instead of "
@@ -54,7 +54,9 @@ class PointwiseMap:
 
     def __init__(self, fn, name: str = "fn", vectorized: bool | None = None):
         if not callable(fn):
-            raise TypeError(f"`{name}` must be callable; got {type(fn).__name__}")
+            raise NotCallableError(
+                f"`{name}` must be callable; got {type(fn).__name__}", argument=name
+            )
         self.fn = fn
         self.name = name
         self.vectorized = vectorized

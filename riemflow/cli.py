@@ -471,7 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
             "next to riemflow's numbers; exit 1 if a claim is not reproduced."
         ),
     )
-    reproduce.add_argument("name", nargs="?", help="li, woodworth, moroshko, wind, labarriere, azulay or pesme")
+    reproduce.add_argument(
+        "name", nargs="?", help="li, woodworth, moroshko, wind, labarriere, azulay or pesme"
+    )
     reproduce.add_argument("--list", action="store_true", help="list the reproductions")
     reproduce.add_argument("--quick", action="store_true", help="small sizes (seconds)")
     reproduce.add_argument("--store", help="SQLite results store: resume an interrupted run")

@@ -28,6 +28,7 @@ __all__ = [
     "InputError",
     "ShapeError",
     "NonFiniteError",
+    "NotCallableError",
     "DomainError",
     "NotDifferentiableError",
     "UnsupportedSpaceError",
@@ -67,6 +68,12 @@ class NonFiniteError(InputError):
 
 class DomainError(InputError):
     """A point lies outside the manifold or outside the open domain of a map."""
+
+
+class NotCallableError(InputError, TypeError):
+    """An argument that must be a function (a map, a loss, a potential) is not callable.
+
+    Also a `TypeError`, as Python's own convention has it."""
 
 
 class NotDifferentiableError(RiemflowError, TypeError):

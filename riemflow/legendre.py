@@ -20,7 +20,13 @@ from autograd.extend import defjvp, defvjp, primitive
 from . import _autodiff
 from ._validation import as_points, as_positive, as_positive_int, readonly_copy
 from .domains import Domain, as_domain
-from .errors import ConvergenceError, DomainError, NotPositiveDefiniteError, ShapeError
+from .errors import (
+    ConvergenceError,
+    DomainError,
+    NotCallableError,
+    NotPositiveDefiniteError,
+    ShapeError,
+)
 
 __all__ = ["Legendre", "LegendreReport", "FlatnessReport"]
 
@@ -199,7 +205,7 @@ class Legendre:
         max_newton: int = 100,
     ):
         if not callable(fn):
-            raise TypeError(f"`fn` must be callable w -> float; got {fn!r}")
+            raise NotCallableError(f"`fn` must be callable w -> float; got {fn!r}", argument="fn")
         self.fn = fn
         self.dim = as_positive_int(dim, "dim")
         self.domain: Domain = as_domain(domain, self.dim)

@@ -20,7 +20,7 @@ from scipy.special import expit
 
 from . import _autodiff
 from ._validation import as_float_array, check_finite
-from .errors import InputError, ShapeError
+from .errors import InputError, NotCallableError, ShapeError
 
 __all__ = ["DataLoss", "squared", "exponential", "logistic", "time_dependent"]
 
@@ -187,7 +187,7 @@ def time_dependent(fn):
         True
     """
     if not callable(fn):
-        raise TypeError(f"`fn` must be callable (w, t) -> float; got {fn!r}")
+        raise NotCallableError(f"`fn` must be callable (w, t) -> float; got {fn!r}", argument="fn")
 
     class _TimeDependent:
         time_dependent = True

@@ -32,6 +32,7 @@ from .errors import (
     DivergenceError,
     DomainError,
     InputError,
+    NotCallableError,
     NotCommutingError,
     NotRegularError,
     ShapeError,
@@ -193,15 +194,22 @@ class Parametrization:
         potential=None,
     ):
         if not callable(fn):
-            raise TypeError(f"`fn` must be callable, mapping x (D,) -> w (d,); got {fn!r}")
+            raise NotCallableError(
+                f"`fn` must be callable, mapping x (D,) -> w (d,); got {fn!r}", argument="fn"
+            )
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "G")
         self._map = _autodiff.PointwiseMap(fn, name=self.name, vectorized=vectorized)
         if vjp is not None and not callable(vjp):
-            raise TypeError(f"`vjp` must be callable (x, c) -> dG(x)^T c; got {vjp!r}")
+            raise NotCallableError(
+                f"`vjp` must be callable (x, c) -> dG(x)^T c; got {vjp!r}", argument="vjp"
+            )
         self._vjp = vjp
         if potential is not None and not callable(potential):
-            raise TypeError(f"`potential` must be callable x_init -> Legendre; got {potential!r}")
+            raise NotCallableError(
+                f"`potential` must be callable x_init -> Legendre; got {potential!r}",
+                argument="potential",
+            )
         self._potential = potential
         self._domain = domain
         self._sampler = sampler
@@ -507,6 +515,12 @@ class Parametrization:
         """
         rtol = as_positive(rtol, "rtol", allow_zero=True)
         atol = as_positive(atol, "atol", allow_zero=True)
+        if rtol == 0 and atol == 0:
+            raise InputError(
+                "`rtol` and `atol` are both 0: round-off makes every bracket non-zero, so "
+                "the check could never pass; give one of them a positive value",
+                argument="rtol",
+            )
         xb = self._check_points(points, n_samples, seed)
         self._checked_values(xb, "points")
         d, dim = self.output_dim, self.input_dim

@@ -13,6 +13,7 @@ from geomstats.geometry.euclidean import Euclidean
 
 from ._geometry import apply_predicate
 from ._validation import as_positive_int
+from .errors import NotCallableError
 
 __all__ = ["immersed_manifold"]
 
@@ -95,7 +96,9 @@ def immersed_manifold(
     dim = as_positive_int(dim, "dim")
     ambient_dim = as_positive_int(ambient_dim, "ambient_dim")
     if not callable(immersion):
-        raise TypeError(f"`immersion` must be callable; got {type(immersion).__name__}")
+        raise NotCallableError(
+            f"`immersion` must be callable; got {type(immersion).__name__}", argument="immersion"
+        )
     return FunctionImmersedSet(
         immersion, dim, ambient_dim, contains=contains, sampler=sampler, name=name
     )

@@ -573,11 +573,13 @@ def mirror_map(theta, layers0, *, origin: str = "init") -> np.ndarray:
 
 
 def inverse_mirror_map(mu, layers0, *, origin: str = "init") -> np.ndarray:
-    """$\\theta = \\nabla Q^*(\\mu)$, the inverse of `mirror_map`: NaN where `mu` is outside
-    the range of $\\nabla Q$ (`DeepInit.dual_range`).
+    """$\\theta = \\nabla Q^*(\\mu)$, the inverse of `mirror_map`.
 
     Raises:
-        as `mirror_map`.
+        DomainError: some `mu` is outside the range of $\\nabla Q$
+            (`DeepInit.dual_range`; `DeepInit.inverse_mirror_map` returns NaN there
+            instead, for line searches that treat it as outside the domain).
+        ShapeError, NonFiniteError, NotRegularError, InputError: as `mirror_map`.
 
     Example:
         >>> import numpy as np
@@ -588,7 +590,15 @@ def inverse_mirror_map(mu, layers0, *, origin: str = "init") -> np.ndarray:
         ...                  rtol=1e-13))
         True
     """
-    return _as_init(layers0).inverse_mirror_map(mu, origin=origin)
+    theta = _as_init(layers0).inverse_mirror_map(mu, origin=origin)
+    if np.any(np.isnan(theta)):
+        bad = np.argwhere(np.isnan(np.atleast_1d(theta)))[0].tolist()
+        raise DomainError(
+            f"`mu` is outside the range of the mirror map at index {bad} (see "
+            "DeepInit.dual_range)",
+            argument="mu",
+        )
+    return theta
 
 
 def mirror_hessian(theta, layers0) -> np.ndarray:
@@ -617,7 +627,7 @@ def potential(layers0, *, name: str | None = None) -> Legendre:
         name: label.
 
     Raises:
-        as `DeepInit`.
+        ShapeError, NonFiniteError, NotRegularError: malformed `layers0` (see `DeepInit`).
 
     Example:
         >>> import numpy as np
@@ -841,7 +851,8 @@ def flow_point(depth: int, init: str = "general", seed: int = 0, *, alpha: float
         init: `"general"` (`random_layers`) or `"balanced"` (`balanced_layers`).
         seed: seed of the instance (`problem`) and of the initialization.
         alpha: layer scale.
-        dim, n_samples: sizes of `problem`.
+        dim: dimension of `problem`.
+        n_samples: number of samples of `problem`.
         t_final: length of both flows.
         n_times: recorded times (0 and a geometric grid up to `t_final`).
         rtol: `solve_ivp` tolerance of both flows.
@@ -974,10 +985,12 @@ def run(*, depths=(2, 3, 4), seeds=(0, 1, 2), balanced_depths=(2, 3, 4), alpha: 
         balanced_depths: depths with a balanced initialization (`balanced_layers`, all
             $\\delta_k = 0$; the first layer's signs are those of the min-norm interpolant).
         alpha: layer scale of those flows.
-        dim, n_samples: sizes of `problem`.
+        dim: dimension of `problem`.
+        n_samples: number of samples of `problem`.
         t_final: length of the flows (the loss is below 1e-25 by `t = 250` at the default
             sizes).
-        speed_depths, speed_alphas: the training-speed grid (`speed_point`, seed 0).
+        speed_depths: depths of the training-speed grid (`speed_point`, seed 0).
+        speed_alphas: scales of the training-speed grid.
         store: results store (passed to `riemflow.sweep.sweep`, as are the next two).
         n_jobs: worker processes.
         progress: show a progress bar.

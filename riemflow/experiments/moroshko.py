@@ -529,10 +529,16 @@ def run(
       needed to come within 0.1 of the l1 direction (`log10_loss`, kind `"needed"`).
 
     Args:
-        depths, alphas, log10_losses: the grid.
-        n, d, data_seed: the data (`problem`).
+        depths: depths of the grid.
+        alphas: initialization scales of the grid.
+        log10_losses: loss levels of the grid.
+        n: number of data points (`problem`).
+        d: dimension of the data.
+        data_seed: seed of the data.
         network_points: `(depth, alpha, t_end)` of the real-time checks.
-        store, n_jobs, progress: as `riemflow.sweep.sweep`.
+        store: results store of the sweep (`riemflow.sweep.sweep`).
+        n_jobs: worker processes.
+        progress: show a progress bar.
 
     Returns:
         A tidy `pandas.DataFrame`.

@@ -143,7 +143,8 @@ def layer_flow(
     `|Ax - y| <= tol |y|` (see the module docstring for the log layers and the clock).
 
     Args:
-        A: `(n, d)`; y: `(n,)`, not 0.
+        A: `(n, d)`.
+        y: `(n,)`, not 0.
         depth: `p >= 2`, real.
         alpha: initialization scale `> 0`; `alpha^p` down to `1e-300` works.
         tol: relative residual at which the flow counts as converged.
@@ -483,11 +484,15 @@ def run(
     the distances to the p = 2 and p = 4 selections.
 
     Args:
-        depths, alpha_ps, hard_eps: the grid.
+        depths: depths `p` of the grid.
+        alpha_ps: values of `alpha^p`.
+        hard_eps: the `eps` of the hard instances.
         face_floor: smallest `alpha^p` run on the face problem for `p > 2` (below ~1e-12
             the float64 flow no longer resolves the face selection at `p > 2`; `p = 2` is
             run at every `alpha^p`).
-        store, n_jobs, progress: as `riemflow.sweep.sweep`.
+        store: results store of the sweep (`riemflow.sweep.sweep`).
+        n_jobs: worker processes.
+        progress: show a progress bar.
     """
     import pandas as pd  # noqa: PLC0415
 
