@@ -1,0 +1,439 @@
+"""The bad inputs tried against every public function, and the typed error each raises.
+
+One table, two readers: `tests/test_reliability.py` runs every row (a test per row), and
+`docs/reliability.md` prints it. A row is `Case(function, category, what, call, raises)`:
+`call()` must raise `raises` (or a subclass) and nothing else.
+
+Categories: shape, dtype, nan/inf, out-of-domain, singular, non-commuting, non-regular,
+non-Legendre, solver failure, bad option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import autograd.numpy as anp
+import numpy as np
+
+import riemflow as rf
+from riemflow import errors as E
+from riemflow.sweep import StoreBusyError
+
+
+@dataclass(frozen=True)
+class Case:
+    function: str
+    category: str
+    what: str
+    call: Callable[[], object]
+    raises: type[BaseException]
+
+
+def _diag2(alpha=0.5, dim=2):
+    return rf.models.diagonal_network(dim, depth=2, alpha=alpha)
+
+
+def _sq_loss(n=1, d=2):
+    return rf.losses.squared(np.ones((n, d)), np.ones(n))
+
+
+def _non_commuting():
+    # G(x) = (x1, x1 x2): brackets of grad G_1 = e_1 and grad G_2 = (x2, x1) are non-zero
+    return rf.Parametrization(lambda x: anp.stack([x[0], x[0] * x[1]]), 2)
+
+
+def _non_regular():
+    # G(x) = (x1^2, x1^2): dG has rank 1 everywhere
+    return rf.Parametrization(lambda x: anp.stack([x[0] ** 2, x[0] ** 2 + 0.0 * x[1]]), 2)
+
+
+def _entropy(d=2):
+    return rf.potentials.negative_entropy(d)
+
+
+def _non_convex():
+    return rf.Legendre(lambda w: anp.sum(anp.sin(w)), 1)
+
+
+def _diverging_flow():
+    # L(w) = -w^3 on the identity parametrization: w' = 3 w^2 blows up at t = 1/3
+    G, _ = rf.models.linear(np.eye(1))
+    return rf.gradient_flow(G, lambda w: -anp.sum(w**3), np.array([1.0]), (0.0, 1.0))
+
+
+def _sweep_fn(x):
+    return {"y": x}
+
+
+def _busy_store(tmp):
+    import fcntl
+
+    store = tmp / "s.sqlite"
+    lock = open(tmp / "s.sqlite.lock", "w")  # noqa: SIM115 (the sweep's lock file)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        rf.sweep.sweep(_sweep_fn, {"x": [1, 2]}, store=store, progress=False)
+    finally:
+        lock.close()
+
+
+NAN2 = np.array([np.nan, 1.0])
+INF2 = np.array([np.inf, 1.0])
+
+CASES: list[Case] = [
+    # -- Parametrization ---------------------------------------------------------------------
+    Case(
+        "Parametrization",
+        "dtype",
+        "a non-callable map",
+        lambda: rf.Parametrization(3.0, 2),
+        E.NotCallableError,
+    ),
+    Case(
+        "Parametrization.jacobian",
+        "shape",
+        "x of the wrong length",
+        lambda: _diag2()[0].jacobian(np.ones(3)),
+        E.ShapeError,
+    ),
+    Case(
+        "Parametrization.jacobian",
+        "nan/inf",
+        "x with a NaN",
+        lambda: _diag2()[0].jacobian(np.r_[NAN2, 1.0, 1.0]),
+        E.NonFiniteError,
+    ),
+    Case(
+        "Parametrization.jacobian",
+        "dtype",
+        "x of strings",
+        lambda: _diag2()[0].jacobian(np.array(["a", "b", "c", "d"])),
+        E.InputError,
+    ),
+    Case(
+        "Parametrization.kernel",
+        "out-of-domain",
+        "x outside the orthant of the init",
+        lambda: _diag2()[0].kernel(np.array([-1.0, 1.0, 1.0, 1.0])),
+        E.DomainError,
+    ),
+    Case(
+        "Parametrization.check_commuting",
+        "bad option",
+        "rtol = atol = 0 (can never pass)",
+        lambda: _diag2()[0].check_commuting(rtol=0.0),
+        E.InputError,
+    ),
+    Case(
+        "Parametrization.check_commuting",
+        "bad option",
+        "rtol = -1",
+        lambda: _diag2()[0].check_commuting(rtol=-1.0),
+        E.InputError,
+    ),
+    Case(
+        "Parametrization.require_commuting",
+        "non-commuting",
+        "G = (x1, x1 x2)",
+        lambda: _non_commuting().require_commuting(),
+        E.NotCommutingError,
+    ),
+    Case(
+        "Parametrization.require_regular",
+        "non-regular",
+        "G = (x1^2, x1^2)",
+        lambda: _non_regular().require_regular(),
+        E.NotRegularError,
+    ),
+    # -- models ------------------------------------------------------------------------------
+    Case(
+        "models.diagonal_network",
+        "bad option",
+        "depth 0",
+        lambda: rf.models.diagonal_network(2, depth=0),
+        E.InputError,
+    ),
+    Case(
+        "models.diagonal_network",
+        "out-of-domain",
+        "non-integer depth, negative init",
+        lambda: rf.models.diagonal_network(1, depth=2.5, init=[np.array([-1.0]), np.array([1.0])]),
+        E.DomainError,
+    ),
+    Case(
+        "models.diagonal_network",
+        "bad option",
+        "alpha = NaN",
+        lambda: rf.models.diagonal_network(2, alpha=np.nan),
+        E.InputError,
+    ),
+    Case(
+        "models.linear", "shape", "a 1-D matrix", lambda: rf.models.linear(np.ones(3)), E.ShapeError
+    ),
+    Case(
+        "models.quadratic",
+        "shape",
+        "non-square matrices",
+        lambda: rf.models.quadratic([np.ones((2, 3))]),
+        E.ShapeError,
+    ),
+    Case(
+        "models.matrix_sensing",
+        "nan/inf",
+        "a measurement with Inf",
+        lambda: rf.models.matrix_sensing([np.diag([np.inf, 1.0])]),
+        E.NonFiniteError,
+    ),
+    # -- losses ------------------------------------------------------------------------------
+    Case(
+        "losses.squared",
+        "shape",
+        "y of the wrong length",
+        lambda: rf.losses.squared(np.ones((3, 2)), np.ones(2)),
+        E.ShapeError,
+    ),
+    Case(
+        "losses.squared",
+        "nan/inf",
+        "X with a NaN",
+        lambda: rf.losses.squared(np.array([[np.nan, 1.0]]), np.ones(1)),
+        E.NonFiniteError,
+    ),
+    Case(
+        "losses.exponential",
+        "bad option",
+        "unknown reduction",
+        lambda: rf.losses.exponential(np.ones((1, 2)), reduction="max"),
+        E.InputError,
+    ),
+    Case(
+        "DataLoss.__call__",
+        "shape",
+        "w of the wrong length",
+        lambda: _sq_loss()(np.ones(3)),
+        E.ShapeError,
+    ),
+    # -- Legendre and potentials -------------------------------------------------------------
+    Case(
+        "Legendre", "bad option", "dim = 0", lambda: rf.Legendre(lambda w: w @ w, 0), E.InputError
+    ),
+    Case(
+        "Legendre.grad",
+        "out-of-domain",
+        "w outside the domain (entropy at w < 0)",
+        lambda: _entropy().grad(np.array([-1.0, 1.0])),
+        E.DomainError,
+    ),
+    Case("Legendre.grad", "nan/inf", "w with Inf", lambda: _entropy().grad(INF2), E.NonFiniteError),
+    Case(
+        "Legendre.grad_conjugate",
+        "shape",
+        "mu of the wrong length",
+        lambda: _entropy().grad_conjugate(np.ones(3)),
+        E.ShapeError,
+    ),
+    Case("Legendre", "dtype", "a non-callable R", lambda: rf.Legendre(2.0, 1), E.NotCallableError),
+    Case(
+        "potentials.p_norm",
+        "bad option",
+        "p = 1 (not strictly convex)",
+        lambda: rf.potentials.p_norm(2, p=1.0),
+        E.InputError,
+    ),
+    Case(
+        "potentials.hyperbolic_entropy",
+        "bad option",
+        "alpha = 0",
+        lambda: rf.potentials.hyperbolic_entropy(2, alpha=0.0),
+        E.InputError,
+    ),
+    # -- flows -------------------------------------------------------------------------------
+    Case(
+        "gradient_flow",
+        "shape",
+        "x0 of the wrong length",
+        lambda: rf.gradient_flow(_diag2()[0], _sq_loss(), np.ones(3), (0, 1)),
+        E.ShapeError,
+    ),
+    Case(
+        "gradient_flow",
+        "nan/inf",
+        "x0 with a NaN",
+        lambda: rf.gradient_flow(_diag2()[0], _sq_loss(), np.r_[NAN2, 1, 1], (0, 1)),
+        E.NonFiniteError,
+    ),
+    Case(
+        "gradient_flow",
+        "bad option",
+        "t_span reversed",
+        lambda: rf.gradient_flow(*_diag2()[:1], _sq_loss(), _diag2()[1], (1, 0)),
+        E.InputError,
+    ),
+    Case(
+        "gradient_flow",
+        "solver failure",
+        "a flow that blows up at t = 1/3",
+        _diverging_flow,
+        E.SolverError,
+    ),
+    Case(
+        "gradient_flow",
+        "dtype",
+        "a loss that is not callable",
+        lambda: rf.gradient_flow(_diag2()[0], 3.0, _diag2()[1], (0, 1)),
+        E.InputError,
+    ),
+    Case(
+        "mirror_flow",
+        "out-of-domain",
+        "w0 outside the domain of R",
+        lambda: rf.mirror_flow(_entropy(), _sq_loss(), np.array([-1.0, 1.0]), (0, 1)),
+        E.DomainError,
+    ),
+    Case(
+        "mirror_flow",
+        "bad option",
+        "rtol = -1",
+        lambda: rf.mirror_flow(_entropy(), _sq_loss(), np.ones(2), (0, 1), rtol=-1.0),
+        E.InputError,
+    ),
+    Case(
+        "gradient_descent",
+        "bad option",
+        "lr = 0",
+        lambda: rf.gradient_descent(_diag2()[0], _sq_loss(), _diag2()[1], lr=0.0, steps=3),
+        E.InputError,
+    ),
+    Case(
+        "gradient_descent",
+        "solver failure",
+        "a step size that diverges",
+        lambda: rf.gradient_descent(_diag2()[0], _sq_loss(), _diag2()[1], lr=1e3, steps=50),
+        E.SolverError,
+    ),
+    Case(
+        "mirror_descent",
+        "out-of-domain",
+        "w0 outside the domain of R",
+        lambda: rf.mirror_descent(_entropy(), _sq_loss(), np.array([0.0, 1.0]), lr=0.1, steps=3),
+        E.DomainError,
+    ),
+    # -- forward and converse ----------------------------------------------------------------
+    Case(
+        "mirror_potential",
+        "non-commuting",
+        "G = (x1, x1 x2)",
+        lambda: rf.mirror_potential(_non_commuting(), np.array([1.0, 2.0])),
+        E.NotCommutingError,
+    ),
+    Case(
+        "mirror_potential",
+        "non-regular",
+        "G = (x1^2, x1^2)",
+        lambda: rf.mirror_potential(_non_regular(), np.array([1.0, 2.0])),
+        E.NotRegularError,
+    ),
+    Case(
+        "mirror_potential",
+        "shape",
+        "x_init of the wrong length",
+        lambda: rf.mirror_potential(_diag2()[0], np.ones(3)),
+        E.ShapeError,
+    ),
+    Case(
+        "implicit_bias",
+        "shape",
+        "y of the wrong length",
+        lambda: rf.implicit_bias(_entropy(), np.ones((1, 2)), np.ones(2), np.ones(2)),
+        E.ShapeError,
+    ),
+    Case(
+        "implicit_bias",
+        "out-of-domain",
+        "w0 outside the domain of R",
+        lambda: rf.implicit_bias(_entropy(), np.ones((1, 2)), np.ones(1), -np.ones(2)),
+        E.DomainError,
+    ),
+    Case(
+        "implicit_bias",
+        "solver failure",
+        "Xw = y has no solution in dom R (w > 0, sum = -1)",
+        lambda: rf.implicit_bias(_entropy(), np.ones((1, 2)), -np.ones(1), np.ones(2)),
+        E.ConvergenceError,
+    ),
+    Case(
+        "commuting_parametrization",
+        "non-Legendre",
+        "R = sum sin(w)",
+        lambda: rf.commuting_parametrization(_non_convex(), rf.domains.Box([2.0], [4.0])),
+        E.NotPositiveDefiniteError,
+    ),
+    Case(
+        "commuting_parametrization",
+        "bad option",
+        "tol = 0",
+        lambda: rf.commuting_parametrization(_entropy(1), rf.domains.Box([0.5], [1.0]), tol=0.0),
+        E.InputError,
+    ),
+    Case(
+        "verify_equivalence",
+        "non-commuting",
+        "G = (x1, x1 x2) without a potential",
+        lambda: rf.verify_equivalence(
+            _sq_loss(), (0, 1), parametrization=_non_commuting(), x0=np.array([1.0, 2.0])
+        ),
+        E.NotCommutingError,
+    ),
+    Case(
+        "verify_equivalence",
+        "bad option",
+        "tol = NaN",
+        lambda: rf.verify_equivalence(
+            _sq_loss(), (0, 1), parametrization=_diag2()[0], x0=_diag2()[1], tol=np.nan
+        ),
+        E.InputError,
+    ),
+    # -- convex programs ---------------------------------------------------------------------
+    Case(
+        "convex.basis_pursuit",
+        "singular",
+        "an inconsistent system (rows equal, y differ)",
+        lambda: rf.convex.basis_pursuit(np.ones((2, 2)), np.array([1.0, 2.0])),
+        E.ConvergenceError,
+    ),
+    Case(
+        "convex.min_norm",
+        "singular",
+        "an inconsistent system (rows equal, y differ)",
+        lambda: rf.convex.min_norm(np.ones((2, 2)), np.array([1.0, 2.0])),
+        E.ConvergenceError,
+    ),
+    Case(
+        "convex.max_margin",
+        "singular",
+        "data that are not separable",
+        lambda: rf.convex.max_margin(np.array([[1.0, 0.0], [-1.0, 0.0]])),
+        E.InputError,
+    ),
+    # -- sweeps ------------------------------------------------------------------------------
+    Case("sweep.grid", "shape", "an empty axis", lambda: rf.sweep.grid(x=[]), E.InputError),
+    Case(
+        "sweep.sweep",
+        "bad option",
+        "errors = 'maybe'",
+        lambda: rf.sweep.sweep(_sweep_fn, {"x": [1]}, errors="maybe", progress=False),
+        E.InputError,
+    ),
+]
+
+#: rows that need a temporary directory: (function, category, what, call(tmp_path), raises)
+TMP_CASES: list[Case] = [
+    Case(
+        "sweep.sweep",
+        "solver failure",
+        "a store locked by another sweep",
+        _busy_store,
+        StoreBusyError,
+    ),
+]

@@ -1,0 +1,101 @@
+"""Reliability (issue 9): every row of the bad-input table raises its typed error; reports
+state their tolerance and fail at an impossible one; seeded runs repeat bit for bit."""
+
+import numpy as np
+import pytest
+
+import riemflow as rf
+from riemflow.errors import RiemflowError
+from tests.data.bad_inputs import CASES, TMP_CASES
+
+
+def _id(case):
+    return f"{case.function}-{case.category}-{case.what}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_bad_input_raises_its_typed_error(case):
+    assert issubclass(case.raises, RiemflowError)  # typed: riemflow.errors only
+    with pytest.raises(case.raises) as info:
+        case.call()
+    # the message is there to read, and input errors name their argument
+    assert str(info.value)
+    if hasattr(info.value, "argument") and case.category not in ("solver failure",):
+        assert info.value.argument, f"{case.function}: no argument named"
+
+
+@pytest.mark.parametrize("case", TMP_CASES, ids=_id)
+def test_bad_input_raises_its_typed_error_with_a_store(case, tmp_path):
+    with pytest.raises(case.raises):
+        case.call(tmp_path)
+
+
+def test_the_table_covers_every_public_entry_point():
+    covered = {c.function.split(".")[0] for c in CASES + TMP_CASES}
+    for name in ("Parametrization", "Legendre", "gradient_flow", "mirror_flow",
+                 "gradient_descent", "mirror_descent", "mirror_potential", "implicit_bias",
+                 "commuting_parametrization", "verify_equivalence", "models", "losses",
+                 "potentials", "convex", "sweep"):  # fmt: skip
+        assert name in covered, name
+    categories = {c.category for c in CASES}
+    assert {"shape", "dtype", "nan/inf", "out-of-domain", "singular", "non-commuting",
+            "non-regular", "non-Legendre", "solver failure"} <= categories  # fmt: skip
+
+
+def test_solver_failures_report_the_time_reached():
+    with pytest.raises(rf.errors.SolverError) as info:
+        G, _ = rf.models.linear(np.eye(1))
+        rf.gradient_flow(G, lambda w: -(w[0] ** 3), np.array([1.0]), (0.0, 1.0))
+    assert info.value.t_reached is not None and 0.0 < info.value.t_reached <= 1.0 / 3.0 + 1e-6
+    assert "t" in str(info.value)
+
+
+# -- numerical honesty: a check at an impossible tolerance fails, and says so -----------------
+def test_commuting_check_states_its_tolerance_and_fails_when_asked_too_much():
+    c, s = np.cos(0.3), np.sin(0.3)
+    Q = np.array([[c, -s], [s, c]])  # commuting, not diagonal: brackets are pure round-off
+    G, _ = rf.models.quadratic([Q @ np.diag(d) @ Q.T for d in ([1.0, 2.0], [3.0, -1.0])])
+    loose = G.check_commuting(rtol=1e-8)
+    assert loose.passed and 0 < loose.max_bracket < 1e-13
+    # demanding 1e-30 of a round-off figure must fail, and the report says what it used
+    strict = G.check_commuting(rtol=1e-30)
+    assert not strict.passed and strict.max_bracket == loose.max_bracket
+    assert "rtol=1e-30" in str(strict)
+
+
+def test_equivalence_report_fails_at_an_impossible_tolerance():
+    G, x0 = rf.models.diagonal_network(2, depth=2, alpha=0.5)
+    loss = rf.losses.squared(np.array([[1.0, 2.0]]), np.array([1.0]))
+    ok = rf.verify_equivalence(loss, (0.0, 2.0), parametrization=G, x0=x0, tol=1e-8)
+    assert ok.passed and ok.max_deviation <= 1e-8
+    impossible = rf.verify_equivalence(loss, (0.0, 2.0), parametrization=G, x0=x0,
+                                       tol=1e-300)  # fmt: skip
+    assert not impossible.passed
+    assert impossible.max_deviation == ok.max_deviation  # same measurement, judged honestly
+    assert "tol=1e-300" in str(impossible)
+
+
+def test_legendre_check_fails_at_an_impossible_tolerance():
+    R = rf.potentials.negative_entropy(3)
+    assert R.check().passed
+    # rtol is the smallest accepted lambda_min / lambda_max, which cannot exceed 1
+    strict = R.check(rtol=1.5)
+    assert not strict.passed and "rtol=1.5" in str(strict)
+
+
+# -- determinism ------------------------------------------------------------------------------
+def test_seeded_runs_repeat_bit_for_bit():
+    G, x0 = rf.models.diagonal_network(3, depth=2, alpha=0.3)
+    X = np.random.default_rng(0).standard_normal((2, 3))
+    loss = rf.losses.squared(X, X @ np.array([1.0, 0.0, -1.0]))
+    a = rf.gradient_descent(G, loss, x0, lr=0.05, steps=50, batches=1, seed=7)
+    b = rf.gradient_descent(G, loss, x0, lr=0.05, steps=50, batches=1, seed=7)
+    c = rf.gradient_descent(G, loss, x0, lr=0.05, steps=50, batches=1, seed=8)
+    assert np.array_equal(a.x, b.x)
+    assert not np.array_equal(a.x, c.x)  # the seed is used
+    r1 = G.check_commuting(seed=3)
+    r2 = G.check_commuting(seed=3)
+    assert r1.max_bracket == r2.max_bracket and np.array_equal(r1.worst_point, r2.worst_point)
+    f1 = rf.gradient_flow(G, loss, x0, (0.0, 1.0))
+    f2 = rf.gradient_flow(G, loss, x0, (0.0, 1.0))
+    assert np.array_equal(f1.x, f2.x)
