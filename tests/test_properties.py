@@ -52,6 +52,50 @@ def test_random_disjoint_block_maps_mixed_linearly_commute(seed, d, block):
     assert G.check_commuting(n_samples=8, seed=seed).passed
 
 
+@settings(max_examples=200, deadline=None)
+@given(seed=SEEDS, D=st.integers(2, 4))
+def test_random_nonlinear_coupled_maps_do_not_commute(seed, D):
+    """G_i = tanh(<a_i, x>) + <b_i, x>^2 with generic a, b: the gradient fields
+    cos-weighted and linear directions rotate into each other, brackets of order one."""
+    import autograd.numpy as anp
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal((2, D)), rng.standard_normal((2, D))
+
+    def fn(x):
+        return anp.tanh(x @ a.T) + (x @ b.T) ** 2
+
+    G = rf.Parametrization(fn, D)
+    report = G.check_commuting(n_samples=8, seed=seed)
+    assert not report.passed and report.max_bracket > 1e-6
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=SEEDS, d=st.integers(1, 3))
+def test_forward_potential_of_random_separable_maps(seed, d):
+    """mirror_potential of G_i = g_i(x_i) (random increasing g_i) against the closed form
+    hess R(G(x)) = diag(1 / g'(x)^2), and grad R* o grad R = id on its values."""
+    import autograd.numpy as anp
+
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0.5, 2.0, d)
+    b = rng.uniform(0.0, 0.5, d)
+    c = rng.uniform(0.0, 0.5, d)
+
+    def fn(x):
+        return a * x + b * x**3 / 3 + c * anp.sinh(x)
+
+    G = rf.Parametrization(fn, d)
+    x0 = rng.uniform(-0.5, 0.5, d)
+    R = rf.mirror_potential(G, x0)
+    x = x0 + rng.uniform(-0.4, 0.4, d)
+    w = G(x)
+    slope = a + b * x**2 + c * np.cosh(x)
+    # the joint flows of the numerical construction run at rtol ~1e-12
+    np.testing.assert_allclose(R.hessian(w), np.diag(1.0 / slope**2), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(R.grad_conjugate(R.grad(w)), w, rtol=1e-9, atol=1e-12)
+
+
 def _random_legendre(seed: int, d: int):
     """Random convex separable + PD quadratic + log barrier on the positive orthant:
     R(w) = sum_i c_i exp(a_i w_i) + w^T A w / 2 - b sum_i log w_i."""
