@@ -122,7 +122,9 @@ class IntrinsicGeometry(Geometry):
 
     def immersion_jacobian(self, xb):
         """`dF(z)`: `(B, N, D)` for an immersed set."""
-        return _autodiff.jacobian(self._immersion, xb, name="space.immersion")
+        return _autodiff.jacobian(
+            self._immersion, xb, name="space.immersion", tiled=self._immersion.tiles(xb)
+        )
 
     def metric_matrix(self, xb):
         if self._immersion is not None:

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import autograd.numpy as anp
 import numpy as np
 from autograd.extend import defjvp, defvjp, primitive
+from scipy.linalg import cho_factor, cho_solve
+from threadpoolctl import threadpool_limits
 
 from ._validation import as_positive, as_positive_int
 from .domains import Ball, Box, Domain, as_domain
@@ -317,9 +319,25 @@ def _lm_solve(
 
     `C: (n_basis, D)`. The Jacobian is formed from its structure,
     `d r_ij / d C[:, a] = (B_i * dF_j[:, a] + dF_i[:, a] * B_j) / scale`, and the step solves
-    `(J^T J + lambda I) delta = -J^T r` (Cholesky). Returns `(C, max |r|, iterations)`.
+    `(J^T J + lambda I) delta = -J^T r` by a Cholesky factorization and two triangular
+    solves (`scipy.linalg.cho_factor` / `cho_solve`). Returns `(C, max |r|, iterations)`.
+
+    BLAS runs on one thread here (`threadpoolctl`): the systems are a few hundred unknowns,
+    too small to gain from a second thread, and on a shared 2-core machine OpenBLAS's
+    spinning second thread made each 196 x 196 factorization take ~30 ms and whole
+    constructions 3 to 58 s (issue 8, `benchmarks/converse.py`: 56 s -> 2.2 s in one run).
     """
+    with threadpool_limits(limits=_LM_BLAS_THREADS, user_api="blas"):
+        return _lm_iterations(col, C, target, scale, tol=tol, max_iter=max_iter)
+
+
+#: BLAS threads of the Levenberg-Marquardt solves (see `_lm_solve`)
+_LM_BLAS_THREADS = 1
+
+
+def _lm_iterations(col, C, target, scale, *, tol, max_iter):
     nb, D = C.shape
+    n = nb * D
 
     def residual(Cm):
         dF = [B @ Cm for B in col.B]
@@ -331,28 +349,30 @@ def _lm_solve(
     lam = 1e-6
     it = 0
     maxima = [float(np.max(np.abs(r)))]
+    diagonal = np.diag_indices(n)
     for it in range(1, max_iter + 1):  # noqa: B007 - `it` is returned
         if maxima[-1] <= tol:
             break
         if len(maxima) >= 4 and maxima[-1] > 0.7 * maxima[-4]:
             break  # stagnation: this degree cannot represent a better solution
-        JTJ = np.zeros((nb * D, nb * D))
-        JTr = np.zeros(nb * D)
+        JTJ = np.zeros((n, n))
+        JTr = np.zeros(n)
         for (i, j), rp in zip(col.pairs, r, strict=True):
             Jp = col.B[i][:, :, None] * dF[j][:, None, :] + col.B[j][:, :, None] * dF[i][:, None, :]
-            Jp = Jp.reshape(Jp.shape[0], nb * D) / scale
+            Jp = Jp.reshape(Jp.shape[0], n) / scale
             JTJ += Jp.T @ Jp
             JTr += Jp.T @ rp
-        diag = np.mean(np.diag(JTJ))
+        base = JTJ[diagonal].copy()
+        mean_diag = float(np.mean(base))
         accepted = False
         for _ in range(30):
-            A = JTJ + lam * diag * np.eye(nb * D)
+            JTJ[diagonal] = base + lam * mean_diag
             try:
-                L = np.linalg.cholesky(A)
+                factor = cho_factor(JTJ, check_finite=False)
             except np.linalg.LinAlgError:
                 lam *= 10.0
                 continue
-            step = -np.linalg.solve(L.T, np.linalg.solve(L, JTr)).reshape(nb, D)
+            step = -cho_solve(factor, JTr, check_finite=False).reshape(nb, D)
             r_new, dF_new = residual(C + step)
             cost_new = float(np.sum(r_new * r_new))
             if cost_new < cost:

@@ -310,7 +310,7 @@ class Parametrization:
 
     # -- batched, differentiable building blocks (inputs (B, D)) ------------------------
     def _jacobian(self, xb):
-        return _autodiff.jacobian(self._values, xb, name=self.name)
+        return _autodiff.jacobian(self._values, xb, name=self.name, tiled=self._map.tiles(xb))
 
     def _fields(self, xb):
         return self.geometry.sharp(xb, self._jacobian(xb))
