@@ -90,72 +90,76 @@ HEADLINE = 1000
 
 def rows(sizes, repeats: int, **_):
     """Rows of case 1 for the suite: `gradient_flow` and `verify_equivalence` per size."""
+    out = []
+    for d in sizes:
+        out.extend(_rows_at(d, repeats))
+    return out
+
+
+def _rows_at(d: int, repeats: int):
     from benchmarks._harness import Row, run_arms
 
     out = []
-    for d in sizes:
-        X, y, G, x0 = problem(d)
-        loss = rf.losses.squared(X, y)
-        t_span, rtol = (0.0, HORIZON), 1e-10
-        atol = 1e-12 * np.abs(x0)  # riemflow's default, given to both
-        times, outs, _ = run_arms(
-            {
-                "riemflow": lambda _k: rf.gradient_flow(G, loss, x0, t_span, rtol=rtol, atol=atol),
-                "baseline": lambda _k: numpy_flow(X, y, x0, t_span, rtol, atol),
-            },
-            repeats,
-        )
-        traj, sol = outs["riemflow"][-1], outs["baseline"][-1]
-        w_np = sol.y[:d, -1] ** 2 - sol.y[d:, -1] ** 2
-        diff = float(np.max(np.abs(traj.w_final - w_np)) / max(np.max(np.abs(w_np)), 1e-300))
-        row = Row(
+    X, y, G, x0 = problem(d)
+    loss = rf.losses.squared(X, y)
+    t_span, rtol = (0.0, HORIZON), 1e-10
+    atol = 1e-12 * np.abs(x0)  # riemflow's default, given to both
+    times, outs, _ = run_arms(
+        {
+            "riemflow": lambda _k: rf.gradient_flow(G, loss, x0, t_span, rtol=rtol, atol=atol),
+            "baseline": lambda _k: numpy_flow(X, y, x0, t_span, rtol, atol),
+        },
+        repeats,
+    )
+    traj, sol = outs["riemflow"][-1], outs["baseline"][-1]
+    w_np = sol.y[:d, -1] ** 2 - sol.y[d:, -1] ** 2
+    diff = float(np.max(np.abs(traj.w_final - w_np)) / max(np.max(np.abs(w_np)), 1e-300))
+    row = Row(
+        case="1",
+        name="gradient_flow",
+        size=f"d={d}",
+        size_value=d,
+        unit="call",
+        riemflow=times["riemflow"],
+        baseline=times["baseline"],
+        checks={"w_rel_diff": diff, "rhs_evals": f"{traj.n_evaluations}/{int(sol.nfev)}"},
+        agree=diff <= 1e-10,
+        note=f"n=200, D={2 * d}, t in [0, {HORIZON:g}], DOP853, rtol=1e-10",
+    )
+    if d == HEADLINE:
+        row.target = "ratio <= 1.5"
+        row.met = row.ratio <= 1.5
+    out.append(row)
+
+    times, outs, _ = run_arms(
+        {
+            "riemflow": lambda _k: rf.verify_equivalence(loss, t_span, parametrization=G, x0=x0),
+            "baseline": lambda _k: numpy_verify(X, y, x0, t_span),
+        },
+        repeats,
+    )
+    report = outs["riemflow"][-1]
+    np_gap, w_np = outs["baseline"][-1]
+    w_rf = report.trajectories[0].w
+    traj_diff = float(np.max(np.abs(w_rf - w_np)) / max(np.max(np.abs(w_np)), 1e-300))
+    out.append(
+        Row(
             case="1",
-            name="gradient_flow",
+            name="verify_equivalence",
             size=f"d={d}",
             size_value=d,
             unit="call",
             riemflow=times["riemflow"],
             baseline=times["baseline"],
-            checks={"w_rel_diff": diff, "rhs_evals": f"{traj.n_evaluations}/{int(sol.nfev)}"},
-            agree=diff <= 1e-10,
-            note=f"n=200, D={2 * d}, t in [0, {HORIZON:g}], DOP853, rtol=1e-10",
-        )
-        if d == HEADLINE:
-            row.target = "ratio <= 1.5"
-            row.met = row.ratio <= 1.5
-        out.append(row)
-
-        times, outs, _ = run_arms(
-            {
-                "riemflow": lambda _k: rf.verify_equivalence(
-                    loss, t_span, parametrization=G, x0=x0
-                ),
-                "baseline": lambda _k: numpy_verify(X, y, x0, t_span),
+            checks={
+                "deviation": report.max_deviation,
+                "numpy_deviation": np_gap,
+                "w_rel_diff": traj_diff,
             },
-            repeats,
+            agree=report.passed and np_gap <= 1e-8 and traj_diff <= 1e-10,
+            note="both flows at rtol=1e-12, 101 comparison times",
         )
-        report = outs["riemflow"][-1]
-        np_gap, w_np = outs["baseline"][-1]
-        w_rf = report.trajectories[0].w
-        traj_diff = float(np.max(np.abs(w_rf - w_np)) / max(np.max(np.abs(w_np)), 1e-300))
-        out.append(
-            Row(
-                case="1",
-                name="verify_equivalence",
-                size=f"d={d}",
-                size_value=d,
-                unit="call",
-                riemflow=times["riemflow"],
-                baseline=times["baseline"],
-                checks={
-                    "deviation": report.max_deviation,
-                    "numpy_deviation": np_gap,
-                    "w_rel_diff": traj_diff,
-                },
-                agree=report.passed and np_gap <= 1e-8 and traj_diff <= 1e-10,
-                note="both flows at rtol=1e-12, 101 comparison times",
-            )
-        )
+    )
     return out
 
 
