@@ -47,6 +47,7 @@ from ..flows import gradient_flow
 from ..forward import implicit_bias, mirror_potential
 from ..legendre import Legendre
 from ..sweep import sweep
+from ._claims import ClaimTable
 from .woodworth import _describe, _instance, _relative_gap
 
 NAME = "azulay"
@@ -321,14 +322,10 @@ def run(*, dim: int = 200, n_samples: int = 40, sparsity: int = 4, noise_var: fl
 
 def compare(df):
     """The paper's claims next to riemflow's numbers."""
-    import pandas as pd
 
     tol = TOLERANCES
-    rows = []
-
-    def claim(text, paper, value, tolerance, agrees):
-        rows.append({"claim": text, "paper": paper, "riemflow": value, "tolerance": tolerance,
-                     "agrees": bool(agrees)})  # fmt: skip
+    claims = ClaimTable()
+    claim = claims.add
 
     breg = df[df["method"] == "bregman"]
     for alpha, sub in breg.groupby("alpha"):
@@ -360,7 +357,7 @@ def compare(df):
         claim("shape acts through kappa only: flow from (alpha, s) = flow from "
               "(alpha (1+s^2)/(1-s^2), 0)", "equal (derived)", v, tol["shape_equivalence"],
               v <= tol["shape_equivalence"])  # fmt: skip
-    return pd.DataFrame(rows)
+    return claims.table()
 
 
 def plot(df):

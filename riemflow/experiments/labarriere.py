@@ -80,6 +80,7 @@ from ..forward import implicit_bias, mirror_potential
 from ..legendre import Legendre
 from ..potentials import power_network
 from ..sweep import sweep
+from ._claims import ClaimTable
 
 NAME = "labarriere"
 PAPER = (
@@ -594,8 +595,7 @@ def inverse_mirror_map(mu, layers0, *, origin: str = "init") -> np.ndarray:
     if np.any(np.isnan(theta)):
         bad = np.argwhere(np.isnan(np.atleast_1d(theta)))[0].tolist()
         raise DomainError(
-            f"`mu` is outside the range of the mirror map at index {bad} (see "
-            "DeepInit.dual_range)",
+            f"`mu` is outside the range of the mirror map at index {bad} (see DeepInit.dual_range)",
             argument="mu",
         )
     return theta
@@ -1027,14 +1027,10 @@ def _ratios(values) -> np.ndarray:
 
 def compare(df):
     """The paper's claims next to riemflow's numbers (one row per claim)."""
-    import pandas as pd
 
     tol = TOLERANCES
-    rows = []
-
-    def claim(text, paper, value, tolerance, agrees):
-        rows.append({"claim": text, "paper": paper, "riemflow": value, "tolerance": tolerance,
-                     "agrees": bool(agrees)})  # fmt: skip
+    claims = ClaimTable()
+    claim = claims.add
 
     pot = df[df["kind"] == "potential"]
     if len(pot):
@@ -1089,7 +1085,7 @@ def compare(df):
         r = float(np.min(tgt.loc[a_min].to_numpy() / tgt.loc[a_max].to_numpy()))
         claim(f"time to relative loss 1e-6: alpha={a_min:g} slower than alpha={a_max:g} at "
               "every depth (smallest ratio)", "> 1", r, "> 1", r > 1.0)  # fmt: skip
-    return pd.DataFrame(rows)
+    return claims.table()
 
 
 def plot(df):

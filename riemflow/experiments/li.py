@@ -32,6 +32,7 @@ from ..flows import gradient_flow
 from ..forward import implicit_bias, mirror_potential
 from ..sweep import sweep
 from ..verify import loop_test, verify_equivalence
+from ._claims import ClaimTable
 
 NAME = "li"
 PAPER = (
@@ -198,7 +199,6 @@ def _slope(sub) -> float:
 
 def compare(df):
     """The paper's claims next to the measured figures (worst case over seeds)."""
-    import pandas as pd
 
     tol = TOLERANCES
 
@@ -208,11 +208,8 @@ def compare(df):
 
     commuting = [c for c in ("quadratic", "sensing") if c in set(df["case"])]
     other = [c for c in ("neuron", "noncommuting") if c in set(df["case"])]
-    rows = []
-
-    def claim(text, paper, value, tolerance, agrees):
-        rows.append({"claim": text, "paper": paper, "riemflow": value, "tolerance": tolerance,
-                     "agrees": bool(agrees)})  # fmt: skip
+    claims = ClaimTable()
+    claim = claims.add
 
     if commuting:
         v = worst(commuting, "bracket")
@@ -255,7 +252,7 @@ def compare(df):
         v = worst(["noncommuting"], "potential_refused", how="min")
         claim("mirror_potential refuses the non-commuting control (1 = refused)", "1", v,
               0.0, v == 1.0)  # fmt: skip
-    return pd.DataFrame(rows)
+    return claims.table()
 
 
 def plot(df):

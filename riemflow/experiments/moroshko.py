@@ -47,6 +47,7 @@ from .._validation import as_float_array, as_positive, check_finite
 from ..errors import ConvergenceError, InputError, ShapeError, SolverError
 from ..flows import gradient_flow
 from ..sweep import sweep
+from ._claims import ClaimTable
 
 NAME = "moroshko"
 PAPER = (
@@ -622,21 +623,10 @@ def kkt_residual(
 
 def compare(df):
     """The paper's claims next to riemflow's numbers (see `TOLERANCES`)."""
-    import pandas as pd  # noqa: PLC0415
 
     T = TOLERANCES
-    rows = []
-
-    def claim(text, paper, value, tol, agrees):
-        rows.append(
-            {
-                "claim": text,
-                "paper": paper,
-                "riemflow": value,
-                "tolerance": tol,
-                "agrees": bool(agrees),
-            }
-        )
+    claims = ClaimTable()
+    claim = claims.add
 
     grid_df = df[df["kind"] == "grid"]
     net = df[df["kind"] == "network"]
@@ -728,7 +718,7 @@ def compare(df):
                 T["kkt"],
                 res <= T["kkt"],
             )
-    return pd.DataFrame(rows)
+    return claims.table()
 
 
 def plot(df):

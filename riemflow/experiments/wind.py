@@ -53,6 +53,7 @@ from .._validation import as_float_array, as_positive, check_finite
 from ..errors import ConvergenceError, InputError, ShapeError, SolverError
 from ..forward import implicit_bias
 from ..sweep import sweep
+from ._claims import ClaimTable
 
 NAME = "wind"
 PAPER = (
@@ -516,14 +517,10 @@ def fitted_slope(alpha_p, dist) -> float:
 
 def compare(df):
     """The paper's claims next to riemflow's numbers (see `TOLERANCES`)."""
-    import pandas as pd  # noqa: PLC0415
 
     T = TOLERANCES
-    rows = []
-
-    def claim(text, paper, value, tol, agrees):
-        rows.append({"claim": text, "paper": paper, "riemflow": value, "tolerance": tol,
-                     "agrees": bool(agrees)})  # fmt: skip
+    claims = ClaimTable()
+    claim = claims.add
 
     face = df[df["problem"] == "face"]
     hard = df[df["problem"] != "face"]
@@ -578,7 +575,7 @@ def compare(df):
                 claim(f"face problem, p = {depth:g}: log-log slope of the off-support mass "
                       "(alpha^p <= 1e-6)", "1 (alpha^p)", slope, T["face_slope"],
                       abs(slope - 1.0) <= T["face_slope"])  # fmt: skip
-    return pd.DataFrame(rows)
+    return claims.table()
 
 
 def plot(df):

@@ -52,6 +52,7 @@ from ..flows import gradient_flow
 from ..forward import implicit_bias, mirror_potential
 from ..legendre import Legendre
 from ..sweep import sweep
+from ._claims import ClaimTable
 
 NAME = "woodworth"
 PAPER = (
@@ -675,14 +676,10 @@ def transition_alpha(df, depth: int, level: float = 0.5) -> float:
 
 def compare(df):
     """The paper's claims next to riemflow's numbers (one row per claim and depth)."""
-    import pandas as pd
 
     tol = TOLERANCES
-    rows = []
-
-    def claim(text, paper, value, tolerance, agrees):
-        rows.append({"claim": text, "paper": paper, "riemflow": value, "tolerance": tolerance,
-                     "agrees": bool(agrees)})  # fmt: skip
+    claims = ClaimTable()
+    claim = claims.add
 
     ref = df[df["kind"] == "reference"].set_index("method")
     breg = df[df["method"] == "bregman"]
@@ -709,7 +706,7 @@ def compare(df):
                   bool(np.all(np.diff(where) > 0)))  # fmt: skip
         except InputError as exc:
             claim("transition alpha grows with depth", "increasing", float("nan"), "> 0", False)
-            rows[-1]["claim"] += f" ({exc})"
+            claims.rows[-1]["claim"] += f" ({exc})"
     flows = df[df["method"] == "flow"]
     if len(flows):
         v = float(flows["gap"].max())
@@ -730,7 +727,7 @@ def compare(df):
         v = float(pot["gap"].max())
         claim("Q = 4 R (D=2), Q = D(D-2) alpha^(D-2) R (D>=3): values and gradients",
               "equal", v, tol["potential_scale"], v <= tol["potential_scale"])  # fmt: skip
-    return pd.DataFrame(rows)
+    return claims.table()
 
 
 def plot(df):

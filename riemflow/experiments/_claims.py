@@ -1,0 +1,31 @@
+"""The table every reproduction's `compare` returns: one row per claim of the paper."""
+
+from __future__ import annotations
+
+COLUMNS = ("claim", "paper", "riemflow", "tolerance", "agrees")
+
+
+class ClaimTable:
+    """Collects `(claim, paper, riemflow, tolerance, agrees)` rows.
+
+    Example:
+        >>> from riemflow.experiments._claims import ClaimTable
+        >>> claims = ClaimTable()
+        >>> claims.add("gap below 1e-8", "equal", 3e-10, 1e-8, 3e-10 <= 1e-8)
+        >>> claims.table()["agrees"].tolist()
+        [True]
+    """
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def add(self, claim: str, paper, riemflow, tolerance, agrees) -> None:
+        """One claim: the paper's statement and riemflow's number, judged by `agrees`."""
+        self.rows.append({"claim": claim, "paper": paper, "riemflow": riemflow,
+                          "tolerance": tolerance, "agrees": bool(agrees)})  # fmt: skip
+
+    def table(self):
+        """The rows as a `pandas.DataFrame` with the columns `COLUMNS`."""
+        import pandas as pd  # noqa: PLC0415 - keeps `import riemflow` fast
+
+        return pd.DataFrame(self.rows, columns=list(COLUMNS))
