@@ -10,8 +10,8 @@
   non-negative least-squares problem (Lawson and Hanson, *Solving Least Squares Problems*,
   ch. 23).
 
-Both check the constraint residual and raise `ConvergenceError` when the solver did not
-reach an interpolator.
+Each checks its constraints and raises `ConvergenceError` when the solver did not
+reach a feasible point.
 """
 
 from __future__ import annotations
