@@ -25,13 +25,16 @@ from .errors import ConvergenceError, InputError, ShapeError
 __all__ = ["basis_pursuit", "max_margin", "min_norm"]
 
 
-def _system(X, y) -> tuple[np.ndarray, np.ndarray]:
-    X = check_finite(as_float_array(X, "X"), "X")
-    y = check_finite(as_float_array(y, "y"), "y")
+def _system(X, y, names: tuple[str, str] = ("X", "y")) -> tuple[np.ndarray, np.ndarray]:
+    """A linear system's matrix `(n, d)` and right-hand side `(n,)`, validated (finite,
+    shapes); errors name the arguments as `names`."""
+    nx, ny = names
+    X = check_finite(as_float_array(X, nx), nx)
+    y = check_finite(as_float_array(y, ny), ny)
     if X.ndim != 2 or X.size == 0:
-        raise ShapeError(f"`X` must be a non-empty (n, d) matrix; got {X.shape}", argument="X")
+        raise ShapeError(f"`{nx}` must be a non-empty (n, d) matrix; got {X.shape}", argument=nx)
     if y.shape != (X.shape[0],):
-        raise ShapeError(f"`y` must have shape ({X.shape[0]},); got {y.shape}", argument="y")
+        raise ShapeError(f"`{ny}` must have shape ({X.shape[0]},); got {y.shape}", argument=ny)
     return X, y
 
 

@@ -81,6 +81,7 @@ from ..legendre import Legendre
 from ..potentials import power_network
 from ..sweep import sweep
 from ._claims import ClaimTable
+from ._series import first_crossing
 
 NAME = "labarriere"
 PAPER = (
@@ -906,18 +907,6 @@ def flow_point(depth: int, init: str = "general", seed: int = 0, *, alpha: float
     }]  # fmt: skip
 
 
-def _crossing(t, values, level) -> float:
-    """First time the decreasing `values` reach `level` (linear interpolation); NaN if never."""
-    below = np.flatnonzero(values <= level)
-    if below.size == 0:
-        return float("nan")
-    k = int(below[0])
-    if k == 0:
-        return float(t[0])
-    a, b = values[k - 1], values[k]
-    return float(t[k - 1] + (a - level) / (a - b) * (t[k] - t[k - 1]))
-
-
 def speed_point(depth: int, alpha: float, seed: int = 0, *, dim: int = 6, n_samples: int = 3,
                 target: float = 1e-6, t_max: float = 1e5, rtol: float = 1e-10,
                 method: str = "LSODA") -> list[dict]:  # fmt: skip
@@ -953,8 +942,8 @@ def speed_point(depth: int, alpha: float, seed: int = 0, *, dim: int = 6, n_samp
         chunk = min(2.0 * chunk, t_max - t0)
     ts, rel = np.array(ts), np.log(np.maximum(np.array(values), 1e-300) / initial)
     return [{
-        "t_target": _crossing(ts, rel, np.log(target)),
-        "t_escape": _crossing(ts, rel, np.log(0.5)),
+        "t_target": first_crossing(ts, rel, np.log(target)),
+        "t_escape": first_crossing(ts, rel, np.log(0.5)),
         "kernel0": float(np.mean(DeepInit(U).kernel(np.prod(U, axis=0)))),
         "initial_loss": initial,
         "final_loss": float(values[-1]),

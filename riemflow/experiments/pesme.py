@@ -33,6 +33,7 @@ from .. import losses, potentials
 from ..errors import ConvergenceError, InputError
 from ..flows import mirror_flow
 from ..sweep import sweep
+from ._series import first_crossing
 
 NAME = "pesme"
 PAPER = (
@@ -132,20 +133,6 @@ def saddle_sequence(X, y, *, max_steps: int = 50, tol: float = 1e-12) -> list[Sa
                            iterations=max_steps)  # fmt: skip
 
 
-def _crossing(t, values, level) -> float:
-    """First time `values` (decreasing through `level`) crosses `level`, interpolated
-    linearly between samples; `nan` if it never does."""
-    below = np.flatnonzero(values <= level)
-    if below.size == 0:
-        return float("nan")
-    k = int(below[0])
-    if k == 0:
-        return float(t[0])
-    a, b = values[k - 1], values[k]
-    frac = (a - level) / (a - b) if a != b else 1.0
-    return float(t[k - 1] + frac * (t[k] - t[k - 1]))
-
-
 def flow_point(alpha: float, d: int = 8, n: int = 5, seed: int = 0, n_times: int = 4000,
                rtol: float = 1e-10) -> list[dict]:  # fmt: skip
     """One alpha: the mirror flow on the rescaled time axis, its jump times and plateaus next
@@ -166,7 +153,7 @@ def flow_point(alpha: float, d: int = 8, n: int = 5, seed: int = 0, n_times: int
         entering = sorted(set(saddles[k].support) - set(saddles[k - 1].support))
         # the jump of the entering coordinate: when |w_i| first reaches half its value at
         # the next saddle (the loss drop can be too small to time, e.g. 0.402 -> 0.392)
-        t_flow = min(_crossing(tt, -np.abs(traj.w[:, i]), -0.5 * abs(saddles[k].w[i]))
+        t_flow = min(first_crossing(tt, -np.abs(traj.w[:, i]), -0.5 * abs(saddles[k].w[i]))
                      for i in entering)  # fmt: skip
         t_next = saddles[k + 1].t if k + 1 < len(saddles) else saddles[k].t + 0.5
         middle = 0.5 * (saddles[k].t + t_next)

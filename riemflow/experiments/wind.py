@@ -49,8 +49,9 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq, linprog, minimize
 from scipy.special import logsumexp
 
-from .._validation import as_float_array, as_positive, check_finite
-from ..errors import ConvergenceError, InputError, ShapeError, SolverError
+from .._validation import as_positive
+from ..convex import _system
+from ..errors import ConvergenceError, InputError, SolverError
 from ..forward import implicit_bias
 from ..sweep import sweep
 from ._claims import ClaimTable
@@ -98,12 +99,7 @@ def _check_depth(depth) -> float:
 
 
 def _check_system(A, y) -> tuple[np.ndarray, np.ndarray]:
-    A = check_finite(as_float_array(A, "A"), "A")
-    y = check_finite(as_float_array(y, "y"), "y")
-    if A.ndim != 2 or A.size == 0:
-        raise ShapeError(f"`A` must be a non-empty (n, d) matrix; got {A.shape}", argument="A")
-    if y.shape != (A.shape[0],):
-        raise ShapeError(f"`y` must have shape ({A.shape[0]},); got {y.shape}", argument="y")
+    A, y = _system(A, y, names=("A", "y"))
     if not np.any(y != 0):
         raise InputError("`y` must not be 0 (the flow would not move)", argument="y")
     return A, y
