@@ -96,6 +96,19 @@ def as_positive(value, name: str, *, allow_zero: bool = False) -> float:
     return value
 
 
+def as_real_at_least(value, name: str, minimum: float) -> float:
+    """A real scalar (not a bool) `>= minimum`, as a float; NaN is refused."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not float(value) >= minimum
+    ):
+        raise InputError(
+            f"`{name}` must be a real number >= {minimum:g}; got {value!r}", argument=name
+        )
+    return float(value)
+
+
 def as_tolerance(value, name: str, size: int) -> float | np.ndarray:
     """A positive scalar, or positive finite per-component values `(size,)` (solve_ivp's
     `atol` accepts both)."""

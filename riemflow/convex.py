@@ -25,14 +25,22 @@ from .errors import ConvergenceError, InputError, ShapeError
 __all__ = ["basis_pursuit", "max_margin", "min_norm"]
 
 
+def _matrix(X, name: str = "X") -> np.ndarray:
+    """A finite, non-empty `(n, d)` float64 matrix (errors name it `name`)."""
+    X = check_finite(as_float_array(X, name), name)
+    if X.ndim != 2 or X.size == 0:
+        raise ShapeError(
+            f"`{name}` must be a non-empty (n, d) matrix; got {X.shape}", argument=name
+        )
+    return X
+
+
 def _system(X, y, names: tuple[str, str] = ("X", "y")) -> tuple[np.ndarray, np.ndarray]:
     """A linear system's matrix `(n, d)` and right-hand side `(n,)`, validated (finite,
     shapes); errors name the arguments as `names`."""
     nx, ny = names
-    X = check_finite(as_float_array(X, nx), nx)
+    X = _matrix(X, nx)
     y = check_finite(as_float_array(y, ny), ny)
-    if X.ndim != 2 or X.size == 0:
-        raise ShapeError(f"`{nx}` must be a non-empty (n, d) matrix; got {X.shape}", argument=nx)
     if y.shape != (X.shape[0],):
         raise ShapeError(f"`{ny}` must have shape ({X.shape[0]},); got {y.shape}", argument=ny)
     return X, y
@@ -136,9 +144,7 @@ def max_margin(X, norm: str = "l2", *, tol: float = 1e-9) -> np.ndarray:
         >>> rf.convex.max_margin(X, "l1").round(12).tolist()
         [1.0, 0.0]
     """
-    X = check_finite(as_float_array(X, "X"), "X")
-    if X.ndim != 2 or X.size == 0:
-        raise ShapeError(f"`X` must be a non-empty (n, d) matrix; got {X.shape}", argument="X")
+    X = _matrix(X)
     n, d = X.shape
     if norm == "l2":
         E = np.vstack([X.T, np.ones((1, n))])

@@ -43,8 +43,9 @@ from scipy.optimize import brentq
 from scipy.special import logsumexp, softmax
 
 from .. import convex, losses, models
-from .._validation import as_float_array, as_positive, check_finite
-from ..errors import ConvergenceError, InputError, ShapeError, SolverError
+from .._validation import as_float_array, as_positive, as_real_at_least, check_finite
+from ..convex import _matrix
+from ..errors import ConvergenceError, InputError, SolverError
 from ..flows import gradient_flow
 from ..sweep import sweep
 from ._claims import ClaimTable
@@ -113,19 +114,6 @@ class LossLevel:
     log10_loss: float
     tau: float
     evaluations: int
-
-
-def _check_data(X) -> np.ndarray:
-    X = check_finite(as_float_array(X, "X"), "X")
-    if X.ndim != 2 or X.size == 0:
-        raise ShapeError(f"`X` must be a non-empty (n, d) matrix; got {X.shape}", argument="X")
-    return X
-
-
-def _check_depth(depth) -> float:
-    if isinstance(depth, bool) or not isinstance(depth, numbers.Real) or not depth >= 2:
-        raise InputError(f"`depth` must be a real number >= 2; got {depth!r}", argument="depth")
-    return float(depth)
 
 
 def _log_2sinh(x):
@@ -272,8 +260,8 @@ def flow_to_loss(
         >>> level.direction.round(3).tolist(), round(level.log10_loss, 6)
         ([0.995, 0.103], -4000.0)
     """
-    X = _check_data(X)
-    D = _check_depth(depth)
+    X = _matrix(X)
+    D = as_real_at_least(depth, "depth", 2.0)
     alpha = as_positive(alpha, "alpha")
     if not isinstance(log10_loss, numbers.Real) or not math.isfinite(log10_loss):
         raise InputError(
@@ -406,7 +394,7 @@ def single_point_direction(x, *, depth: float, alpha: float, log10_loss: float) 
         [0.995, 0.103]
     """
     x = _check_point(x)
-    D = _check_depth(depth)
+    D = as_real_at_least(depth, "depth", 2.0)
     alpha = as_positive(alpha, "alpha")
     margin = -float(log10_loss) * math.log(10.0)
     if not margin > 0:
@@ -445,7 +433,7 @@ def loss_needed(x, *, depth: float, alpha: float, distance: float = 0.1) -> floa
         -4600
     """
     x = _check_point(x)
-    D = _check_depth(depth)
+    D = as_real_at_least(depth, "depth", 2.0)
     alpha = as_positive(alpha, "alpha")
     if not 0 < distance < math.sqrt(2.0):
         raise InputError(
@@ -606,7 +594,7 @@ def kkt_residual(
     `min_{lam >= 0} |X_{A,S}^T lam - q |w_S|^{q-1} sign(w_S)| / |q |w_S|^{q-1}|` over the
     support `S` (`|w_i| > support_tol max |w|`) and the active constraints `A` (margins
     below `1 + active_tol`); off the support the condition is void for `q < 1`."""
-    X = _check_data(X)
+    X = _matrix(X)
     u = np.asarray(direction, dtype=np.float64)
     margin = float(np.min(X @ u))
     if not margin > 0:

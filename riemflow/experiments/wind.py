@@ -41,7 +41,6 @@ The flow stops when $|Ax - y| \\le$ `tol` $|y|$.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +48,7 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq, linprog, minimize
 from scipy.special import logsumexp
 
-from .._validation import as_positive
+from .._validation import as_positive, as_real_at_least
 from ..convex import _system
 from ..errors import ConvergenceError, InputError, SolverError
 from ..forward import implicit_bias
@@ -90,12 +89,6 @@ TOLERANCES = {
 }
 
 _CAP = 700.0  # largest exponent of a layer (e^700 ~ 1e304)
-
-
-def _check_depth(depth) -> float:
-    if isinstance(depth, bool) or not isinstance(depth, numbers.Real) or not depth >= 2:
-        raise InputError(f"`depth` must be a real number >= 2; got {depth!r}", argument="depth")
-    return float(depth)
 
 
 def _check_system(A, y) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +159,7 @@ def layer_flow(
         (1.0, 1.0)
     """
     A, y = _check_system(A, y)
-    p = _check_depth(depth)
+    p = as_real_at_least(depth, "depth", 2.0)
     alpha = as_positive(alpha, "alpha")
     tol = as_positive(tol, "tol")
     rtol = as_positive(rtol, "rtol")
@@ -289,7 +282,7 @@ def face_limit(A, y, *, depth: float, tol: float = 1e-14) -> np.ndarray:
         [0.2384, 0.3233, 0.4384]
     """
     A, y = _check_system(A, y)
-    p = _check_depth(depth)
+    p = as_real_at_least(depth, "depth", 2.0)
     _, _, T, s = basis_pursuit_face(A, y)
     B = A[:, T] * s
     q = 2.0 / p
@@ -381,7 +374,7 @@ def hard_limit(eps: float, *, depth: float, alpha: float) -> np.ndarray:
         (1.0, 1.0000...)
     """
     _, _ = hard_instance(eps)
-    p = _check_depth(depth)
+    p = as_real_at_least(depth, "depth", 2.0)
     alpha = as_positive(alpha, "alpha")
     c = 1.0 - eps
     if p == 2:
@@ -422,7 +415,7 @@ def bregman_limit(A, y, *, depth: float, alpha: float, tol: float = 1e-10) -> np
     from . import woodworth  # noqa: PLC0415
 
     A, y = _check_system(A, y)
-    Q = woodworth.paper_potential(A.shape[1], alpha, _check_depth(depth))
+    Q = woodworth.paper_potential(A.shape[1], alpha, as_real_at_least(depth, "depth", 2.0))
     return implicit_bias(Q, A, y, np.zeros(A.shape[1]), tol=tol, max_iter=2000)
 
 

@@ -38,7 +38,6 @@ needs times of order $\\alpha^{-(D-2)}$ and beyond to converge.
 from __future__ import annotations
 
 import functools
-import numbers
 from dataclasses import dataclass
 
 import autograd.numpy as anp
@@ -46,7 +45,13 @@ import numpy as np
 from autograd.extend import defjvp, defvjp, primitive
 
 from .. import convex, losses, models
-from .._validation import as_float_array, as_positive, as_positive_int, check_finite
+from .._validation import (
+    as_float_array,
+    as_positive,
+    as_positive_int,
+    as_real_at_least,
+    check_finite,
+)
 from ..errors import ConvergenceError, InputError, SolverError
 from ..flows import gradient_flow
 from ..forward import implicit_bias, mirror_potential
@@ -99,12 +104,6 @@ TOLERANCES = {
 
 
 # -- the paper's potentials ---------------------------------------------------------------------
-def _check_depth(depth) -> float:
-    if isinstance(depth, bool) or not isinstance(depth, numbers.Real) or not float(depth) >= 2:
-        raise InputError(f"`depth` must be a real number >= 2; got {depth!r}", argument="depth")
-    return float(depth)
-
-
 def _logcosh(t):
     return anp.log1p(2.0 * anp.sinh(0.5 * t) ** 2)  # log cosh t, exact for small t
 
@@ -120,7 +119,7 @@ def h(s, depth: float):
         >>> float(h(0.5, 3))  # 0.5^-3 - 1.5^-3
         7.703703703703...
     """
-    D = _check_depth(depth)
+    D = as_real_at_least(depth, "depth", 2.0)
     if D == 2:
         raise InputError("h_D is defined for depth > 2 (D = 2: 2 sinh)", argument="depth")
     p = D / (D - 2.0)
@@ -187,7 +186,7 @@ def h_inverse(z, depth: float) -> np.ndarray:
         >>> round(float(h_inverse(h(0.25, 4), 4)), 14)
         0.25
     """
-    D = _check_depth(depth)
+    D = as_real_at_least(depth, "depth", 2.0)
     if D == 2:
         raise InputError("h_D is defined for depth > 2", argument="depth")
     z = check_finite(as_float_array(z, "z"), "z")
@@ -214,7 +213,7 @@ def q(z, depth: float = 2):
         >>> float(q(2.0, 2))  # 2 - sqrt(8) + 2 arcsinh(1)
         0.93432...
     """
-    D = _check_depth(depth)
+    D = as_real_at_least(depth, "depth", 2.0)
     z = check_finite(as_float_array(z, "z"), "z")
     if D == 2:
         return -(z**2) / (2.0 + np.sqrt(4.0 + z**2)) + z * np.arcsinh(0.5 * z)
@@ -238,7 +237,7 @@ def riemflow_scale(alpha: float, depth: float) -> float:
         >>> riemflow_scale(0.5, 2), riemflow_scale(0.5, 4)
         (4.0, 2.0)
     """
-    D = _check_depth(depth)
+    D = as_real_at_least(depth, "depth", 2.0)
     alpha = as_positive(alpha, "alpha")
     return 4.0 if D == 2 else D * (D - 2.0) * alpha ** (D - 2.0)
 
@@ -281,7 +280,7 @@ def paper_potential(dim: int, alpha: float, depth: float = 2) -> Legendre:
     """
     dim = as_positive_int(dim, "dim")
     alpha = as_positive(alpha, "alpha")
-    D = _check_depth(depth)
+    D = as_real_at_least(depth, "depth", 2.0)
     with np.errstate(all="ignore"):
         scale = alpha**D
     if not (np.isfinite(scale) and scale >= np.finfo(float).tiny):
@@ -415,7 +414,9 @@ def _potential(kind: str, dim: int, alpha: float, depth: float) -> Legendre:
     if kind == "paper":
         return paper_potential(dim, alpha, depth)
     if kind == "riemflow":
-        G, x0 = models.diagonal_network(dim, depth=_check_depth(depth), alpha=alpha)
+        G, x0 = models.diagonal_network(
+            dim, depth=as_real_at_least(depth, "depth", 2.0), alpha=alpha
+        )
         return mirror_potential(G, x0)
     raise InputError(
         f"`potential` must be 'paper' or 'riemflow'; got {kind!r}", argument="potential"
@@ -474,7 +475,7 @@ def projection(X, y, alpha: float, depth: float = 2, *, potential: str = "paper"
         raise InputError(f"`X` must be (n, d); got shape {X.shape}", argument="X")
     d = X.shape[1]
     alpha = as_positive(alpha, "alpha")
-    D = _check_depth(depth)
+    D = as_real_at_least(depth, "depth", 2.0)
     step = as_positive(step, "step")
     tol, stage_tol = as_positive(tol, "tol"), as_positive(stage_tol, "stage_tol")
     floor_margin = as_positive(floor_margin, "floor_margin")
@@ -536,7 +537,9 @@ def flow_limit(X, y, alpha: float, depth: float = 2, *, t_final: float = 1e4,
     X = check_finite(as_float_array(X, "X"), "X")
     if X.ndim != 2:
         raise InputError(f"`X` must be (n, d); got shape {X.shape}", argument="X")
-    G, x0 = models.diagonal_network(X.shape[1], depth=_check_depth(depth), alpha=alpha)
+    G, x0 = models.diagonal_network(
+        X.shape[1], depth=as_real_at_least(depth, "depth", 2.0), alpha=alpha
+    )
     t_final = as_positive(t_final, "t_final")
     return gradient_flow(G, losses.squared(X, y), x0, (0.0, t_final), t_eval=[0.0, t_final],
                          rtol=rtol, method=method)  # fmt: skip
