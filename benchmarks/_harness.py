@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 
 @dataclass
 class Timed:
@@ -68,6 +70,13 @@ def run_arms(
                 censored[name].append(False)
             outputs[name].append(out)
     return times, outputs, censored
+
+
+def relative_gap(a, b) -> float:
+    """`max |a - b| / max |b|`: the agreement figure of riemflow's output `a` against the
+    baseline's `b`."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
 def quantile(values: Sequence[float], q: float) -> float:

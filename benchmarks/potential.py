@@ -31,13 +31,8 @@ OPS = {
 }
 
 
-def _rel(a, b) -> float:
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
-
-
 def rows(sizes, repeats: int, *, mode: str = "full", **_):
-    from benchmarks._harness import Row, Timed, run_arms
+    from benchmarks._harness import Row, Timed, relative_gap, run_arms
 
     n_evals = EVALS[mode]
     out = []
@@ -60,7 +55,9 @@ def rows(sizes, repeats: int, *, mode: str = "full", **_):
                 },
                 repeats,
             )
-            diff = max(_rel(a, b) for a, b in zip(outs["riemflow"], outs["baseline"], strict=True))
+            diff = max(
+                relative_gap(a, b) for a, b in zip(outs["riemflow"], outs["baseline"], strict=True)
+            )
             out.append(
                 Row(
                     case="4",
