@@ -1,6 +1,9 @@
-"""The table every reproduction's `compare` returns: one row per claim of the paper."""
+"""The table every reproduction's `compare` returns (one row per claim of the paper), and
+the agreement figure most claims are judged with."""
 
 from __future__ import annotations
+
+import numpy as np
 
 COLUMNS = ("claim", "paper", "riemflow", "tolerance", "agrees")
 
@@ -29,3 +32,15 @@ class ClaimTable:
         import pandas as pd  # noqa: PLC0415 - keeps `import riemflow` fast
 
         return pd.DataFrame(self.rows, columns=list(COLUMNS))
+
+
+def relative_gap(a, b) -> float:
+    """`max |a - b| / max |b|`: how far a result `a` is from the reference `b`.
+
+    Example:
+        >>> from riemflow.experiments._claims import relative_gap
+        >>> round(relative_gap([1.0, 2.001], [1.0, 2.0]), 12)
+        0.0005
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))

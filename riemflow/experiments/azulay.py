@@ -47,8 +47,8 @@ from ..flows import gradient_flow
 from ..forward import implicit_bias, mirror_potential
 from ..legendre import Legendre
 from ..sweep import sweep
-from ._claims import ClaimTable
-from .woodworth import _describe, _instance, _relative_gap
+from ._claims import ClaimTable, relative_gap
+from .woodworth import _describe, _instance
 
 NAME = "azulay"
 PAPER = (
@@ -255,18 +255,18 @@ def _point(alpha, shape, dim, n_samples, sparsity, noise_var, instance, flow, eq
     rows = [{"method": "bregman", **_describe(P, bp, l2, w), "gap": None, "final_loss": None}]
     w_paper = projection(P.X, P.y, alpha, shape, potential="paper")
     rows.append({"method": "paper_potential", **_describe(P, bp, l2, w_paper),
-                 "gap": _relative_gap(w_paper, w), "final_loss": None})  # fmt: skip
+                 "gap": relative_gap(w_paper, w), "final_loss": None})  # fmt: skip
     if not flow:
         return rows
     traj = flow_limit(P.X, P.y, alpha, shape, t_final=t_final)
     rows.append({"method": "flow", **_describe(P, bp, l2, traj.w_final),
-                 "gap": _relative_gap(traj.w_final, w),
+                 "gap": relative_gap(traj.w_final, w),
                  "final_loss": float(traj.loss[-1])})  # fmt: skip
     if equivalent and shape != 0.0:
         balanced = alpha * (1 + shape**2) / (1 - shape**2)  # same kappa, shape 0
         twin = flow_limit(P.X, P.y, balanced, 0.0, t_final=t_final)
         rows.append({"method": "balanced_flow", **_describe(P, bp, l2, twin.w_final),
-                     "gap": _relative_gap(twin.w_final, traj.w_final),
+                     "gap": relative_gap(twin.w_final, traj.w_final),
                      "final_loss": float(twin.loss[-1])})  # fmt: skip
     return rows
 

@@ -80,7 +80,7 @@ from ..forward import implicit_bias, mirror_potential
 from ..legendre import Legendre
 from ..potentials import power_network
 from ..sweep import sweep
-from ._claims import ClaimTable
+from ._claims import ClaimTable, relative_gap
 from ._series import first_crossing
 
 NAME = "labarriere"
@@ -792,10 +792,6 @@ def _network(layers0):
     return models.diagonal_network(d, depth=L, init=list(layers0), signed=False, form="product")
 
 
-def _relative_gap(a, b) -> float:
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / max(np.max(np.abs(b)), 1e-300))
-
-
 # -- the experiment -----------------------------------------------------------------------------
 def potential_point(depth: int, seed: int = 0) -> list[dict]:
     """The mirror map against independent computations, for a general initialization of
@@ -834,10 +830,10 @@ def potential_point(depth: int, seed: int = 0) -> list[dict]:
     near = init.theta0 * np.array([[1.6, 0.7, 1.2], [0.5, 1.3, 0.9]])
     forward = np.asarray(mirror_potential(G, x0).grad(near))
     return [{
-        "quad_gap": _relative_gap(mu[inside], ref[inside]),
+        "quad_gap": relative_gap(mu[inside], ref[inside]),
         "roundtrip_gap": float(np.max(np.abs(back - theta) / scale)),
-        "balanced_gap": _relative_gap(binit.mirror_map(bt), bref),
-        "forward_gap": _relative_gap(init.mirror_map(near), forward),
+        "balanced_gap": relative_gap(binit.mirror_map(bt), bref),
+        "forward_gap": relative_gap(init.mirror_map(near), forward),
     }]  # fmt: skip
 
 
@@ -895,9 +891,9 @@ def flow_point(depth: int, init: str = "general", seed: int = 0, *, alpha: float
     mu_end = np.asarray(Q.grad(gf.w[-1]))
     coef = np.linalg.lstsq(X.T, mu_end, rcond=None)[0]
     return [{
-        "trajectory_gap": float(np.max(np.abs(gf.w - mf.w)) / np.max(np.abs(gf.w))),
+        "trajectory_gap": relative_gap(mf.w, gf.w),
         "dual_gap": float(np.max(np.abs(np.asarray(Q.grad(gf.w)) - mf.mu))),
-        "limit_gap": _relative_gap(gf.w[-1], limit),
+        "limit_gap": relative_gap(gf.w[-1], limit),
         "conservation": float(np.max(np.abs(drift)) / np.max(sq)),
         "rowspace": float(np.linalg.norm(mu_end - X.T @ coef) / np.linalg.norm(mu_end)),
         "initial_loss": float(gf.loss[0]),

@@ -53,7 +53,7 @@ from ..convex import _system
 from ..errors import ConvergenceError, InputError, SolverError
 from ..forward import implicit_bias
 from ..sweep import sweep
-from ._claims import ClaimTable
+from ._claims import ClaimTable, relative_gap
 
 NAME = "wind"
 PAPER = (
@@ -443,7 +443,7 @@ def _point(problem, depth, alpha_p):
             row[f"dist_limit_p{other:g}"] = float(np.linalg.norm(x - face_limit(A, y, depth=other)))
         if alpha_p >= 1e-8:
             b = bregman_limit(A, y, depth=depth, alpha=alpha)
-            row["gap_second_method"] = float(np.max(np.abs(x - b)) / np.max(np.abs(b)))
+            row["gap_second_method"] = relative_gap(x, b)
     else:
         eps = float(problem[5:])
         exact = hard_limit(eps, depth=depth, alpha=alpha)

@@ -57,7 +57,7 @@ from ..flows import gradient_flow
 from ..forward import implicit_bias, mirror_potential
 from ..legendre import Legendre
 from ..sweep import sweep
-from ._claims import ClaimTable
+from ._claims import ClaimTable, relative_gap
 
 NAME = "woodworth"
 PAPER = (
@@ -545,10 +545,6 @@ def flow_limit(X, y, alpha: float, depth: float = 2, *, t_final: float = 1e4,
                          rtol=rtol, method=method)  # fmt: skip
 
 
-def _relative_gap(a, b) -> float:
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
-
-
 def _describe(P, bp, l2, w) -> dict:
     return {
         "l1": float(np.sum(np.abs(w))),
@@ -575,8 +571,8 @@ def _point(kind, depth, alpha, dim, n_samples, sparsity, noise_var, instance, t_
         Q = paper_potential(1, alpha, depth)
         R = _potential("riemflow", 1, alpha, depth)
         c = riemflow_scale(alpha, depth)
-        value_gap = _relative_gap(c * np.asarray(R(w)), np.asarray(Q(w)))
-        grad_gap = _relative_gap(c * np.asarray(R.grad(w)), np.asarray(Q.grad(w)))
+        value_gap = relative_gap(c * np.asarray(R(w)), np.asarray(Q(w)))
+        grad_gap = relative_gap(c * np.asarray(R.grad(w)), np.asarray(Q.grad(w)))
         return [{"method": "potential_check", **dict.fromkeys(_COLUMNS),
                  "gap": max(value_gap, grad_gap), "final_loss": None, "status": "ok"}]  # fmt: skip
     w = projection(P.X, P.y, alpha, depth)
@@ -586,13 +582,13 @@ def _point(kind, depth, alpha, dim, n_samples, sparsity, noise_var, instance, t_
         row = {"method": "riemflow_potential", **dict.fromkeys(_COLUMNS), **empty}
         try:
             w_rf = projection(P.X, P.y, alpha, depth, potential="riemflow")
-            row.update(_describe(P, bp, l2, w_rf), gap=_relative_gap(w_rf, w))
+            row.update(_describe(P, bp, l2, w_rf), gap=relative_gap(w_rf, w))
         except (ConvergenceError, SolverError) as exc:  # recorded, reported by compare()
             row["status"] = f"{type(exc).__name__}: {str(exc)[:200]}"
         return [row]
     traj = flow_limit(P.X, P.y, alpha, depth, t_final=t_final)
     w_flow = traj.w_final
-    return [{"method": "flow", **_describe(P, bp, l2, w_flow), "gap": _relative_gap(w_flow, w),
+    return [{"method": "flow", **_describe(P, bp, l2, w_flow), "gap": relative_gap(w_flow, w),
              "final_loss": float(traj.loss[-1]), "status": "ok"}]  # fmt: skip
 
 
