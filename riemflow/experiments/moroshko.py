@@ -45,7 +45,7 @@ from scipy.special import logsumexp, softmax
 from .. import convex, losses, models
 from .._validation import as_float_array, as_positive, as_real_at_least, check_finite
 from ..convex import _matrix
-from ..errors import ConvergenceError, InputError, SolverError
+from ..errors import ConvergenceError, InputError, ShapeError, SolverError
 from ..flows import gradient_flow
 from ..sweep import sweep
 from ._claims import ClaimTable
@@ -336,6 +336,20 @@ def direction_at_loss(
     reaches `10**log10_loss` (see `flow_to_loss`, which also returns the margin, norm and
     rescaled time).
 
+    Args:
+        X: `(n, d)`, rows `y_n x_n`; linearly separable.
+        depth: `D >= 2`.
+        alpha: initialization scale `> 0`.
+        log10_loss: the level, below `log10(n)`.
+        rtol: LSODA relative tolerance.
+
+    Returns:
+        `(d,)`, of unit Euclidean length.
+
+    Raises:
+        ShapeError, NonFiniteError, InputError, SolverError, ConvergenceError: as
+            `flow_to_loss`.
+
     Example:
         >>> import numpy as np
         >>> from riemflow.experiments.moroshko import direction_at_loss
@@ -387,6 +401,18 @@ def single_point_direction(x, *, depth: float, alpha: float, log10_loss: float) 
 
     An independent check of `direction_at_loss`, which integrates the same flow.
 
+    Args:
+        x: `(d,)`, positive entries (the single row `y_1 x_1`).
+        depth: `D >= 2`.
+        alpha: initialization scale `> 0`.
+        log10_loss: the level, `< 0` (the loss starts at 1).
+
+    Returns:
+        `(d,)`, of unit Euclidean length.
+
+    Raises:
+        InputError, NonFiniteError: bad `x`, `depth`, `alpha` or `log10_loss`.
+
     Example:
         >>> from riemflow.experiments.moroshko import single_point_direction
         >>> single_point_direction([1.0, 0.75], depth=2, alpha=1.0,
@@ -426,6 +452,18 @@ def loss_needed(x, *, depth: float, alpha: float, distance: float = 0.1) -> floa
     """`log10` of the loss at which the single-point flow's direction comes within
     `distance` (Euclidean, unit vectors) of the l1 max-margin direction `e_argmax(x)`;
     closed form (see `single_point_direction`).
+
+    Args:
+        x: `(d,)`, positive entries.
+        depth: `D >= 2`.
+        alpha: initialization scale `> 0`.
+        distance: in `(0, sqrt 2)`.
+
+    Returns:
+        `log10(eps)`, a float (far below -308 where needed: never the loss itself).
+
+    Raises:
+        InputError, NonFiniteError: bad `x`, `depth`, `alpha` or `distance`.
 
     Example:
         >>> from riemflow.experiments.moroshko import loss_needed
@@ -593,9 +631,37 @@ def kkt_residual(
     (`0 < q <= 1`) at `w = direction / min_n <x_n, direction>`:
     `min_{lam >= 0} |X_{A,S}^T lam - q |w_S|^{q-1} sign(w_S)| / |q |w_S|^{q-1}|` over the
     support `S` (`|w_i| > support_tol max |w|`) and the active constraints `A` (margins
-    below `1 + active_tol`); off the support the condition is void for `q < 1`."""
+    below `1 + active_tol`); off the support the condition is void for `q < 1`.
+
+    Args:
+        direction: `(d,)`, separating the data.
+        X: `(n, d)`, rows `y_n x_n`.
+        q: the quasi-norm exponent, `0 < q <= 1` (`2 / D` for depth `D`).
+        support_tol: relative size below which an entry counts as 0.
+        active_tol: margin excess below which a constraint counts as active.
+
+    Returns:
+        The relative residual (0 at an exact KKT point).
+
+    Raises:
+        ShapeError, NonFiniteError: bad `X` or `direction`.
+        InputError: `q` outside `(0, 1]`, or `direction` does not separate the data.
+
+    Example:
+        >>> import numpy as np
+        >>> from riemflow.experiments.moroshko import kkt_residual
+        >>> X = np.array([[1.0, 0.5], [1.0, -0.5]])  # e_1 is the max margin for every q
+        >>> kkt_residual(np.array([1.0, 0.0]), X, 0.5)
+        0.0
+    """
     X = _matrix(X)
-    u = np.asarray(direction, dtype=np.float64)
+    u = check_finite(as_float_array(direction, "direction"), "direction")
+    if u.shape != (X.shape[1],):
+        raise ShapeError(
+            f"`direction` must have shape ({X.shape[1]},); got {u.shape}", argument="direction"
+        )
+    if not 0 < q <= 1:
+        raise InputError(f"`q` must be in (0, 1]; got {q!r}", argument="q")
     margin = float(np.min(X @ u))
     if not margin > 0:
         raise InputError("`direction` does not separate the data", argument="direction")

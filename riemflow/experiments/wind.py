@@ -48,9 +48,9 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq, linprog, minimize
 from scipy.special import logsumexp
 
-from .._validation import as_positive, as_real_at_least
+from .._validation import as_float_array, as_positive, as_real_at_least, check_finite
 from ..convex import _system
-from ..errors import ConvergenceError, InputError, SolverError
+from ..errors import ConvergenceError, InputError, ShapeError, SolverError
 from ..forward import implicit_bias
 from ..sweep import sweep
 from ._claims import ClaimTable, relative_gap
@@ -243,10 +243,26 @@ def layer_flow(
 def basis_pursuit_face(A, y, *, tol: float = 1e-9):
     """Basis pursuit's optimal value, dual certificate and face.
 
+    Args:
+        A: `(n, d)`.
+        y: `(n,)`, not 0.
+        tol: how close to 1 `|A^T nu|_i` must be for coordinate `i` to be saturated.
+
     Returns:
         `(value, nu, T, signs)`: `min |x|_1`, a dual solution `nu` (`|A^T nu|_inf <= 1`),
         the saturated coordinates `T` (`|A^T nu|_i >= 1 - tol`) and their signs. Every
         basis-pursuit solution is supported on `T` with those signs.
+
+    Raises:
+        ShapeError, NonFiniteError, InputError: bad `A` or `y`.
+        ConvergenceError: HiGHS failed (e.g. `Ax = y` has no solution) or returned no
+            dual certificate.
+
+    Example:
+        >>> from riemflow.experiments.wind import basis_pursuit_face, face_problem
+        >>> value, nu, T, signs = basis_pursuit_face(*face_problem())
+        >>> round(value, 9), T.tolist(), signs.tolist()
+        (1.0, [0, 1, 2], [1.0, 1.0, 1.0])
     """
     A, y = _check_system(A, y)
     d = A.shape[1]
@@ -271,7 +287,18 @@ def face_limit(A, y, *, depth: float, tol: float = 1e-14) -> np.ndarray:
     `sum |x_i| log |x_i|` (`depth = 2`) or the maximizer of `sum |x_i|^{2/depth}`
     (`depth > 2`) over the face (SLSQP on `z = s_T x_T >= 0`, `A_T diag(s) z = y`).
 
+    Args:
+        A: `(n, d)`.
+        y: `(n,)`, not 0.
+        depth: `p >= 2`.
+        tol: SLSQP's `ftol` (the Newton polish then solves the optimality conditions to
+            round-off).
+
+    Returns:
+        `(d,)`: the selected basis-pursuit solution (0 off the face's support).
+
     Raises:
+        ShapeError, NonFiniteError, InputError: bad `A`, `y` or `depth`.
         ConvergenceError: SLSQP failed or its KKT residual exceeds `1e-7`.
 
     Example:
@@ -341,14 +368,41 @@ def face_problem() -> tuple[np.ndarray, np.ndarray]:
     """A basis-pursuit problem whose minimizers form a segment on which the entropy and
     the power selections differ: columns 0-2 are `(1, 1), (1, 2), (1, 3)` with
     `y = (1, 2.2)` (the face is `(s - 0.2, 1.2 - 2s, s, 0, 0, 0)`, `s in [0.2, 0.6]`),
-    columns 3-5 have `|a_j^T nu| < 1` for the certificate `nu = (1, 0)`."""
+    columns 3-5 have `|a_j^T nu| < 1` for the certificate `nu = (1, 0)`.
+
+    Returns:
+        `(A, y)`: `(2, 6)` and `(2,)`.
+
+    Example:
+        >>> from riemflow.experiments.wind import face_problem
+        >>> A, y = face_problem()
+        >>> A.shape, y.tolist()
+        ((2, 6), [1.0, 2.2])
+    """
     A = np.array([[1.0, 1.0, 1.0, 0.5, -0.6, 0.3], [1.0, 2.0, 3.0, 3.0, -1.0, -2.0]])
     return A, np.array([1.0, 2.2])
 
 
 def hard_instance(eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """`A = [[1, 1 - eps]]`, `y = [1]`: basis pursuit's unique solution is `(1, 0)`."""
-    if not 0 < eps < 1:
+    """`A = [[1, 1 - eps]]`, `y = [1]`: basis pursuit's unique solution is `(1, 0)`.
+
+    Args:
+        eps: in `(0, 1)`; the p = 2 rate is `(alpha^2)^eps`.
+
+    Returns:
+        `(A, y)`: `(1, 2)` and `(1,)`.
+
+    Raises:
+        InputError: `eps` is not a number in `(0, 1)`.
+
+    Example:
+        >>> from riemflow.experiments.wind import hard_instance
+        >>> A, y = hard_instance(0.25)
+        >>> A.tolist(), y.tolist()
+        ([[1.0, 0.75]], [1.0])
+    """
+    eps = as_positive(eps, "eps")
+    if not eps < 1:
         raise InputError(f"`eps` must be in (0, 1); got {eps!r}", argument="eps")
     return np.array([[1.0, 1.0 - eps]]), np.array([1.0])
 
@@ -411,7 +465,31 @@ def bregman_limit(A, y, *, depth: float, alpha: float, tol: float = 1e-10) -> np
     """The flow's limit as the Bregman projection of 0 with the potential of Woodworth et
     al. (`riemflow.implicit_bias` with `woodworth.paper_potential`): a second route at
     moderate `alpha` (the dual of depth > 2 saturates like `1 - alpha^(p-2)`: at `p = 4`,
-    `alpha^p = 1e-10` its residual floor is 2.6e-12, hence the default `tol`)."""
+    `alpha^p = 1e-10` its residual floor is 2.6e-12, hence the default `tol`).
+
+    Args:
+        A: `(n, d)`, full row rank.
+        y: `(n,)`, not 0.
+        depth: `p >= 2`.
+        alpha: initialization scale `> 0`.
+        tol: required relative residual of the dual solve.
+
+    Returns:
+        `(d,)`, the projection.
+
+    Raises:
+        ShapeError, NonFiniteError, InputError: bad arguments.
+        ConvergenceError: the dual solve stalled above `tol` (the float64 floor at small
+            `alpha` for depth > 2).
+
+    Example:
+        >>> import numpy as np
+        >>> from riemflow.experiments.wind import bregman_limit, hard_instance, hard_limit
+        >>> A, y = hard_instance(0.2)
+        >>> gap = bregman_limit(A, y, depth=2, alpha=0.3) - hard_limit(0.2, depth=2, alpha=0.3)
+        >>> bool(np.max(np.abs(gap)) < 1e-9)
+        True
+    """
     from . import woodworth  # noqa: PLC0415
 
     A, y = _check_system(A, y)
@@ -499,8 +577,32 @@ def run(
 
 
 def fitted_slope(alpha_p, dist) -> float:
-    """Least-squares slope of `log dist` against `log alpha^p`."""
-    lx, ly = np.log(np.asarray(alpha_p, float)), np.log(np.asarray(dist, float))
+    """Least-squares slope of `log dist` against `log alpha^p`.
+
+    Args:
+        alpha_p: `(m,)`, positive, at least two distinct values.
+        dist: `(m,)`, positive.
+
+    Raises:
+        ShapeError, NonFiniteError: different lengths, fewer than two points, NaN/Inf.
+        InputError: a value `<= 0` (no logarithm).
+
+    Example:
+        >>> from riemflow.experiments.wind import fitted_slope
+        >>> round(fitted_slope([1e-10, 1e-20, 1e-30], [2e-3, 2e-5, 2e-7]), 12)
+        0.2
+    """
+    x = check_finite(as_float_array(alpha_p, "alpha_p"), "alpha_p")
+    v = check_finite(as_float_array(dist, "dist"), "dist")
+    if x.ndim != 1 or x.shape != v.shape or x.size < 2:
+        raise ShapeError(
+            f"need two 1-D arrays of one length >= 2; got {x.shape} and {v.shape}",
+            argument="dist",
+        )
+    for name, arr in (("alpha_p", x), ("dist", v)):
+        if np.any(arr <= 0):
+            raise InputError(f"`{name}` must be positive (log-log fit)", argument=name)
+    lx, ly = np.log(x), np.log(v)
     return float(np.polyfit(lx, ly, 1)[0])
 
 

@@ -78,6 +78,24 @@ def _busy_store(tmp):
         lock.close()
 
 
+def _moroshko():
+    from riemflow.experiments import moroshko
+
+    return moroshko
+
+
+def _wind():
+    from riemflow.experiments import wind
+
+    return wind
+
+
+def _labarriere():
+    from riemflow.experiments import labarriere
+
+    return labarriere
+
+
 NAN2 = np.array([np.nan, 1.0])
 INF2 = np.array([np.inf, 1.0])
 
@@ -415,6 +433,67 @@ CASES: list[Case] = [
         "data that are not separable",
         lambda: rf.convex.max_margin(np.array([[1.0, 0.0], [-1.0, 0.0]])),
         E.InputError,
+    ),
+    # -- reproductions ----------------------------------------------------------------------
+    Case(
+        "experiments.moroshko.direction_at_loss",
+        "out-of-domain",
+        "a loss level above the initial loss log10(n)",
+        lambda: _moroshko().direction_at_loss(np.ones((1, 2)), depth=2, alpha=1.0, log10_loss=1.0),
+        E.InputError,
+    ),
+    Case(
+        "experiments.moroshko.direction_at_loss",
+        "singular",
+        "data that are not separable",
+        lambda: _moroshko().direction_at_loss(
+            np.array([[1.0, 0.0], [-1.0, 0.0]]), depth=2, alpha=1.0, log10_loss=-1.0
+        ),
+        E.InputError,
+    ),
+    Case(
+        "experiments.moroshko.kkt_residual",
+        "shape",
+        "a direction of the wrong length",
+        lambda: _moroshko().kkt_residual(np.ones(3), np.ones((1, 2)), 0.5),
+        E.ShapeError,
+    ),
+    Case(
+        "experiments.moroshko.kkt_residual",
+        "bad option",
+        "q = 2 (not a quasi-norm)",
+        lambda: _moroshko().kkt_residual(np.ones(2), np.ones((1, 2)), 2.0),
+        E.InputError,
+    ),
+    Case(
+        "experiments.wind.layer_flow",
+        "solver failure",
+        "Ax = y inconsistent",
+        lambda: _wind().layer_flow(
+            np.ones((2, 1)), np.array([1.0, -1.0]), depth=2, alpha=0.1, max_clock=200.0
+        ),
+        E.ConvergenceError,
+    ),
+    Case(
+        "experiments.wind.hard_instance",
+        "dtype",
+        "eps given as a string",
+        lambda: _wind().hard_instance("0.1"),
+        E.InputError,
+    ),
+    Case(
+        "experiments.wind.fitted_slope",
+        "out-of-domain",
+        "a zero distance (no logarithm)",
+        lambda: _wind().fitted_slope([1e-2, 1e-4], [1e-3, 0.0]),
+        E.InputError,
+    ),
+    Case(
+        "experiments.labarriere.inverse_mirror_map",
+        "out-of-domain",
+        "mu beyond the range of the mirror map (depth 3)",
+        lambda: _labarriere().inverse_mirror_map(np.array([1e6]), np.array([[1.0], [2.0], [3.0]])),
+        E.DomainError,
     ),
     # -- sweeps ------------------------------------------------------------------------------
     Case("sweep.grid", "shape", "an empty axis", lambda: rf.sweep.grid(x=[]), E.InputError),
