@@ -22,10 +22,14 @@ from importlib.metadata import PackageNotFoundError as _PackageNotFoundError  # 
 from importlib.metadata import version as _version  # noqa: E402
 
 from . import (  # noqa: E402
+    bregman,
+    conditions,
     convex,
     domains,
     embedding,
     errors,
+    hessian_metric,
+    joint_flow,
     losses,
     models,
     plotting,
@@ -33,13 +37,14 @@ from . import (  # noqa: E402
     spaces,
     sweep,
 )
+from .bregman import ImplicitBias as ImplicitBias  # noqa: E402
+from .bregman import implicit_bias as implicit_bias  # noqa: E402
 from .converse import ConverseParametrization as ConverseParametrization  # noqa: E402
 from .converse import commuting_parametrization as commuting_parametrization  # noqa: E402
+from .embedding import DegreeStep as DegreeStep  # noqa: E402
 from .flows import gradient_descent, gradient_flow, mirror_descent, mirror_flow  # noqa: E402
-from .forward import ImplicitBias as ImplicitBias  # noqa: E402
-from .forward import implicit_bias as implicit_bias  # noqa: E402
 from .forward import mirror_potential as mirror_potential  # noqa: E402
-from .legendre import FlatnessReport as FlatnessReport  # noqa: E402
+from .hessian_metric import FlatnessReport as FlatnessReport  # noqa: E402
 from .legendre import Legendre as Legendre  # noqa: E402
 from .legendre import LegendreReport as LegendreReport  # noqa: E402
 from .parametrization import (  # noqa: E402
@@ -67,6 +72,7 @@ except _PackageNotFoundError:  # running from a source tree that is not installe
 __all__ = [
     "CommutingReport",
     "ConverseParametrization",
+    "DegreeStep",
     "DiscretizationReport",
     "EquivalenceReport",
     "FlatnessReport",
@@ -77,7 +83,9 @@ __all__ = [
     "Parametrization",
     "RegularityReport",
     "Trajectory",
+    "bregman",
     "commuting_parametrization",
+    "conditions",
     "convex",
     "discretization_gap",
     "domains",
@@ -85,7 +93,9 @@ __all__ = [
     "errors",
     "gradient_descent",
     "gradient_flow",
+    "hessian_metric",
     "implicit_bias",
+    "joint_flow",
     "loop_test",
     "losses",
     "mirror_descent",

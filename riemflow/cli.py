@@ -18,8 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConvergenceError, GeometryError, InputError, SolverError
-from .sweep import StoreBusyError, SweepPointError
+from .errors import (
+    ConvergenceError,
+    GeometryError,
+    InputError,
+    SolverError,
+    StoreBusyError,
+    SweepPointError,
+)
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_SOLVER_FAILED = 0, 1, 2, 3
 

@@ -1,4 +1,6 @@
-"""The converse: a commuting parametrization from a Legendre function (MATH.md section 5).
+"""The converse: a commuting parametrization from a Legendre function.
+
+Concepts: the converse via Nash embedding.
 
 Given `R` and a compact domain `K` inside `dom R`, find an isometric embedding
 `F: (K, hess R) -> R^D`, put `M = F(K)` with the metric induced from `R^D`, and
@@ -9,66 +11,36 @@ every loss: the gradient fields of `G` are the coordinate fields of the dual coo
 `commuting_parametrization` returns `G` in intrinsic coordinates: the point of `M` over
 `w` has coordinates `w`, the metric is the pullback `dF^T dF` of the embedding, and `G` is
 the identity map of the coordinates; `.ambient()` gives the same `G` on `M` in the
-coordinates of `R^D` (tangent projections, nearest-point retraction). Constructions:
-
-- flat `hess R` (decided by `R.check_flat`): exact, `D = d` (separable quadrature, or a
-  parallel orthonormal coframe); defect at round-off / ODE-tolerance level;
-- curved `hess R`: `F` as a tensor Chebyshev series on a box in `R^D`, `D > d`, fitted by
-  collocation of `dF^T dF = hess R` on an oversampled Chebyshev grid with damped
-  Gauss-Newton (Levenberg-Marquardt) steps using the exact structured Jacobian
-  `d r_ij / d C = B_i (x) dF_j + dF_i (x) B_j`, continuation from the flat embedding of the
-  metric at the center, and degree refinement until the isometry defect measured on fresh
-  random points (not the nodes) is below `tol`.
+coordinates of `R^D` (tangent projections, nearest-point retraction). The embeddings are
+built by `riemflow.embedding`: exactly in `R^d` for a flat `hess R` (decided by
+`R.check_flat`), numerically by Chebyshev collocation in `R^D`, `D > d`, for a curved one.
+This module holds the result type, its save/load, and the choice between the routes.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+import json
 
-import autograd.numpy as anp
 import numpy as np
-from autograd.extend import defjvp, defvjp, primitive
-from scipy.linalg import cho_factor, cho_solve
-from threadpoolctl import threadpool_limits
 
 from ._validation import as_positive, as_positive_int
 from .domains import Ball, Box, Domain, as_domain
 from .embedding import (
     ChebyshevEmbedding,
+    DegreeStep,
     Embedding,
-    chebyshev_basis,
+    ambient_parametrization,
     chebyshev_nodes,
     flat_embedding,
     separable_embedding,
 )
-from .errors import ConvergenceError, DomainError, InputError, NotPositiveDefiniteError
+from .embedding.chebyshev import curved_embedding
+from .errors import DomainError, InputError, NotPositiveDefiniteError
 from .legendre import Legendre
 from .parametrization import Parametrization
 from .spaces import immersed_manifold
 
-__all__ = ["commuting_parametrization", "ConverseParametrization", "DegreeStep"]
-
-
-@dataclass(frozen=True)
-class DegreeStep:
-    """One degree of the curved construction.
-
-    Attributes:
-        degree: Chebyshev degree per coordinate.
-        n_nodes: collocation nodes per coordinate.
-        node_residual: `max |dF^T dF - hess R| / max |hess R|` at the nodes.
-        defect: the same on fresh random points of the domain (the figure of merit).
-        iterations: Levenberg-Marquardt iterations at this degree.
-        seconds: wall time of this degree.
-    """
-
-    degree: int
-    n_nodes: int
-    node_residual: float
-    defect: float
-    iterations: int
-    seconds: float
+__all__ = ["commuting_parametrization", "ConverseParametrization", "DegreeStep", "load"]
 
 
 class ConverseParametrization(Parametrization):
@@ -108,6 +80,7 @@ class ConverseParametrization(Parametrization):
             space,
             name=f"F^-1 on the embedding of {R.name}",
             vectorized=True,
+            point_over=lambda w: np.asarray(w, dtype=np.float64).copy(),
         )
         self.legendre = R
         self.embedding = embedding
@@ -116,10 +89,6 @@ class ConverseParametrization(Parametrization):
         self.ambient_dim = embedding.ambient_dim
         self.construction = construction
         self.history = tuple(history)
-
-    def point_over(self, w) -> np.ndarray:
-        """The point of `M` over `w`, in this parametrization's coordinates: `w` itself."""
-        return np.asarray(w, dtype=np.float64).copy()
 
     def ambient(self) -> Parametrization:
         """The same `G` on `M` in the coordinates of `R^D` (see `ambient_parametrization`);
@@ -137,8 +106,6 @@ class ConverseParametrization(Parametrization):
         parametrization; and `meta`, a JSON string (potential, defect, ambient dimension,
         construction, per-degree history).
         """
-        import json
-
         grid_points = as_positive_int(grid_points, "grid_points")
         rng = np.random.default_rng(0)
         if isinstance(self.region, Box):
@@ -176,6 +143,11 @@ class ConverseParametrization(Parametrization):
         }
         np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
 
+    @classmethod
+    def load(cls, path, R: Legendre, domain) -> ConverseParametrization:
+        """The numerical (Chebyshev) construction saved by `save` (see `riemflow.converse.load`)."""
+        return load(path, R, domain)
+
     def __repr__(self) -> str:
         return (
             f"ConverseParametrization({self.legendre.name!r}: D={self.ambient_dim}, "
@@ -196,8 +168,6 @@ def load(path, R: Legendre, domain) -> ConverseParametrization:
             embeddings are exact and rebuilt by `commuting_parametrization` in
             milliseconds), or one that does not match `R` (its stored metric differs).
     """
-    import json
-
     try:
         data = np.load(path, allow_pickle=False)
         meta = json.loads(str(data["meta"]))
@@ -286,200 +256,6 @@ def _is_separable(R: Legendre, points: np.ndarray, rtol: float = 1e-10) -> bool:
 
 
 # -- curved metrics: Chebyshev collocation + Levenberg-Marquardt ---------------------------------
-class _Collocation:
-    """Nodes, basis derivative matrices and target metric of one degree."""
-
-    def __init__(self, R: Legendre, lower, upper, degree: int, n_nodes: int):
-        d = R.dim
-        self.d, self.degree, self.n_nodes = d, degree, n_nodes
-        x = chebyshev_nodes(n_nodes)
-        T, dT = chebyshev_basis(x, degree)
-        scale = 2.0 / (upper - lower)
-        grids = np.meshgrid(
-            *[lower[i] + (x + 1) * (upper[i] - lower[i]) / 2 for i in range(d)], indexing="ij"
-        )
-        self.points = np.stack([g.ravel() for g in grids], axis=-1)  # (P, d)
-        # B_i = T (x) ... (x) T' (x) ... (x) T (derivative in slot i), rows = nodes
-        self.B = []
-        for i in range(d):
-            mat = np.ones((1, 1))
-            for k in range(d):
-                factor = dT * scale[k] if k == i else T
-                mat = np.kron(mat, factor)
-            self.B.append(mat)
-        H = np.asarray(R.hessian(self.points)).reshape(-1, d, d)
-        self.pairs = [(i, j) for i in range(d) for j in range(i, d)]
-        self.target = np.stack([H[:, i, j] for i, j in self.pairs])  # (pairs, P)
-
-
-def _lm_solve(
-    col: _Collocation, C: np.ndarray, target: np.ndarray, scale: float, *, tol: float, max_iter: int
-) -> tuple[np.ndarray, float, int]:
-    """Damped Gauss-Newton on `r_ij = (dF_i . dF_j - H_ij) / scale` at the nodes.
-
-    `C: (n_basis, D)`. The Jacobian is formed from its structure,
-    `d r_ij / d C[:, a] = (B_i * dF_j[:, a] + dF_i[:, a] * B_j) / scale`, and the step solves
-    `(J^T J + lambda I) delta = -J^T r` by a Cholesky factorization and two triangular
-    solves (`scipy.linalg.cho_factor` / `cho_solve`). Returns `(C, max |r|, iterations)`.
-
-    BLAS runs on one thread here (`threadpoolctl`): the systems are a few hundred unknowns,
-    too small to gain from a second thread, and on a shared 2-core machine OpenBLAS's
-    spinning second thread made each 196 x 196 factorization take ~30 ms and whole
-    constructions 3 to 58 s (issue 8, `benchmarks/converse.py`: 56 s -> 2.2 s in one run).
-    """
-    with threadpool_limits(limits=_LM_BLAS_THREADS, user_api="blas"):
-        return _lm_iterations(col, C, target, scale, tol=tol, max_iter=max_iter)
-
-
-#: BLAS threads of the Levenberg-Marquardt solves (see `_lm_solve`)
-_LM_BLAS_THREADS = 1
-
-
-def _lm_iterations(col, C, target, scale, *, tol, max_iter):
-    nb, D = C.shape
-    n = nb * D
-
-    def residual(Cm):
-        dF = [B @ Cm for B in col.B]
-        r = np.stack([np.sum(dF[i] * dF[j], axis=1) for i, j in col.pairs]) - target
-        return r / scale, dF
-
-    r, dF = residual(C)
-    cost = float(np.sum(r * r))
-    lam = 1e-6
-    it = 0
-    maxima = [float(np.max(np.abs(r)))]
-    diagonal = np.diag_indices(n)
-    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is returned
-        if maxima[-1] <= tol:
-            break
-        if len(maxima) >= 4 and maxima[-1] > 0.7 * maxima[-4]:
-            break  # stagnation: this degree cannot represent a better solution
-        JTJ = np.zeros((n, n))
-        JTr = np.zeros(n)
-        for (i, j), rp in zip(col.pairs, r, strict=True):
-            Jp = col.B[i][:, :, None] * dF[j][:, None, :] + col.B[j][:, :, None] * dF[i][:, None, :]
-            Jp = Jp.reshape(Jp.shape[0], n) / scale
-            JTJ += Jp.T @ Jp
-            JTr += Jp.T @ rp
-        base = JTJ[diagonal].copy()
-        mean_diag = float(np.mean(base))
-        accepted = False
-        for _ in range(30):
-            JTJ[diagonal] = base + lam * mean_diag
-            try:
-                factor = cho_factor(JTJ, check_finite=False)
-            except np.linalg.LinAlgError:
-                lam *= 10.0
-                continue
-            step = -cho_solve(factor, JTr, check_finite=False).reshape(nb, D)
-            r_new, dF_new = residual(C + step)
-            cost_new = float(np.sum(r_new * r_new))
-            if cost_new < cost:
-                C, r, dF, cost = C + step, r_new, dF_new, cost_new
-                lam = max(lam / 5.0, 1e-15)
-                accepted = True
-                maxima.append(float(np.max(np.abs(r))))
-                break
-            lam *= 4.0
-        if not accepted:
-            break
-    return C, float(np.max(np.abs(r))), it
-
-
-def _curved_embedding(
-    R: Legendre,
-    region: Domain,
-    *,
-    tol: float,
-    ambient_dim: int,
-    degrees,
-    oversampling: float,
-    n_check: int,
-    seed,
-    max_iter: int,
-) -> tuple[ChebyshevEmbedding, float, tuple[DegreeStep, ...]]:
-    if not isinstance(region, Box):
-        raise InputError(
-            "the curved construction needs a box domain [(lo, hi), ...] (a Chebyshev grid)",
-            argument="domain",
-        )
-    d, D = R.dim, ambient_dim
-    lower, upper = region.lower, region.upper
-    center = 0.5 * (lower + upper)
-    Hc = np.asarray(R.hessian(center))
-    evals, evecs = np.linalg.eigh(Hc)
-    root = evecs @ np.diag(np.sqrt(evals)) @ evecs.T
-    rng = np.random.default_rng(seed)
-    check = region.sample(rng, n_check)
-    H_check = np.asarray(R.hessian(check)).reshape(-1, d, d)
-    scale = float(np.max(np.abs(H_check)))
-
-    # free initial map, degree 2: the flat embedding of hess R(center) in the first d
-    # coordinates, small generic quadratics in the others (so the Jacobian in the extra
-    # directions is not zero and bending is possible)
-    half = 0.5 * (upper - lower)
-    coeffs = np.zeros((3,) * d + (D,))
-    for i in range(d):
-        index = [0] * d
-        index[i] = 1
-        coeffs[tuple(index)][:d] = root[:, i] * half[i]  # w - c = half * xi = half * T_1
-    bump = 0.05 * np.sqrt(np.max(evals)) * np.max(half)
-    for a in range(d, D):
-        for i in range(d):
-            for j in range(i, d):
-                index = [0] * d
-                index[i] += 1
-                index[j] += 1
-                if max(index) <= 2:
-                    coeffs[tuple(index)][a] = bump * rng.standard_normal()
-    history: list[DegreeStep] = []
-    embedding = None
-    previous_degree = 2
-    for degree in degrees:
-        start = time.perf_counter()
-        grown = np.zeros((degree + 1,) * d + (D,))
-        keep = tuple(slice(0, min(previous_degree, degree) + 1) for _ in range(d))
-        grown[keep] = coeffs[keep]
-        coeffs = grown
-        n_nodes = max(degree + 2, int(np.ceil(oversampling * (degree + 1))))
-        col = _Collocation(R, lower, upper, degree, n_nodes)
-        C = coeffs.reshape(-1, D)
-        total = 0
-        if not history:  # continuation from the metric at the center to hess R
-            center_target = np.stack([np.full(col.points.shape[0], Hc[i, j]) for i, j in col.pairs])
-            for t in (0.25, 0.5, 0.75):
-                C, _, its = _lm_solve(
-                    col,
-                    C,
-                    (1 - t) * center_target + t * col.target,
-                    scale,
-                    tol=1e-6,
-                    max_iter=max_iter,
-                )
-                total += its
-        C, node_residual, its = _lm_solve(
-            col, C, col.target, scale, tol=0.1 * tol, max_iter=max_iter
-        )
-        total += its
-        coeffs = C.reshape((degree + 1,) * d + (D,))
-        previous_degree = degree
-        embedding = ChebyshevEmbedding(coeffs, lower, upper)
-        g = embedding.metric(check)
-        defect = float(np.max(np.abs(g - H_check)) / scale)
-        history.append(
-            DegreeStep(degree, n_nodes, node_residual, defect, total, time.perf_counter() - start)
-        )
-        if defect <= tol:
-            return embedding, defect, tuple(history)
-    table = ", ".join(f"degree {h.degree}: {h.defect:.2e}" for h in history)
-    raise ConvergenceError(
-        f"isometric embedding of {R.name} into R^{D}: defect {history[-1].defect:.3e} above "
-        f"tol={tol:g} after degrees {[h.degree for h in history]} ({table}); raise "
-        "`max_degree`, `ambient_dim` or `tol`",
-        residual=history[-1].defect,
-        iterations=sum(h.iterations for h in history),
-    )
 
 
 def commuting_parametrization(
@@ -569,7 +345,7 @@ def commuting_parametrization(
     else:
         degrees = [k for k in (4, 6) if k <= max_degree] + list(range(7, max_degree + 1))
     degrees = degrees or [max_degree]
-    F, defect, history = _curved_embedding(
+    F, defect, history = curved_embedding(
         R,
         region,
         tol=tol,
@@ -588,128 +364,3 @@ def commuting_parametrization(
         construction=f"curved metric: Chebyshev collocation, degree {F.degree}, D={D}",
         history=history,
     )
-
-
-# -- the same parametrization in ambient coordinates ----------------------------------------------
-class EmbeddedImage:
-    """`M = F(K)` as a submanifold of `R^D` in ambient coordinates (for `ExtrinsicGeometry`).
-
-    `coordinates(X)` is the nearest-point map `X -> argmin_w |F(w) - X|` (Gauss-Newton from
-    the nearest point of a grid), an autograd primitive whose derivative on `M` is
-    `dF (dF^T dF)^{-1}` (MATH.md section 5); `to_tangent` projects onto `span dF` and
-    `projection` is `F o coordinates`.
-    """
-
-    intrinsic = False
-
-    def __init__(self, embedding: Embedding, region: Domain, *, grid: int = 12):
-        from geomstats.geometry.euclidean import Euclidean
-
-        self.embedding = embedding
-        self.region = region
-        self.dim = embedding.dim
-        self.shape = (embedding.ambient_dim,)
-        self.embedding_space = Euclidean(embedding.ambient_dim)
-        self._grid = region.sample(np.random.default_rng(0), grid**self.dim)
-        self._grid_images = np.asarray(embedding(self._grid))
-        self._last: np.ndarray | None = None
-        self.coordinates = self._make_coordinates()
-
-    def _jacobian(self, w):
-        from . import _autodiff
-
-        return _autodiff.jacobian(lambda z: self.embedding(z), w, name="F")  # (B, D, d)
-
-    def _solve(self, X: np.ndarray) -> np.ndarray:
-        candidates = self._grid if self._last is None else np.vstack([self._grid, self._last])
-        images = (
-            self._grid_images
-            if self._last is None
-            else np.vstack([self._grid_images, np.asarray(self.embedding(self._last))])
-        )
-        nearest = np.argmin(np.sum((X[:, None, :] - images[None, :, :]) ** 2, axis=-1), axis=1)
-        w = candidates[nearest].copy()
-        for _ in range(50):
-            J = np.asarray(self.embedding.jacobian(w))
-            gap = X - np.asarray(self.embedding(w))
-            step = np.linalg.solve(
-                np.einsum("bai,baj->bij", J, J), np.einsum("bai,ba->bi", J, gap)[..., None]
-            )[..., 0]
-            w = w + step
-            if np.max(np.abs(step)) <= 1e-15 * max(1.0, float(np.max(np.abs(w)))):
-                break
-        self._last = w[-1:].copy()  # warm start for the next call (flows move slowly)
-        return w
-
-    def _lift(self, w, g):
-        """`dF (dF^T dF)^{-1} g`: a coordinate covector to its tangent vector in `R^D`."""
-        single = anp.ndim(w) == 1
-        wb = anp.reshape(w, (1, -1)) if single else w
-        gb = anp.reshape(g, (1, -1)) if single else g
-        J = self._jacobian(wb)
-        coeff = anp.linalg.solve(anp.einsum("bai,baj->bij", J, J), gb[..., None])[..., 0]
-        out = anp.einsum("bai,bi->ba", J, coeff)
-        return out[0] if single else out
-
-    def _lower(self, w, v):
-        """`(dF^T dF)^{-1} dF^T v`: the coordinates of the tangent part of `v` in `R^D`."""
-        single = anp.ndim(w) == 1
-        wb = anp.reshape(w, (1, -1)) if single else w
-        vb = anp.reshape(v, (1, -1)) if single else v
-        J = self._jacobian(wb)
-        rhs = anp.einsum("bai,ba->bi", J, vb)[..., None]
-        out = anp.linalg.solve(anp.einsum("bai,baj->bij", J, J), rhs)[..., 0]
-        return out[0] if single else out
-
-    def _make_coordinates(self):
-        @primitive
-        def coordinates(X):
-            arr = np.asarray(X, dtype=np.float64)
-            rows = arr[None, :] if arr.ndim == 1 else arr
-            w = self._solve(rows)
-            return w[0] if arr.ndim == 1 else w
-
-        defvjp(coordinates, lambda ans, X: lambda g: self._lift(ans, g))
-        defjvp(coordinates, lambda g, ans, X: self._lower(ans, g))
-        return coordinates
-
-    # the interface ExtrinsicGeometry uses
-    def projection(self, point):
-        return self.embedding(self.coordinates(point))
-
-    def to_tangent(self, vector, base_point):
-        w = self.coordinates(base_point)
-        single = anp.ndim(w) == 1
-        wb = anp.reshape(w, (1, -1)) if single else w
-        coordinates = anp.reshape(self._lower(w, vector), anp.shape(wb))
-        out = anp.einsum("bai,bi->ba", self._jacobian(wb), coordinates)  # J (J^T J)^-1 J^T v
-        return out[0] if single else out
-
-    def belongs(self, point, atol=1e-8):
-        X = np.atleast_2d(np.asarray(point, dtype=np.float64))
-        return np.linalg.norm(np.asarray(self.projection(X)) - X, axis=-1) <= atol
-
-    def random_point(self, n_samples=1):
-        pts = np.asarray(self.embedding(self.region.sample(np.random.default_rng(), n_samples)))
-        return pts[0] if n_samples == 1 else pts
-
-
-def ambient_parametrization(P: ConverseParametrization) -> Parametrization:
-    """`G = F^{-1}` on `M = F(K)` in the coordinates of `R^D`: gradients are ambient
-    gradients projected onto `T M = span dF`, and descent steps are retracted onto `M` by
-    the nearest-point map. Start points are `P.embedding(w0)` (see `point_over`)."""
-    image = EmbeddedImage(P.embedding, P.region)
-
-    def inside(X):
-        return np.asarray(P.region.contains(np.atleast_2d(image.coordinates(X))))
-
-    G = Parametrization(
-        image.coordinates,
-        image,
-        name=f"F^-1 on F(K) in R^{P.ambient_dim} ({P.legendre.name})",
-        domain=inside,
-        sampler=lambda rng, n: np.asarray(P.embedding(P.region.sample(rng, n))),
-        vectorized=True,
-    )
-    G.point_over = lambda w: np.asarray(P.embedding(np.asarray(w, dtype=np.float64)))
-    return G

@@ -23,8 +23,9 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from . import losses, models
+from .bregman import implicit_bias
 from .flows import gradient_flow
-from .forward import implicit_bias, mirror_potential
+from .forward import mirror_potential
 from .verify import loop_test, verify_equivalence
 
 __all__ = ["DemoCheck", "DemoResult", "run_demo"]

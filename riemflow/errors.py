@@ -17,7 +17,9 @@ RiemflowError
 │   └── NotPositiveDefiniteError       a Hessian / metric that is not positive definite
 ├── SolverError (RuntimeError)         an ODE / iterative solve that failed
 │   └── DivergenceError                non-finite values or blow-up during a solve
-└── ConvergenceError (RuntimeError)    an iteration that did not reach its tolerance
+├── ConvergenceError (RuntimeError)    an iteration that did not reach its tolerance
+├── StoreBusyError (RuntimeError)      a sweep's results store is locked by a live sweep
+└── SweepPointError (RuntimeError)     a sweep's function raised at one of its points
 ```
 """
 
@@ -39,6 +41,8 @@ __all__ = [
     "SolverError",
     "DivergenceError",
     "ConvergenceError",
+    "StoreBusyError",
+    "SweepPointError",
 ]
 
 
@@ -150,3 +154,27 @@ class ConvergenceError(RiemflowError, RuntimeError):
         super().__init__(message)
         self.residual = residual
         self.iterations = iterations
+
+
+class StoreBusyError(RiemflowError, RuntimeError):
+    """Another live sweep holds the lock of this results store.
+
+    Attributes:
+        store: the path of the store.
+    """
+
+    def __init__(self, message: str, *, store: str):
+        super().__init__(message)
+        self.store = store
+
+
+class SweepPointError(RiemflowError, RuntimeError):
+    """`fn` raised at a point of the sweep (the original exception is its `__cause__`).
+
+    Attributes:
+        point: the parameters of the failed point.
+    """
+
+    def __init__(self, message: str, *, point: dict):
+        super().__init__(message)
+        self.point = point

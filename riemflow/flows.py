@@ -18,16 +18,9 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
-from ._validation import (
-    as_point,
-    as_positive,
-    as_positive_int,
-    as_time_grid,
-    as_time_span,
-    as_tolerance,
-)
+from . import _ode
+from ._validation import as_point, as_positive, as_positive_int
 from .errors import (
     ConvergenceError,
     DivergenceError,
@@ -37,11 +30,17 @@ from .errors import (
     SolverError,
 )
 from .legendre import Legendre
-from .losses import euclidean_gradient
+from .losses import at_time, gradient, is_time_dependent, values
 from .parametrization import Parametrization
 from .trajectory import Trajectory
 
-__all__ = ["gradient_flow", "gradient_descent", "mirror_flow", "mirror_descent"]
+__all__ = [
+    "gradient_flow",
+    "gradient_descent",
+    "mirror_flow",
+    "mirror_descent",
+    "loss_gradient_field",
+]
 
 
 def _check_parametrization(G) -> Parametrization:
@@ -58,101 +57,15 @@ def _check_loss(loss):
     return loss
 
 
-def _loss_at(loss, t: float):
-    """`w -> L(w)` for a loss that may depend on time."""
-    if getattr(loss, "time_dependent", False):
-        return lambda w: loss(w, t)
-    return loss
+def loss_gradient_field(G: Parametrization, loss):
+    """The right-hand side of gradient flow: `x (D,) -> grad (L o G)(x) (D,)`.
 
-
-def _loss_values(loss, t: np.ndarray, w: np.ndarray) -> np.ndarray:
-    if hasattr(loss, "values") and not getattr(loss, "time_dependent", False):
-        return np.asarray(loss.values(w), dtype=np.float64)  # batched (DataLoss)
-    return np.array([float(_loss_at(loss, tk)(wk)) for tk, wk in zip(t, w, strict=True)])
-
-
-def _start(G: Parametrization, x0) -> np.ndarray:
-    x0 = as_point(x0, "x0", G.input_dim if G._lazy.geometry is not None else None)
-    xb, _ = G._batch(x0, "x0")
-    G._checked_values(xb, "x0")
-    return xb[0]
-
-
-def _default_atol(x0: np.ndarray, factor: float = 1e-12) -> np.ndarray:
-    """Per-coordinate absolute tolerance `factor * |x0_i|` (zeros: `factor * max|x0|`)."""
-    scale = np.abs(x0)
-    fill = scale.max() if scale.max() > 0 else 1.0
-    return factor * np.where(scale > 0, scale, fill)
-
-
-def _integrate(velocity, y0, t_span, *, t_eval, rtol, atol, method, max_norm, what):
-    """`solve_ivp` of `dy/dt = velocity(t, y)` with riemflow's checks and failure reporting.
-
-    Validates the shared arguments (`t_span`, `t_eval`, `rtol`, `atol`, `max_norm`;
-    `atol=None` means `_default_atol(y0)`). `|y| > max_norm`, non-finite states or
-    velocities, and a step size collapsing to round-off (a finite-time singularity) raise
-    `DivergenceError` with the time; any other solver failure a `SolverError`.
+    `G.point_field` of the covector `grad L(w)` (the loss's closed-form `gradient` when it
+    has one, else one autograd pass through the loss): the Riemannian gradient of `L o G`
+    by the chain rule, `g^{-1} dG(x)^T grad L(G(x))`, without tracing `G` when it has a
+    closed-form `vjp`. `loss` is a loss of `w` only (see `riemflow.losses.at_time`).
     """
-    t0, t1 = as_time_span(t_span)
-    t_eval = as_time_grid(t_eval, (t0, t1))
-    rtol = as_positive(rtol, "rtol")
-    atol = _default_atol(y0) if atol is None else as_tolerance(atol, "atol", y0.size)
-    max_norm = as_positive(max_norm, "max_norm")
-
-    # A trial stage of a step can land outside the domain (a dual iterate past the blow-up of
-    # grad R*, a state past max_norm) although the flow itself does not: such a stage returns
-    # NaN, which makes the solver reject the step and shrink it. Only when it cannot shrink
-    # further (a real singularity) is the last such failure raised, with the time reached.
-    failures: list[DivergenceError] = []
-
-    def rhs(t, y):
-        size = np.linalg.norm(y)
-        if not np.isfinite(size):  # a stage built from a rejected (NaN) one: nothing new
-            return np.full_like(y, np.nan)
-        if not size <= max_norm:
-            failures.append(
-                DivergenceError(
-                    f"{what} diverged at t={t:.6g}: |y| = {np.linalg.norm(y):.3e} exceeds "
-                    f"max_norm={max_norm:g}",
-                    t_reached=float(t),
-                    reason="blow-up",
-                )
-            )
-            return np.full_like(y, np.nan)
-        try:
-            v = velocity(t, y)
-        except DivergenceError as exc:
-            failures.append(exc)
-            return np.full_like(y, np.nan)
-        if not np.isfinite(np.sum(v)):  # one reduction instead of an elementwise test
-            failures.append(
-                DivergenceError(
-                    f"{what}: the gradient of the loss is not finite at t={t:.6g} "
-                    f"(state {np.array2string(y, precision=4, threshold=8)})",
-                    t_reached=float(t),
-                    reason="non-finite gradient",
-                )
-            )
-        return v
-
-    sol = solve_ivp(rhs, (t0, t1), y0, method=method, t_eval=t_eval, rtol=rtol, atol=atol)
-    if sol.status != 0 or not np.all(np.isfinite(sol.y)):
-        reached = float(sol.t[-1]) if sol.t.size else t0
-        if failures:
-            last = failures[-1]
-            raise DivergenceError(
-                f"{last} (the solver stopped at t={reached:.6g} of [{t0:g}, {t1:g}]: "
-                f"{sol.message})",
-                t_reached=reached,
-                reason=last.reason,
-            ) from last
-        error = DivergenceError if "step size" in str(sol.message) else SolverError
-        raise error(
-            f"{what} failed at t={reached:.6g} of [{t0:g}, {t1:g}]: {sol.message}",
-            t_reached=reached,
-            reason=str(sol.message),
-        )
-    return sol
+    return G.point_field(lambda w: gradient(loss, w))
 
 
 def _check_iterate(y, k: int, lr: float, max_norm: float, what: str) -> None:
@@ -221,20 +134,20 @@ def gradient_flow(
     """
     G = _check_parametrization(G)
     loss = _check_loss(loss)
-    x_start = _start(G, x0)
+    x_start = G.start_point(x0)
 
-    if getattr(loss, "time_dependent", False):
+    if is_time_dependent(loss):
 
         def velocity(t, x):
-            return -G._point_loss_gradient(_loss_at(loss, t))(x)
+            return -loss_gradient_field(G, at_time(loss, t))(x)
 
     else:
-        field = G._point_loss_gradient(loss)
+        field = loss_gradient_field(G, loss)
 
         def velocity(t, x):
             return -field(x)
 
-    sol = _integrate(
+    sol = _ode.integrate(
         velocity,
         x_start,
         t_span,
@@ -255,11 +168,11 @@ def gradient_flow(
             t_reached=float(sol.t[k]),
             reason="left domain",
         )
-    ws = G._checked_values(xs, "x(t)")
+    ws = G.values(xs, "x(t)")
     return Trajectory(
         t=sol.t,
         w=ws,
-        loss=_loss_values(loss, sol.t, ws),
+        loss=values(loss, sol.t, ws),
         x=xs,
         constraint_drift=float(np.max(G.geometry.distance_to_manifold(xs))),
         method=method,
@@ -353,13 +266,12 @@ def gradient_descent(
     steps = as_positive_int(steps, "steps")
     record_every = as_positive_int(record_every, "record_every")
     max_norm = as_positive(max_norm, "max_norm")
-    x = _start(G, x0)
+    x = G.start_point(x0)
     loss_at_step = _batch_schedule(loss, batches, steps, seed)
     geometry = G.geometry
     kept_t, kept_x = [0.0], [x.copy()]
     for k in range(steps):
-        step_loss = _loss_at(loss_at_step(k), k * lr)
-        grad = G._point_loss_gradient(step_loss)(x)
+        grad = loss_gradient_field(G, at_time(loss_at_step(k), k * lr))(x)
         x = np.asarray(geometry.project((x - lr * grad)[None, :]))[0]
         _check_iterate(x, k + 1, lr, max_norm, f"gradient descent on {G.name}")
         if not geometry.in_domain(x[None, :])[0]:
@@ -374,12 +286,12 @@ def gradient_descent(
             kept_x.append(x.copy())
     t = np.array(kept_t)
     xs = np.array(kept_x)
-    ws = G._checked_values(xs, "x_k")
+    ws = G.values(xs, "x_k")
     method = "gradient descent" if batches is None else "stochastic gradient descent"
     return Trajectory(
         t=t,
         w=ws,
-        loss=_loss_values(loss, t, ws),
+        loss=values(loss, t, ws),
         x=xs,
         constraint_drift=float(np.max(geometry.distance_to_manifold(xs))),
         method=method,
@@ -394,10 +306,14 @@ def _check_legendre(R) -> Legendre:
     return R
 
 
-def _primal(R: Legendre, mu: np.ndarray, t: float, what: str) -> np.ndarray:
-    """`grad R*(mu)`, with failures reported as the dual iterate leaving `dom R*`."""
+def _primal(R: Legendre, mu: np.ndarray, t: float, what: str, start=None) -> np.ndarray:
+    """`grad R*(mu)`, with failures reported as the dual iterate leaving `dom R*`.
+
+    `start` is the Newton solve's start point when `grad R*` has no closed form: the flows
+    pass their own previous primal point (a warm start owned by the flow, so a result does
+    not depend on what was computed with `R` before)."""
     try:
-        return np.asarray(R.grad_conjugate(mu))
+        return np.asarray(R.grad_conjugate(mu, start=start))
     except (DomainError, ConvergenceError, NotPositiveDefiniteError) as exc:
         raise DivergenceError(
             f"{what}: the dual iterate mu left the domain of grad R* at t={t:.6g} ({exc})",
@@ -459,8 +375,15 @@ def mirror_flow(
     mu_start = np.asarray(R.grad(w_start))
 
     what = f"mirror flow with {R.name}"
-    sol = _integrate(
-        lambda t, mu: -euclidean_gradient(_loss_at(loss, t), _primal(R, mu, t, what)),
+    last = [w_start]
+
+    def velocity(t, mu):
+        w = _primal(R, mu, t, what, start=last[0])
+        last[0] = w
+        return -gradient(at_time(loss, t), w)
+
+    sol = _ode.integrate(
+        velocity,
         mu_start,
         t_span,
         t_eval=t_eval,
@@ -471,11 +394,17 @@ def mirror_flow(
         what=what,
     )
     mus = sol.y.T
-    ws = np.atleast_2d(_primal(R, mus, float(sol.t[-1]), what))
+    if R.has_closed_form_inverse:
+        ws = np.atleast_2d(_primal(R, mus, float(sol.t[-1]), what))
+    else:  # one Newton solve per recorded time, each started from the previous one
+        ws = np.empty_like(mus)
+        start = w_start
+        for k, (tk, mu) in enumerate(zip(sol.t, mus, strict=True)):
+            ws[k] = start = _primal(R, mu, float(tk), what, start=start)
     return Trajectory(
         t=sol.t,
         w=ws,
-        loss=_loss_values(loss, sol.t, ws),
+        loss=values(loss, sol.t, ws),
         mu=mus,
         method=method,
         n_evaluations=int(sol.nfev),
@@ -536,10 +465,10 @@ def mirror_descent(
     loss_at_step = _batch_schedule(loss, batches, steps, seed)
     kept_t, kept_mu, kept_w = [0.0], [mu.copy()], [w.copy()]
     for k in range(steps):
-        grad = euclidean_gradient(_loss_at(loss_at_step(k), k * lr), w)
+        grad = gradient(at_time(loss_at_step(k), k * lr), w)
         mu = mu - lr * grad
         _check_iterate(mu, k + 1, lr, max_norm, f"mirror descent with {R.name}")
-        w = _primal(R, mu, (k + 1) * lr, f"mirror descent with {R.name}")
+        w = _primal(R, mu, (k + 1) * lr, f"mirror descent with {R.name}", start=w)
         if (k + 1) % record_every == 0 or k + 1 == steps:
             kept_t.append((k + 1) * lr)
             kept_mu.append(mu.copy())
@@ -548,7 +477,7 @@ def mirror_descent(
     return Trajectory(
         t=t,
         w=ws,
-        loss=_loss_values(loss, t, ws),
+        loss=values(loss, t, ws),
         mu=np.array(kept_mu),
         method="mirror descent" if batches is None else "stochastic mirror descent",
         n_evaluations=steps,

@@ -1,6 +1,6 @@
 """The forward theorem: from a commuting parametrization to its Legendre function.
 
-MATH.md section 4. For a commuting, regular `G` and an initialization `x_init`, the
+Concepts: the forward theorem. For a commuting, regular `G` and an initialization `x_init`, the
 potential `R` with which gradient flow on `L o G` is mirror flow (for every loss) is the
 convex conjugate of
 
@@ -15,37 +15,23 @@ otherwise builds `R` numerically: one ODE solve of the augmented system
 
 gives `grad Q(mu) = G(x(1))` and `Q(mu) = q(1)` (the line integral), and `R = Q^*` follows by
 `Legendre.from_conjugate` (a Newton solve of `G(psi(x_init; mu)) = w` with Jacobian `K`).
-
-`implicit_bias(R, X, y, w0)` is the Bregman projection `argmin {D_R(w, w0) : Xw = y}`,
-the limit of gradient flow on under-determined regression when it interpolates.
+The joint flow is `riemflow.joint_flow`; the limit of the flows on under-determined
+regression, the Bregman projection, is `riemflow.bregman.implicit_bias`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import autograd.numpy as anp
 import numpy as np
 from autograd.extend import defjvp, defvjp, primitive
-from scipy.integrate import solve_ivp
 
-from . import _autodiff
-from ._validation import as_float_array, as_point, as_positive, as_positive_int, check_finite
+from ._validation import as_positive, as_positive_int
 from .domains import MirrorImage
-from .errors import (
-    ConvergenceError,
-    DivergenceError,
-    DomainError,
-    InputError,
-    NotCommutingError,
-    NotPositiveDefiniteError,
-    ShapeError,
-    SolverError,
-)
+from .errors import DomainError, InputError, NotCommutingError, SolverError
+from .joint_flow import joint_flow
 from .legendre import Legendre
 from .parametrization import Parametrization
 
-__all__ = ["mirror_potential", "implicit_bias", "ImplicitBias"]
+__all__ = ["mirror_potential"]
 
 
 # -- the numerical construction -------------------------------------------------------------
@@ -73,33 +59,22 @@ class _JointFlow:
         key = mu.tobytes()
         if key in self._cache:
             return self._cache[key]
-        D = self.x_init.size
-        covector = mu[None, :]
-        G = self.G
-
-        def rhs(_, y):
-            w, field = G._covector_field(y[None, :D], lambda _w: covector)
-            return np.concatenate([field[0], [float(w[0] @ mu)]])
-
-        y0 = np.concatenate([self.x_init, [0.0]])
-        atol = np.concatenate([self.atol_x, [self._atol_q(mu)]])
-        nan = (np.full(D, np.nan), np.nan)
-        if not np.any(mu):
-            result = (self.x_init.copy(), 0.0)
-        else:
-            try:
-                with np.errstate(all="ignore"):
-                    sol = solve_ivp(
-                        rhs, (0.0, 1.0), y0, method=self.method, rtol=self.rtol, atol=atol
-                    )
-                end = sol.y[:, -1]
-                ok = sol.status == 0 and np.all(np.isfinite(end))
-                if ok:
-                    x = np.asarray(G.geometry.project(end[None, :D]))[0]
-                    ok = bool(G.geometry.in_domain(x[None, :])[0])
-                result = (x, float(end[D])) if ok else nan
-            except (DivergenceError, DomainError, FloatingPointError):
-                result = nan
+        try:
+            with np.errstate(all="ignore"):
+                end = joint_flow(
+                    self.G,
+                    self.x_init,
+                    mu,
+                    rtol=self.rtol,
+                    atol=self.atol_x,
+                    method=self.method,
+                    line_integral=True,
+                    integral_atol=self._atol_q(mu),
+                    project=True,
+                )
+            result = (end.x, end.integral)
+        except (SolverError, DomainError, FloatingPointError):
+            result = (np.full(self.x_init.size, np.nan), np.nan)
         if len(self._cache) > 256:
             self._cache.clear()
         self._cache[key] = result
@@ -120,7 +95,7 @@ class _JointFlow:
         ok = np.all(np.isfinite(x), axis=1)
         w = np.full((mub.shape[0], self.w0.size), np.nan)
         if np.any(ok):
-            w[ok] = self.G._checked_values(x[ok], "psi(x_init; mu)")
+            w[ok] = self.G.values(x[ok], "psi(x_init; mu)")
         return w[0] if single else w
 
     def conjugate(self, mu):
@@ -142,25 +117,12 @@ class _JointFlow:
         """`T[..., i, j, k] = d K_ij(psi(x_init; mu)) / d mu_k = DK(psi)[grad G_k(psi)]`.
 
         For commuting `G`, `d psi / d mu_k = grad G_k(psi)`, so the third derivative of `Q`
-        is the derivative of the kernel along the gradient fields: exact autograd
-        directional derivatives, no finite differences.
+        is the derivative of the kernel along the gradient fields
+        (`Parametrization.kernel_derivatives`): exact, no finite differences.
         """
         mub, single = self._rows(mu)
         x, _ = self.psi(mub)
-        G = self.G
-
-        def kernel(z):
-            jac = G._jacobian(z)
-            return anp.einsum("bik,bjk->bij", jac, G.geometry.sharp(z, jac))
-
-        fields = np.asarray(G._fields(x))
-        T = np.stack(
-            [
-                np.asarray(_autodiff.directional_derivative(kernel, x, fields[:, k, :]))
-                for k in range(fields.shape[1])
-            ],
-            axis=-1,
-        )
+        T = np.asarray(self.G.kernel_derivatives(x))
         return T[0] if single else T
 
     def traced_hessian(self):
@@ -188,10 +150,9 @@ class _JointFlow:
 
 def _check_points(G: Parametrization, x_init: np.ndarray, points, n_check: int, seed):
     if points is not None:
-        xb, _ = G._batch(points, "check_points")
+        xb, _ = G.points(points, "check_points")
         return np.vstack([x_init[None, :], xb])
-    samples = G.geometry.sample(np.random.default_rng(seed), n_check)
-    return np.vstack([x_init[None, :], samples])
+    return np.vstack([x_init[None, :], G.sample(n_check, seed=seed)])
 
 
 def mirror_potential(
@@ -266,10 +227,7 @@ def mirror_potential(
         raise InputError(
             f"`G` must be a riemflow Parametrization; got {type(G).__name__}", argument="G"
         )
-    x0 = as_point(x_init, "x_init", G.input_dim if G._lazy.geometry is not None else None)
-    xb, _ = G._batch(x0, "x_init")
-    G._checked_values(xb, "x_init")
-    x0 = xb[0]
+    x0 = G.start_point(x_init, "x_init")
     if closed_form:
         R = G.closed_form_potential(x0)
         if R is not None:
@@ -304,228 +262,19 @@ def mirror_potential(
     )
 
 
-# -- implicit bias ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ImplicitBias:
-    """Result of `implicit_bias(..., full_output=True)`.
-
-    Attributes:
-        w: the Bregman projection `argmin {D_R(w, w0) : Xw = y}`: `(d,)`.
-        multipliers: `lambda` with `grad R(w) = grad R(w0) + X^T lambda`: `(n,)`.
-        feasibility: `|Xw - y|_inf / max(1, |y|_inf)` (primal KKT residual).
-        stationarity: `|grad R(w) - grad R(w0) - X^T lambda|_inf / max(1, |X^T lambda|_inf)`
-            (dual KKT residual: the accuracy of the mirror-map round trip).
-        iterations: iterations of the dual solver.
-        tol: the tolerance decided with.
-        message: the solver's message.
-    """
-
-    w: np.ndarray
-    multipliers: np.ndarray
-    feasibility: float
-    stationarity: float
-    iterations: int
-    tol: float
-    message: str
 
 
-def _dual_directions(H, g):
-    """Descent directions of the dual, best first: Newton; the pseudo-inverse Newton step
-    (near the edge of dom R* at depth >= 3, H is singular to working precision and the
-    solve's noise points anywhere); the negative gradient (directions where hess R* is
-    ~1e-60, e.g. the hyperbolic entropy at alpha = 1e-30, need moves the pseudo-inverse
-    drops)."""
-    try:
-        step = -np.linalg.solve(H, g)
-        if np.all(np.isfinite(step)) and float(-g @ step) > 0:
-            yield step
-    except np.linalg.LinAlgError:
-        pass
-    step = -np.linalg.lstsq(H, g, rcond=None)[0]
-    if float(-g @ step) > 0:
-        yield step
-    yield -g
+def __getattr__(name: str):
+    """`implicit_bias` and `ImplicitBias` moved to `riemflow.bregman` (deprecated here)."""
+    if name in ("implicit_bias", "ImplicitBias"):
+        import warnings
 
+        from . import bregman
 
-def _line_search(objective, gradient, best, lam, phi, step, decrement):
-    """Backtrack along `step` from `t = 1` until Armijo's rule holds (or, in the round-off
-    regime of `phi`, until `|Xw - y|` decreases); `None` when the move becomes negligible.
-    Steps can exceed any sensible move by 60 orders (hess R* ~ alpha^2 at alpha = 1e-30),
-    so the floor is on the size of the move, not on `t`."""
-    residual, t = best["residual"], 1.0
-    size = float(np.max(np.abs(step)))
-    while t * size > 1e-15 * max(1.0, float(np.max(np.abs(lam)))):
-        trial = lam + t * step
-        phi_trial = objective(trial)
-        if np.isfinite(phi_trial):
-            if phi_trial <= phi - 1e-4 * t * decrement:
-                return trial, phi_trial
-            if abs(phi_trial - phi) <= 1e-13 * (1.0 + abs(phi)):
-                gradient(trial)  # round-off regime of phi: decide on the residual
-                if best["residual"] < residual:
-                    return trial, phi_trial
-        t *= 0.5
-    return None
-
-
-def _damped_newton(objective, gradient, hessian, best, n, tol, max_iter):
-    """Minimize the dual `phi` from 0: Newton directions, halved until `phi` (inf outside its
-    domain) decreases by Armijo's rule, or, once `phi` differences reach its round-off,
-    until the residual `best["residual"]` (recorded by `gradient`) decreases."""
-    lam = np.zeros(n)
-    phi = objective(lam)
-    if not np.isfinite(phi):
-        raise ConvergenceError("the start grad R(w0) is outside the domain of R*")
-    message = f"iteration budget {max_iter} spent"
-    history: list[float] = []
-    for it in range(1, max_iter + 1):
-        g = gradient(lam)
-        if best["residual"] <= tol:
-            return lam, it - 1, "converged"
-        if it > 25 and best["residual"] >= 0.5 * history[-25]:
-            message = (f"stalled: |Xw - y| decreased by less than 2x in 25 Newton steps "
-                       f"(the dual is ill-conditioned: cond(X hess R* X^T) = "
-                       f"{np.linalg.cond(hessian(lam)):.1e})")  # fmt: skip
-            break
-        history.append(best["residual"])
-        H = hessian(lam)
-        found = None
-        for step in _dual_directions(H, g):
-            found = _line_search(objective, gradient, best, lam, phi, step, float(-g @ step))
-            if found is not None:
-                break
-        if found is None:
-            message = (f"line search stalled at iteration {it}: no Newton, pseudo-inverse or "
-                       f"gradient step decreases phi or |Xw - y| (cond(X hess R* X^T) = "
-                       f"{np.linalg.cond(H):.1e}; near the edge of dom R* the reachable "
-                       "residual is ~cond * eps)")  # fmt: skip
-            break
-        trial, phi_trial = found
-        lam, phi = trial, phi_trial
-    gradient(lam)
-    return best["lam"], it, message
-
-
-def implicit_bias(
-    R: Legendre,
-    X,
-    y,
-    w0,
-    *,
-    tol: float = 1e-10,
-    max_iter: int = 500,
-    full_output: bool = False,
-):
-    """The Bregman projection `argmin {D_R(w, w0) : Xw = y}` (MATH.md section 4).
-
-    If gradient flow on `L(Xw)` (e.g. under-determined least squares) with potential `R`
-    from `w0` converges to an interpolator, this is its limit. Solved in the dual: the
-    minimizer is `w = grad R^*(grad R(w0) + X^T lambda)` (so `grad R(w) - grad R(w0)` lies
-    in the row space of `X`), with `lambda` minimizing the smooth convex
-    `phi(lambda) = R^*(grad R(w0) + X^T lambda) - <lambda, y>`, whose gradient is `Xw - y`
-    and Hessian `X hess R^*(.) X^T = X hess R(w)^{-1} X^T`, by damped Newton steps with a
-    backtracking line search that treats points outside the domain of `R^*` as `+inf`
-    (potentials of depth >= 3 have a bounded `dom R^*`, and at small initialization scales
-    `hess R^*` is tiny there, so full Newton steps overshoot it by orders of magnitude),
-    stopped when `|Xw - y|` is below `tol`.
-
-    Args:
-        R: the Legendre function.
-        X: `(n, d)` with `n <= d` and full row rank.
-        y: `(n,)`.
-        w0: the reference point `(d,)` (the initialization `G(x_init)` of the flow).
-        tol: required `|Xw - y|_inf / max(1, |y|_inf)`.
-        max_iter: iteration budget of the dual solver.
-        full_output: return an `ImplicitBias` with the KKT residuals instead of `w`.
-
-    Returns:
-        `w: (d,)`, or an `ImplicitBias`.
-
-    Raises:
-        ShapeError, NonFiniteError: malformed `X`, `y`, `w0`.
-        DomainError: `w0` outside the domain of `R`.
-        ConvergenceError: the feasibility residual did not reach `tol` (reports it), e.g.
-            because `Xw = y` has no solution in the domain of `R`.
-
-    Example:
-        >>> import numpy as np, riemflow as rf
-        >>> R = rf.potentials.squared_euclidean(2)
-        >>> X, y = np.array([[1.0, 1.0]]), np.array([2.0])
-        >>> rf.implicit_bias(R, X, y, np.zeros(2)).round(12).tolist()
-        [1.0, 1.0]
-    """
-    if not isinstance(R, Legendre):
-        raise InputError(f"`R` must be a riemflow Legendre; got {type(R).__name__}", argument="R")
-    X = check_finite(as_float_array(X, "X"), "X")
-    y = check_finite(as_float_array(y, "y"), "y")
-    if X.ndim != 2 or X.shape[1] != R.dim or X.shape[0] == 0:
-        raise ShapeError(f"`X` must have shape (n, {R.dim}); got {X.shape}", argument="X")
-    if y.shape != (X.shape[0],):
-        raise ShapeError(f"`y` must have shape ({X.shape[0]},); got {y.shape}", argument="y")
-    w0 = as_point(w0, "w0", R.dim)
-    tol = as_positive(tol, "tol")
-    max_iter = as_positive_int(max_iter, "max_iter")
-    theta0 = np.asarray(R.grad(w0), dtype=np.float64)
-    y_scale = max(1.0, float(np.max(np.abs(y))))
-    failures = (DomainError, ConvergenceError, NotPositiveDefiniteError, SolverError)
-
-    best = {"lam": np.zeros(X.shape[0]), "residual": np.inf}
-
-    def primal(lam):
-        return np.asarray(R.grad_conjugate(theta0 + X.T @ lam), dtype=np.float64)
-
-    def objective(lam):
-        try:
-            value = float(R.conjugate(theta0 + X.T @ lam)) - float(lam @ y)
-        except failures:
-            return np.inf  # outside dom R*: trust-region steps are shrunk
-        return value if np.isfinite(value) else np.inf
-
-    def gradient(lam):
-        g = X @ primal(lam) - y
-        residual = float(np.max(np.abs(g))) / y_scale
-        if residual < best["residual"]:
-            best.update(lam=np.array(lam, dtype=np.float64), residual=residual)
-        return g
-
-    def hessian(lam):  # X hess R*(theta) X^T: no Newton solve for potentials built from Q
-        H = np.asarray(R.hessian_conjugate(theta0 + X.T @ lam))
-        diagonal = np.diagonal(H)
-        if np.count_nonzero(H) == np.count_nonzero(diagonal):  # separable: O(n^2 d)
-            return (X * diagonal) @ X.T
-        return X @ H @ X.T
-
-    def failure(reason: str, iterations: int) -> ConvergenceError:
-        return ConvergenceError(
-            f"implicit_bias: |Xw - y| = {best['residual']:.3e} (relative) after {iterations} "
-            f"iterations, above tol={tol:g} ({reason}); Xw = y may have no solution in the "
-            f"domain of {R.name}",
-            residual=best["residual"],
-            iterations=iterations,
+        warnings.warn(
+            f"riemflow.forward.{name} moved to riemflow.bregman.{name} (also riemflow.{name})",
+            DeprecationWarning,
+            stacklevel=2,
         )
-
-    try:
-        lam, iterations, message = _damped_newton(objective, gradient, hessian, best, X.shape[0],
-                                                  tol, max_iter)  # fmt: skip
-    except failures as exc:
-        raise failure(f"{type(exc).__name__}: {exc}", max_iter) from exc
-    lam = best["lam"]
-    w = primal(lam)
-    feasibility = float(np.max(np.abs(X @ w - y))) / y_scale
-    pull = X.T @ lam
-    stationarity = float(np.max(np.abs(R.grad(w) - theta0 - pull))) / max(
-        1.0, float(np.max(np.abs(pull)))
-    )
-    if not feasibility <= tol:
-        raise failure(message, iterations)
-    if full_output:
-        return ImplicitBias(
-            w=w,
-            multipliers=lam,
-            feasibility=feasibility,
-            stationarity=stationarity,
-            iterations=iterations,
-            tol=tol,
-            message=message,
-        )
-    return w
+        return getattr(bregman, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

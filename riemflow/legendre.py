@@ -15,9 +15,10 @@ from functools import cached_property
 
 import autograd.numpy as anp
 import numpy as np
-from autograd.extend import defjvp, defvjp, primitive
 
-from . import _autodiff
+from . import _autodiff, _transforms, hessian_metric
+from ._newton import newton_inverse, positive_definite_starts
+from ._transforms import as_batch, dual_solver, unbatch_like
 from ._validation import as_points, as_positive, as_positive_int, readonly_copy
 from .domains import Domain, as_domain
 from .errors import (
@@ -27,8 +28,9 @@ from .errors import (
     NotPositiveDefiniteError,
     ShapeError,
 )
+from .hessian_metric import FlatnessReport
 
-__all__ = ["Legendre", "LegendreReport", "FlatnessReport"]
+__all__ = ["Legendre", "LegendreReport", "FlatnessReport", "TracedLegendre"]
 
 
 @dataclass(frozen=True)
@@ -77,38 +79,6 @@ class LegendreReport:
         )
 
 
-@dataclass(frozen=True)
-class FlatnessReport:
-    """Outcome of `Legendre.check_flat`: does the Riemann tensor of `hess R` vanish?
-
-    For a Hessian metric, with `T = d^3 R`, the Riemann tensor is
-    `R_{aijk} = -(A - B) / 4`, `A_{aijk} = g^{mb} T_{jma} T_{kib}`, `B` the same with
-    `j, k` swapped. The relative curvature is `|A - B| / (|A| + |B|)` (0/0 counts as 0).
-
-    Attributes:
-        passed: `|A - B| <= rtol (|A| + |B|)` at every point.
-        max_curvature: the largest relative curvature.
-        max_abs_curvature: the largest `|Riemann|` (Frobenius norm, lowered indices).
-        worst_point: where `max_curvature` occurred.
-        n_points: number of points checked.
-        rtol: the tolerance decided with.
-    """
-
-    passed: bool
-    max_curvature: float
-    max_abs_curvature: float
-    worst_point: np.ndarray | None
-    n_points: int
-    rtol: float
-
-    def __str__(self) -> str:
-        verdict = "flat" if self.passed else "curved"
-        return (
-            f"{verdict}: max relative curvature {self.max_curvature:.3e} (absolute "
-            f"{self.max_abs_curvature:.3e}, rtol={self.rtol:g}) over {self.n_points} points"
-        )
-
-
 def _matrix_map(fn, dim: int):
     """`fn: (d,) -> (d, d)` as a map to flat vectors, for `PointwiseMap`."""
 
@@ -118,39 +88,60 @@ def _matrix_map(fn, dim: int):
     return flat
 
 
-def _as_batch(x):
-    """`(d,) -> (1, d)`, `(B, d)` unchanged (works on autograd boxes)."""
-    return anp.reshape(x, (1, -1)) if anp.ndim(x) == 1 else x
+class TracedLegendre:
+    """The differentiable building blocks of a `Legendre` function (`R.traced`).
 
-
-def _unbatch_like(values, reference):
-    """Drop the batch axis of `values` again when `reference` was a single point."""
-    return values[0] if anp.ndim(reference) == 1 else values
-
-
-def _dual_solver(legendre: Legendre):
-    """`mu -> grad R^*(mu)` by `legendre`'s Newton solve, as an autograd primitive.
-
-    Its derivative is `hess R^*(mu) = hess R(w)^{-1}`, so potentials built on it (centered,
-    scaled, or `from_conjugate`) keep exact higher derivatives where `hess R` is traced.
+    Points `(d,)` or batches `(B, d)`, no validation, traceable by autograd (inputs may be
+    autograd boxes): the Hessian metric, the embeddings of the converse and the derived
+    potentials (`Legendre.centered`, `scaled`, `from_conjugate`) differentiate through
+    them. Closed forms given to `Legendre` are used where they exist.
     """
 
-    @primitive
-    def solve(mu):
-        mu = np.asarray(mu, dtype=np.float64)
-        return np.asarray(legendre.grad_conjugate(mu), dtype=np.float64)
+    def __init__(self, R: Legendre):
+        self._R = R
 
-    def vjp(ans, mu):
-        def pull(g):
-            H = np.asarray(legendre._hessians(np.atleast_2d(ans)), dtype=np.float64)
-            out = np.linalg.solve(H, np.atleast_2d(g)[..., None])[..., 0]
-            return out[0] if np.ndim(mu) == 1 else out
+    def value(self, w):
+        """`R(w)`: scalar or `(B,)`."""
+        return unbatch_like(self._R._values(as_batch(w)), w)
 
-        return pull
+    def grad(self, w):
+        """`grad R(w)`: `(d,)` or `(B, d)`."""
+        return unbatch_like(self._R._grads(as_batch(w)), w)
 
-    defvjp(solve, vjp)
-    defjvp(solve, lambda g, ans, mu: vjp(ans, mu)(g))  # hess R^{-1} is symmetric
-    return solve
+    def hessian(self, w):
+        """`hess R(w)`: `(d, d)` or `(B, d, d)`."""
+        return unbatch_like(self._R._hessians(as_batch(w)), w)
+
+    def third_derivative(self, w):
+        """`T_{ijk} = d_k hess R_{ij}(w)`: `(d, d, d)` or `(B, d, d, d)`."""
+        return unbatch_like(self._R._third_derivatives(as_batch(w)), w)
+
+    def grad_conjugate(self, mu):
+        """`grad R*(mu)`: the closed form, else the Newton solve as an autograd primitive."""
+        R = self._R
+        if R._conj_grad_map is not None:
+            return unbatch_like(R._conj_grad_map(as_batch(mu)), mu)
+        return dual_solver(R)(mu)
+
+    def conjugate(self, mu):
+        """`R*(mu)`: the closed form, else `<mu, w> - R(w)` at `w = grad R*(mu)`."""
+        R = self._R
+        if R._conj_map is not None:
+            return unbatch_like(R._conj_map(as_batch(mu))[..., 0], mu)
+        w = self.grad_conjugate(mu)
+        return anp.sum(mu * w, axis=-1) - self.value(w)
+
+    @property
+    def has_hessian_conjugate(self) -> bool:
+        """Whether `hess R*` has a closed form (see `hessian_conjugate`)."""
+        return self._R._conj_hess_map is not None
+
+    def hessian_conjugate(self, mu):
+        """The closed form of `hess R*(mu)`: `(d, d)` or `(B, d, d)` (only when
+        `has_hessian_conjugate`)."""
+        R = self._R
+        flat = R._conj_hess_map(as_batch(mu))
+        return unbatch_like(anp.reshape(flat, (-1, R.dim, R.dim)), mu)
 
 
 class Legendre:
@@ -232,7 +223,7 @@ class Legendre:
             if hessian_conjugate is None
             else _autodiff.PointwiseMap(_matrix_map(hessian_conjugate, self.dim), "hessian*")
         )
-        self._last_solution: np.ndarray | None = None
+        self.traced = TracedLegendre(self)
 
     def __repr__(self) -> str:
         return f"Legendre({self.name!r}, dim={self.dim}, domain={self.domain!r})"
@@ -270,7 +261,14 @@ class Legendre:
         return anp.reshape(jac, (n, self.dim, self.dim, self.dim))
 
     # -- input handling -----------------------------------------------------------------
-    def _points(self, w, name: str = "w"):
+    def points(self, w, name: str = "w") -> tuple[np.ndarray, bool]:
+        """Validate points of the domain: `(d,)` or `(B, d)` as a finite `(B, d)` array and
+        whether `w` was a single point.
+
+        Raises:
+            ShapeError, NonFiniteError: `w` malformed.
+            DomainError: a point outside the domain (named `name`).
+        """
         wb, single = as_points(w, name, self.dim)
         inside = np.asarray(self.domain.contains(wb), dtype=bool)
         if not np.all(inside):
@@ -305,7 +303,7 @@ class Legendre:
         Raises:
             DomainError: `w` outside the domain, or `R(w)` not finite.
         """
-        wb, single = self._points(w)
+        wb, single = self.points(w)
         with np.errstate(all="ignore"):
             vals = self._finite(self._values(wb)[:, None], wb, "R", "w")[:, 0]
         return float(vals[0]) if single else vals
@@ -316,19 +314,19 @@ class Legendre:
 
     def grad(self, w) -> np.ndarray:
         """Mirror map `grad R(w)`: `(d,)` or `(B, d)`."""
-        wb, single = self._points(w)
+        wb, single = self.points(w)
         with np.errstate(all="ignore"):
             return self._out(self._finite(self._grads(wb), wb, "grad R", "w"), single)
 
     def hessian(self, w) -> np.ndarray:
         """`hess R(w)`: `(d, d)` or `(B, d, d)` (the Hessian metric's matrix)."""
-        wb, single = self._points(w)
+        wb, single = self.points(w)
         with np.errstate(all="ignore"):
             return self._out(self._finite(self._hessians(wb), wb, "hess R", "w"), single)
 
     def third_derivative(self, w) -> np.ndarray:
         """`T_{ijk} = d_i d_j d_k R(w)`: `(d, d, d)` or `(B, d, d, d)`."""
-        wb, single = self._points(w)
+        wb, single = self.points(w)
         return self._out(np.asarray(self._third_derivatives(wb)), single)
 
     def bregman(self, w, v) -> np.ndarray | float:
@@ -336,8 +334,8 @@ class Legendre:
 
         `w` and `v` have the same shape, `(d,)` or `(B, d)`.
         """
-        wb, single = self._points(w, "w")
-        vb, _ = self._points(v, "v")
+        wb, single = self.points(w, "w")
+        vb, _ = self.points(v, "v")
         if wb.shape != vb.shape:
             raise ShapeError(
                 f"`w` and `v` must have the same shape; got {wb.shape}, {vb.shape}", argument="v"
@@ -386,103 +384,26 @@ class Legendre:
         out = np.stack([self._newton(m, start) for m in mub])
         return self._out(out, single)
 
-    def _newton_starts(self, start):
-        """Start points: the caller's, the last solution, the domain's center, then a few
-        seeded samples (for potentials whose Hessian degenerates at the center, such as
-        `|w|^p` at 0)."""
-        fixed = [start, self._last_solution, self.domain.center()]
-        samples = list(self.domain.sample(np.random.default_rng(0), 4))
-        for candidate in fixed + samples:
-            if candidate is None:
-                continue
-            c = np.asarray(candidate, dtype=np.float64)
-            if c.shape != (self.dim,) or not self.domain.contains(c):
-                continue
-            with np.errstate(all="ignore"):
-                H = np.asarray(self._hessians(c[None, :]))[0]
-            if np.all(np.isfinite(H)) and np.linalg.eigvalsh(0.5 * (H + H.T))[0] > 0:
-                yield c.copy()
-
-    def _newton_failure(self, what, w, mu, g, iterations, hint) -> ConvergenceError:
-        return ConvergenceError(
-            f"grad R* of {self.name}: {what} w={np.array2string(w, precision=6, threshold=8)}; "
-            f"mu={np.array2string(mu, precision=6, threshold=8)} may be outside the range of "
-            f"grad R {hint}",
-            residual=float(np.max(np.abs(g))),
-            iterations=iterations,
-        )
-
     def _newton(self, mu: np.ndarray, start) -> np.ndarray:
-        w = next(self._newton_starts(start), None)
-        if w is None:
-            raise NotPositiveDefiniteError(
-                f"grad R* of {self.name}: no start point with a positive definite Hessian "
-                "(tried the given start, the domain center and 4 samples)"
-            )
+        def at(fn):
+            return lambda z: np.asarray(fn(z[None, :]))[0]
 
-        def objective(z):
-            return float(self._values(z[None, :])[0]) - float(mu @ z)
-
-        phi = objective(w)
-        last_step = np.inf
-        for it in range(1, self.max_newton + 1):
-            g = np.asarray(self._grads(w[None, :]))[0] - mu
-            H = np.asarray(self._hessians(w[None, :]))[0]
-            try:
-                chol = np.linalg.cholesky(0.5 * (H + H.T))
-            except np.linalg.LinAlgError:
-                # the start had a PD Hessian: the iterates wandered where it degenerates
-                raise self._newton_failure(
-                    "hess R is not positive definite at the Newton iterate",
-                    w,
-                    mu,
-                    g,
-                    it,
-                    "or R is not convex there",
-                ) from None
-            step = np.linalg.solve(chol.T, np.linalg.solve(chol, g))
-            decrement = float(g @ step)
-            t = 1.0
-            while True:
-                trial = w - t * step
-                if self.domain.contains(trial):
-                    phi_trial = objective(trial)
-                    # Newton decrement^2 = 2 (phi - min phi) to second order: below 1e-10 the
-                    # full step is safe (quadratic regime) and Armijo's test would compare
-                    # differences at round-off level
-                    if decrement < 1e-10 * (1 + abs(phi)) or (
-                        phi_trial <= phi - 1e-4 * t * decrement
-                    ):
-                        break
-                t *= 0.5
-                if t < 1e-14:
-                    raise self._newton_failure(
-                        "the Newton line search stalled at", w, mu, g, it, "(the domain of R*)"
-                    )
-            w, phi = trial, phi_trial
-            size = float(np.max(np.abs(t * step)))
-            # steps below what round-off in grad R (~eps |mu| per entry) moves w by are
-            # noise: the stopping floor when the solution is at (or near) w = 0, where a
-            # step relative to |w| can never get small enough
-            noise = np.finfo(np.float64).eps * max(float(np.max(np.abs(mu))), 1e-300)
-            floor = 4.0 * float(
-                np.max(
-                    np.abs(np.linalg.solve(chol.T, np.linalg.solve(chol, np.full_like(g, noise))))
-                )
-            )
-            scale = max(float(np.max(np.abs(w))), 1e-300)
-            if t == 1.0 and (
-                size <= max(self.newton_tol * scale, floor)
-                or (size >= last_step and size < 1e-10 * scale)
-            ):
-                self._last_solution = w
-                return w
-            last_step = size if t == 1.0 else np.inf
-        raise ConvergenceError(
-            f"grad R* of {self.name}: Newton did not converge in {self.max_newton} "
-            f"iterations at mu={np.array2string(mu, precision=6, threshold=8)}",
-            residual=float(np.max(np.abs(np.asarray(self._grads(w[None, :]))[0] - mu))),
-            iterations=self.max_newton,
+        starts = positive_definite_starts(
+            [start, self.domain.center(), *self.domain.sample(np.random.default_rng(0), 4)],
+            contains=self.domain.contains,
+            hessian=at(self._hessians),
+            dim=self.dim,
+        )
+        return newton_inverse(
+            mu,
+            value=at(self._values),
+            grad=at(self._grads),
+            hessian=at(self._hessians),
+            contains=self.domain.contains,
+            starts=starts,
+            tol=self.newton_tol,
+            max_iter=self.max_newton,
+            name=self.name,
         )
 
     def hessian_conjugate(self, mu) -> np.ndarray:
@@ -547,29 +468,7 @@ class Legendre:
             >>> R(np.array([2.0])), R.grad(np.array([2.0])).tolist()
             (0.0, [0.0])
         """
-        wb, _ = self._points(w0, "w0")
-        center = wb[0].copy()
-        theta = np.asarray(self.grad(center), dtype=np.float64)
-        value0 = float(self(center))
-        conj0 = float(np.dot(theta, center) - value0)  # R*(theta) = <theta, w0> - R(w0)
-        return Legendre(
-            lambda w: self.fn(w) - value0 - anp.dot(w - center, theta),
-            self.dim,
-            domain=self.domain,
-            grad=lambda w: self._grads_traced(w) - theta,
-            hessian=lambda w: self._hessians_traced(w),
-            grad_conjugate=lambda mu: self._grad_conjugate_traced(mu + theta),
-            conjugate=lambda mu: self._conjugate_traced(mu + theta) - conj0,
-            hessian_conjugate=None
-            if self._conj_hess_map is None
-            else lambda mu: _unbatch_like(
-                anp.reshape(self._conj_hess_map(_as_batch(mu + theta)), (-1, self.dim, self.dim)),
-                mu,
-            ),
-            name=name or f"{self.name} centered at w0",
-            newton_tol=self.newton_tol,
-            max_newton=self.max_newton,
-        )
+        return _transforms.centered(self, w0, name)
 
     def scaled(self, factor: float, *, name: str | None = None) -> Legendre:
         """`c R` for a constant `c > 0`: `grad (cR)^*(mu) = grad R^*(mu / c)`,
@@ -582,28 +481,7 @@ class Legendre:
             >>> R.grad_conjugate(np.array([0.25])).round(12).tolist()  # exp(0.25 / 0.25)
             [2.718281828459]
         """
-        c = as_positive(factor, "factor")
-        return Legendre(
-            lambda w: c * self.fn(w),
-            self.dim,
-            domain=self.domain,
-            grad=lambda w: c * self._grads_traced(w),
-            hessian=lambda w: c * self._hessians_traced(w),
-            grad_conjugate=lambda mu: self._grad_conjugate_traced(mu / c),
-            conjugate=lambda mu: c * self._conjugate_traced(mu / c),
-            hessian_conjugate=None
-            if self._conj_hess_map is None
-            else lambda mu: (
-                _unbatch_like(
-                    anp.reshape(self._conj_hess_map(_as_batch(mu / c)), (-1, self.dim, self.dim)),
-                    mu,
-                )
-                / c
-            ),
-            name=name or f"{c:g} * {self.name}",
-            newton_tol=self.newton_tol,
-            max_newton=self.max_newton,
-        )
+        return _transforms.scaled(self, as_positive(factor, "factor"), name)
 
     @classmethod
     def from_conjugate(
@@ -650,59 +528,18 @@ class Legendre:
             >>> R.grad(np.array([np.e])).round(12).tolist()
             [1.0]
         """
-        dim = as_positive_int(dim, "dim")
-        dual = cls(
+        return _transforms.from_conjugate(
+            cls,
             conjugate,
-            dim,
-            domain=conjugate_domain,
-            grad=grad_conjugate,
-            hessian=hessian_conjugate,
-            name=f"({name or 'R'})*",
-            newton_tol=newton_tol,
-            max_newton=max_newton,
-        )
-        solve = _dual_solver(dual)
-
-        def value(w):
-            mu = solve(w)
-            q = dual._values(_as_batch(mu))
-            return anp.sum(mu * w, axis=-1) - _unbatch_like(q, w)
-
-        def hessian(w):
-            mu = solve(w)
-            return anp.linalg.inv(_unbatch_like(dual._hessians(_as_batch(mu)), w))
-
-        return cls(
-            value,
-            dim,
-            domain=domain,
-            grad=solve,
-            hessian=hessian,
+            as_positive_int(dim, "dim"),
             grad_conjugate=grad_conjugate,
-            conjugate=conjugate,
             hessian_conjugate=hessian_conjugate,
+            domain=domain,
+            conjugate_domain=conjugate_domain,
             name=name,
             newton_tol=newton_tol,
             max_newton=max_newton,
         )
-
-    # -- traced building blocks for derived potentials (inputs (d,) or (B, d)) ----------
-    def _grads_traced(self, w):
-        return _unbatch_like(self._grads(_as_batch(w)), w)
-
-    def _hessians_traced(self, w):
-        return _unbatch_like(self._hessians(_as_batch(w)), w)
-
-    def _grad_conjugate_traced(self, mu):
-        if self._conj_grad_map is not None:
-            return _unbatch_like(self._conj_grad_map(_as_batch(mu)), mu)
-        return _dual_solver(self)(mu)
-
-    def _conjugate_traced(self, mu):
-        if self._conj_map is not None:
-            return _unbatch_like(self._conj_map(_as_batch(mu))[..., 0], mu)
-        w = self._grad_conjugate_traced(mu)
-        return anp.sum(mu * w, axis=-1) - _unbatch_like(self._values(_as_batch(w)), mu)
 
     # -- geometry -----------------------------------------------------------------------
     @cached_property
@@ -712,9 +549,7 @@ class Legendre:
         geomstats' Christoffel symbols, curvature and geodesics work on it; its
         Christoffel symbols and Riemann tensor use the Hessian-metric closed forms.
         """
-        from .hessian_metric import hessian_metric
-
-        return hessian_metric(self)
+        return hessian_metric.hessian_metric(self)
 
     def check(
         self,
@@ -752,7 +587,7 @@ class Legendre:
         n_samples = as_positive_int(n_samples, "n_samples")
         if points is None:
             points = self.domain.sample(rng, n_samples)
-        wb, _ = self._points(points, "points")
+        wb, _ = self.points(points, "points")
         eig = np.linalg.eigvalsh(np.atleast_3d(self.hessian(wb)).reshape(-1, self.dim, self.dim))
         lmin, lmax = eig[:, 0], eig[:, -1]
         rel = np.where(lmax > 0, lmin / np.where(lmax > 0, lmax, 1.0), -np.inf)
@@ -799,17 +634,9 @@ class Legendre:
 
         `R_{aijk} = -(1/4) g^{mb} (T_{jma} T_{kib} - T_{kma} T_{jib})` with
         `T = d^3 R`; geomstats' convention `R_{ijk}^l = dx^l(R(X_j, X_k) X_i)` is this
-        tensor with `a` raised (see `FlatnessReport`).
+        tensor with `a` raised (see `riemflow.hessian_metric.FlatnessReport`).
         """
-        wb, single = self._points(w)
-        A, B = self._curvature_terms(wb)
-        return self._out(-0.25 * (A - B), single)
-
-    def _curvature_terms(self, wb):
-        T = np.asarray(self._third_derivatives(wb))
-        ginv = np.linalg.inv(np.asarray(self._hessians(wb)))
-        A = np.einsum("nmb,njma,nkib->naijk", ginv, T, T)
-        return A, np.swapaxes(A, 3, 4)
+        return hessian_metric.riemann_tensor(self, w)
 
     def check_flat(
         self, points=None, *, n_samples: int = 32, rtol: float = 1e-8, seed: int | None = 0
@@ -824,20 +651,6 @@ class Legendre:
                 as the simplex entropy have relative curvature of order 1.
             seed: seed of the samples.
         """
-        n_samples = as_positive_int(n_samples, "n_samples")
-        if points is None:
-            points = self.domain.sample(np.random.default_rng(seed), n_samples)
-        wb, _ = self._points(points, "points")
-        A, B = self._curvature_terms(wb)
-        diff = np.linalg.norm((A - B).reshape(len(wb), -1), axis=1)
-        scale = np.linalg.norm(A.reshape(len(wb), -1), axis=1) * 2.0  # |A| = |B|
-        rel = np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0)
-        worst = int(np.argmax(rel))
-        return FlatnessReport(
-            passed=bool(np.all(diff <= rtol * scale)),
-            max_curvature=float(rel[worst]),
-            max_abs_curvature=float(np.max(0.25 * diff)),
-            worst_point=readonly_copy(wb[worst]),
-            n_points=int(wb.shape[0]),
-            rtol=rtol,
+        return hessian_metric.check_flat(
+            self, points, n_samples=n_samples, rtol=rtol, seed=seed
         )

@@ -1,18 +1,30 @@
-"""Losses on data `(X, y)`, as autograd-differentiable callables `w: (d,) -> float`.
+"""Losses `L: R^d -> R`, and the protocol riemflow's flows read from a loss.
 
-Any autograd-differentiable callable works as a loss in riemflow's flows; the classes here
-add what the stochastic variants need (`subset` for mini-batches) and stable formulas.
-With `n` samples, rows `x_n` of `X: (n, d)` and margins `m_n = y_n <x_n, w>`:
+Any autograd-differentiable callable `w: (d,) -> float` works as a loss in riemflow's
+flows. A loss may offer more, and the flows use what it offers (the protocols below):
+
+| member | protocol | used for |
+|---|---|---|
+| `gradient(w) -> (d,)` | `LossWithGradient` | `grad L` in closed form (no autograd trace) |
+| `values(W) -> (T,)` | `BatchedLoss` | the loss along a whole trajectory in one call |
+| `subset(indices)`, `n_samples` | `SubsampledLoss` | mini-batches of the stochastic descents |
+| `time_dependent = True`, called as `L(w, t)` | `TimeDependentLoss` | losses that change in time |
+
+The losses on data `(X, y)` implement the first three. With `n` samples, rows `x_n` of
+`X: (n, d)` and margins `m_n = y_n <x_n, w>`:
 
 - `squared(X, y)`:      $L(w) = \\frac{1}{2n} \\sum_n (\\langle x_n, w\\rangle - y_n)^2$
 - `exponential(X, y)`:  $L(w) = \\frac{1}{n} \\sum_n e^{-m_n}$
 - `logistic(X, y)`:     $L(w) = \\frac{1}{n} \\sum_n \\log(1 + e^{-m_n})$
 
 `reduction="sum"` drops the `1/n`. A time-dependent loss `L(w, t)` is marked with
-`time_dependent` (see `time_dependent`); flows then pass the time.
+`time_dependent`.
 """
 
 from __future__ import annotations
+
+import warnings
+from typing import Protocol, runtime_checkable
 
 import autograd.numpy as anp
 import numpy as np
@@ -22,24 +34,115 @@ from . import _autodiff
 from ._validation import as_float_array, check_finite
 from .errors import InputError, NotCallableError, ShapeError
 
-__all__ = ["DataLoss", "squared", "exponential", "logistic", "time_dependent"]
+__all__ = [
+    "Loss",
+    "LossWithGradient",
+    "BatchedLoss",
+    "SubsampledLoss",
+    "TimeDependentLoss",
+    "DataLoss",
+    "SquaredLoss",
+    "ExponentialLoss",
+    "LogisticLoss",
+    "squared",
+    "exponential",
+    "logistic",
+    "time_dependent",
+    "is_time_dependent",
+    "at_time",
+    "gradient",
+    "values",
+]
 
 
-def euclidean_gradient(loss_of_w, w: np.ndarray) -> np.ndarray:
+# -- the protocol ------------------------------------------------------------------------
+@runtime_checkable
+class Loss(Protocol):
+    """A loss: `L(w) -> float` for `w: (d,)`, differentiable by autograd."""
+
+    def __call__(self, w): ...
+
+
+@runtime_checkable
+class LossWithGradient(Protocol):
+    """A loss with a closed-form gradient `grad L(w): (d,)` (plain arrays, not traced)."""
+
+    def gradient(self, w) -> np.ndarray: ...
+
+
+@runtime_checkable
+class BatchedLoss(Protocol):
+    """A loss evaluated on every row of `W: (T, d)` at once: `(T,)`."""
+
+    def values(self, W) -> np.ndarray: ...
+
+
+@runtime_checkable
+class SubsampledLoss(Protocol):
+    """A loss that is a sum over `n_samples` samples, restricted by `subset(indices)`."""
+
+    n_samples: int
+
+    def subset(self, indices) -> Loss: ...
+
+
+@runtime_checkable
+class TimeDependentLoss(Protocol):
+    """A loss `L(w, t)` that depends on time, marked `time_dependent = True`."""
+
+    time_dependent: bool
+
+    def __call__(self, w, t): ...
+
+
+def is_time_dependent(loss) -> bool:
+    """Whether `loss` is marked as a time-dependent loss `L(w, t)`."""
+    return bool(getattr(loss, "time_dependent", False))
+
+
+def at_time(loss, t: float):
+    """`w -> L(w)` at time `t` (the loss itself when it does not depend on time)."""
+    if is_time_dependent(loss):
+        return lambda w: loss(w, t)
+    return loss
+
+
+def gradient(loss, w) -> np.ndarray:
     """`grad L(w)`: `(d,)`; the loss's own closed-form `gradient` if it has one, else one
-    autograd reverse pass (private helper of the flows, not re-exported)."""
-    closed = getattr(loss_of_w, "gradient", None)
-    if closed is not None:
-        return np.asarray(closed(w), dtype=np.float64)
-    _, grad = _autodiff.gradient(lambda z: loss_of_w(z[0]), w[None, :], name="loss")
+    autograd reverse pass through `L` (for a loss of `w` only: use `at_time` first)."""
+    if isinstance(loss, LossWithGradient):
+        return np.asarray(loss.gradient(w), dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    _, grad = _autodiff.gradient(lambda z: loss(z[0]), w[None, :], name="loss")
     return np.asarray(grad, dtype=np.float64)[0]
 
 
-_KINDS = ("squared", "exponential", "logistic")
+def values(loss, t, W) -> np.ndarray:
+    """The loss at the rows of `W: (T, d)` at times `t: (T,)`: `(T,)` (one batched call
+    for a `BatchedLoss` that does not depend on time)."""
+    if isinstance(loss, BatchedLoss) and not is_time_dependent(loss):
+        return np.asarray(loss.values(W), dtype=np.float64)
+    return np.array([float(at_time(loss, tk)(wk)) for tk, wk in zip(t, W, strict=True)])
 
 
+def euclidean_gradient(loss_of_w, w: np.ndarray) -> np.ndarray:
+    """Deprecated alias of `gradient`."""
+    warnings.warn(
+        "riemflow.losses.euclidean_gradient is deprecated; use riemflow.losses.gradient",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return gradient(loss_of_w, w)
+
+
+# -- losses on data -------------------------------------------------------------------------
 class DataLoss:
-    """A loss on a data set `(X, y)`; callable `w: (d,) -> float`.
+    """A loss on a data set `(X, y)`, `L(w) = sum_n phi(s_n(w))` (or the mean): callable
+    `w: (d,) -> float`.
+
+    The score `s = A w - b` is the residual `X w - y` (squared loss) or the margins
+    `y_n <x_n, w>` (classification losses); each kind is a subclass that gives `phi` and
+    its derivative. `DataLoss(X, y, kind=...)` builds the subclass of that kind.
 
     Args:
         X: design matrix `(n, d)`.
@@ -59,10 +162,25 @@ class DataLoss:
     """
 
     time_dependent = False
+    kind = ""
+    _kinds: dict[str, type[DataLoss]] = {}
 
-    def __init__(self, X, y=None, *, kind: str = "squared", reduction: str = "mean"):
-        if kind not in _KINDS:
-            raise InputError(f"`kind` must be one of {_KINDS}; got {kind!r}", argument="kind")
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            DataLoss._kinds[cls.kind] = cls
+
+    def __new__(cls, X=None, y=None, *, kind: str | None = None, reduction: str = "mean"):
+        if cls is DataLoss:
+            if kind not in DataLoss._kinds:
+                raise InputError(
+                    f"`kind` must be one of {tuple(DataLoss._kinds)}; got {kind!r}",
+                    argument="kind",
+                )
+            cls = DataLoss._kinds[kind]
+        return super().__new__(cls)
+
+    def __init__(self, X, y=None, *, kind: str | None = None, reduction: str = "mean"):
         if reduction not in ("mean", "sum"):
             raise InputError(
                 f"`reduction` must be 'mean' or 'sum'; got {reduction!r}", argument="reduction"
@@ -73,7 +191,7 @@ class DataLoss:
                 f"`X` must be a non-empty (n, d) matrix; got shape {X.shape}", argument="X"
             )
         if y is None:
-            if kind == "squared":
+            if self.kind == "squared":
                 raise InputError("`y` is required for the squared loss", argument="y")
             y = np.ones(X.shape[0])
         y = check_finite(as_float_array(y, "y"), "y")
@@ -81,8 +199,21 @@ class DataLoss:
             raise ShapeError(
                 f"`y` must have shape ({X.shape[0]},) to match X; got {y.shape}", argument="y"
             )
-        self.X, self.y, self.kind, self.reduction = X, y, kind, reduction
-        self._signed = X * y[:, None]  # rows y_n x_n, for margins
+        self.X, self.y, self.reduction = X, y, reduction
+        self._A, self._b = self._score_map(X, y)
+
+    # the kind: s = A w - b and phi(s), phi'(s)
+    @staticmethod
+    def _score_map(X, y):
+        raise NotImplementedError
+
+    @staticmethod
+    def _phi(s):
+        raise NotImplementedError
+
+    @staticmethod
+    def _dphi(s):
+        raise NotImplementedError
 
     @property
     def n_samples(self) -> int:
@@ -94,21 +225,16 @@ class DataLoss:
         """Dimension `d` of `w`."""
         return self.X.shape[1]
 
+    def _reduce(self, total):
+        return total / self.n_samples if self.reduction == "mean" else total
+
     def __call__(self, w):
         """The loss at `w: (d,)` (a float, or an autograd box while traced)."""
         if anp.shape(w) != (self.dim,):
             raise ShapeError(
                 f"loss expects w of shape ({self.dim},); got {anp.shape(w)}", argument="w"
             )
-        if self.kind == "squared":
-            r = anp.dot(self.X, w) - self.y
-            terms = 0.5 * r * r
-        elif self.kind == "exponential":
-            terms = anp.exp(-anp.dot(self._signed, w))
-        else:  # logistic, stable for large |margin|
-            terms = anp.logaddexp(0.0, -anp.dot(self._signed, w))
-        total = anp.sum(terms)
-        return total / self.n_samples if self.reduction == "mean" else total
+        return self._reduce(anp.sum(self._phi(anp.dot(self._A, w) - self._b)))
 
     def values(self, W) -> np.ndarray:
         """The loss at each row of `W: (T, d)`: `(T,)` (one matrix product for a whole
@@ -116,32 +242,15 @@ class DataLoss:
         W = np.asarray(W, dtype=np.float64)
         if W.ndim != 2 or W.shape[1] != self.dim:
             raise ShapeError(f"`W` must have shape (T, {self.dim}); got {W.shape}", argument="W")
-        if self.kind == "squared":
-            terms = 0.5 * (W @ self.X.T - self.y) ** 2
-        elif self.kind == "exponential":
-            terms = np.exp(-(W @ self._signed.T))
-        else:
-            terms = np.logaddexp(0.0, -(W @ self._signed.T))
-        total = np.sum(terms, axis=1)
-        return total / self.n_samples if self.reduction == "mean" else total
+        return self._reduce(np.sum(self._phi(W @ self._A.T - self._b), axis=1))
 
     def gradient(self, w) -> np.ndarray:
-        """`grad L(w)`: `(d,)`, in closed form (no autograd trace; the flows use it).
-
-        squared: `X^T (Xw - y)`; exponential: `-sum_n e^{-m_n} y_n x_n`; logistic:
-        `-sum_n sigmoid(-m_n) y_n x_n` (`scipy.special.expit`, stable); divided by `n`
-        for `reduction="mean"`.
-        """
+        """`grad L(w) = A^T phi'(A w - b)`: `(d,)`, in closed form (no autograd trace; the
+        flows use it), divided by `n` for `reduction="mean"`."""
         w = np.asarray(w, dtype=np.float64)
         if w.shape != (self.dim,):
             raise ShapeError(f"loss expects w of shape ({self.dim},); got {w.shape}", argument="w")
-        if self.kind == "squared":
-            g = self.X.T @ (self.X @ w - self.y)
-        else:
-            margins = self._signed @ w
-            weights = np.exp(-margins) if self.kind == "exponential" else expit(-margins)
-            g = -(self._signed.T @ weights)
-        return g / self.n_samples if self.reduction == "mean" else g
+        return self._reduce(self._A.T @ self._dphi(self._A @ w - self._b))
 
     def subset(self, indices) -> DataLoss:
         """The same loss on the samples `indices` (a mini-batch)."""
@@ -156,25 +265,79 @@ class DataLoss:
                 f"`indices` must be integers in [0, {self.n_samples}); got {idx!r}",
                 argument="indices",
             )
-        return DataLoss(self.X[idx], self.y[idx], kind=self.kind, reduction=self.reduction)
+        return type(self)(self.X[idx], self.y[idx], reduction=self.reduction)
 
     def __repr__(self) -> str:
         return f"{self.kind}(n={self.n_samples}, d={self.dim}, reduction={self.reduction!r})"
 
 
+class SquaredLoss(DataLoss):
+    """`phi(s) = s^2 / 2` of the residual `s = X w - y` (see `DataLoss`)."""
+
+    kind = "squared"
+
+    @staticmethod
+    def _score_map(X, y):
+        return X, y
+
+    @staticmethod
+    def _phi(s):
+        return 0.5 * s * s
+
+    @staticmethod
+    def _dphi(s):
+        return s
+
+
+class _MarginLoss(DataLoss):
+    """Classification losses of the margins `s = y_n <x_n, w>` (rows `y_n x_n`, `b = 0`)."""
+
+    @staticmethod
+    def _score_map(X, y):
+        return X * y[:, None], np.zeros(X.shape[0])
+
+
+class ExponentialLoss(_MarginLoss):
+    """`phi(s) = e^{-s}` of the margins (see `DataLoss`)."""
+
+    kind = "exponential"
+
+    @staticmethod
+    def _phi(s):
+        return anp.exp(-s)
+
+    @staticmethod
+    def _dphi(s):
+        return -np.exp(-s)
+
+
+class LogisticLoss(_MarginLoss):
+    """`phi(s) = log(1 + e^{-s})` of the margins, stable for large `|s|` (see `DataLoss`)."""
+
+    kind = "logistic"
+
+    @staticmethod
+    def _phi(s):
+        return anp.logaddexp(0.0, -s)
+
+    @staticmethod
+    def _dphi(s):
+        return -expit(-s)
+
+
 def squared(X, y, *, reduction: str = "mean") -> DataLoss:
     """Squared loss $\\frac{1}{2n}\\|Xw - y\\|^2$ (see `DataLoss`)."""
-    return DataLoss(X, y, kind="squared", reduction=reduction)
+    return SquaredLoss(X, y, reduction=reduction)
 
 
 def exponential(X, y=None, *, reduction: str = "mean") -> DataLoss:
     """Exponential loss $\\frac{1}{n}\\sum_n e^{-y_n \\langle x_n, w\\rangle}$ (see `DataLoss`)."""
-    return DataLoss(X, y, kind="exponential", reduction=reduction)
+    return ExponentialLoss(X, y, reduction=reduction)
 
 
 def logistic(X, y=None, *, reduction: str = "mean") -> DataLoss:
     """Logistic loss $\\frac{1}{n}\\sum_n \\log(1 + e^{-y_n \\langle x_n, w\\rangle})$."""
-    return DataLoss(X, y, kind="logistic", reduction=reduction)
+    return LogisticLoss(X, y, reduction=reduction)
 
 
 def time_dependent(fn):

@@ -28,13 +28,19 @@ import numpy as np
 from geomstats.geometry.hypersphere import Hypersphere
 
 from ._validation import as_float_array, as_positive, as_positive_int, check_finite
-from .domains import MirrorImage
-from .errors import DomainError, InputError, ShapeError
-from .legendre import Legendre
+from .errors import (
+    ConvergenceError,
+    DomainError,
+    InputError,
+    NotCommutingError,
+    NotRegularError,
+    ShapeError,
+)
 from .parametrization import Parametrization
 from .potentials import (
-    _exponential_pair,
+    commuting_quadratic,
     power_network,
+    product_pair,
     simplex_entropy,
     squared_euclidean,
 )
@@ -51,6 +57,15 @@ __all__ = [
     "single_neuron",
     "simplex_sphere",
 ]
+
+
+def _closed_form_or_none(build, *args):
+    """The closed-form potential, or `None` where its hypotheses fail at this
+    initialization (the numerical route of `mirror_potential` then reports why)."""
+    try:
+        return build(*args)
+    except (NotCommutingError, NotRegularError, ConvergenceError):
+        return None
 
 
 def _init_vector(init, n_blocks: int, block_dim: int, alpha: float) -> np.ndarray:
@@ -105,26 +120,6 @@ def _orthant(reference: np.ndarray):
         return np.all(np.asarray(x) * sign > 0, axis=-1)
 
     return contains
-
-
-def _product_pair_potential(x, dim: int, signed: bool):
-    """Depth-2 products `u1 u2 (- v1 v2)`: `u1 u2 = p^2 e^{2 mu} - q^2 e^{-2 mu}` along the
-    joint flow with `p, q = (u1 +- u2) / 2` (MATH.md section 4), so `w` is an exponential
-    pair with `a = p_u^2 + q_v^2`, `b = q_u^2 + p_v^2`, rate 2."""
-
-    def halves(first):
-        a, b = x[first * dim : (first + 1) * dim], x[(first + 1) * dim : (first + 2) * dim]
-        return 0.5 * (a + b), 0.5 * (a - b)
-
-    p_u, q_u = halves(0)
-    a, b = p_u**2, q_u**2
-    if signed:
-        p_v, q_v = halves(2)
-        a, b = a + q_v**2, b + p_v**2
-    if np.any((a == 0) & (b == 0)):
-        return None  # not regular there: the numerical route reports it
-    with np.errstate(divide="ignore"):
-        return _exponential_pair(np.log(a), np.log(b), 2.0, "depth-2 product network potential")
 
 
 def diagonal_network(
@@ -238,7 +233,9 @@ def diagonal_network(
         def potential(x):
             if power != 2:
                 return None  # no elementary closed form: mirror_potential integrates
-            return _product_pair_potential(x, dim, signed)
+            u1, u2 = x[:dim], x[dim : 2 * dim]
+            v1, v2 = (x[2 * dim : 3 * dim], x[3 * dim :]) if signed else (None, None)
+            return _closed_form_or_none(product_pair, u1, u2, v1, v2)
 
     G = Parametrization(
         fn,
@@ -365,59 +362,9 @@ def quadratic(matrices, *, init=None):
         D,
         name=f"quadratic forms (d={A.shape[0]}, D={D})",
         vectorized=True,
-        potential=lambda x: _quadratic_potential(A, x),
+        potential=lambda x: _closed_form_or_none(commuting_quadratic, A, x),
     )
     return G, x_init
-
-
-def _quadratic_potential(A: np.ndarray, x: np.ndarray, tol: float = 1e-12):
-    """Closed-form conjugate for commuting symmetric `A_i` (MATH.md section 4).
-
-    In a common eigenbasis `V` (`A_i = V diag(lam_i) V^T`, `z = V^T x_init`):
-    `psi = V exp(Lam^T mu) z`, `Q(mu) = sum_k z_k^2 (e^{2 (Lam^T mu)_k} - 1) / 4`,
-    `grad Q = Lam (z^2 e^{2 Lam^T mu}) / 2`, `hess Q = Lam diag(z^2 e^{2 Lam^T mu}) Lam^T`;
-    `R = Q^*` by `Legendre.from_conjugate`. `None` if the `A_i` do not commute (to `tol`
-    relative) or the kernel is singular.
-    """
-    d = A.shape[0]
-    scale = max(float(np.max(np.abs(A))), 1e-300)
-    comm = np.einsum("aij,bjk->abik", A, A)
-    if np.max(np.abs(comm - np.swapaxes(comm, 0, 1))) > tol * scale**2:
-        return None
-    mix = np.einsum("a,aij->ij", np.random.default_rng(0).standard_normal(d), A)
-    _, V = np.linalg.eigh(mix)
-    diag = np.einsum("ik,akl,lj->aij", V.T, A, V)
-    lam = np.einsum("aii->ai", diag)  # (d, D)
-    if np.max(np.abs(diag - lam[:, :, None] * np.eye(A.shape[1]))) > 1e-9 * scale:
-        return None  # degenerate mix: V does not diagonalize every A_i
-    z2 = (V.T @ x) ** 2
-    K0 = lam @ (z2[:, None] * lam.T)
-    if np.linalg.eigvalsh(K0)[0] <= 1e-12 * max(np.linalg.eigvalsh(K0)[-1], 1e-300):
-        return None
-
-    def exponent(mu):
-        return 2.0 * anp.einsum("ak,...a->...k", lam, mu)
-
-    def conjugate(mu):
-        return 0.25 * anp.sum(z2 * anp.expm1(exponent(mu)), axis=-1)
-
-    def grad_conjugate(mu):
-        return 0.5 * anp.einsum("ak,...k->...a", lam, z2 * anp.exp(exponent(mu)))
-
-    def hessian_conjugate(mu):
-        weights = z2 * anp.exp(exponent(mu))
-        return anp.einsum("ak,...k,bk->...ab", lam, weights, lam)
-
-    w0 = grad_conjugate(np.zeros(d))
-    mu_scale = 0.5 * max(1.0, float(np.max(np.abs(w0)))) / np.linalg.eigvalsh(K0)[-1]
-    return Legendre.from_conjugate(
-        conjugate,
-        d,
-        grad_conjugate=grad_conjugate,
-        hessian_conjugate=hessian_conjugate,
-        domain=MirrorImage(w0, grad_conjugate, mu_scale),
-        name="commuting quadratic potential",
-    )
 
 
 def matrix_sensing(measurements, *, rank: int | None = None, alpha: float = 1.0, init=None):
@@ -461,7 +408,7 @@ def matrix_sensing(measurements, *, rank: int | None = None, alpha: float = 1.0,
         k * r,
         name=f"matrix sensing (n={A.shape[0]}, k={k}, r={r})",
         vectorized=True,
-        potential=lambda x: _quadratic_potential(quad, x),
+        potential=lambda x: _closed_form_or_none(commuting_quadratic, quad, x),
     )
     return G, x_init
 

@@ -23,113 +23,15 @@ from dataclasses import dataclass
 
 import autograd.numpy as anp
 import numpy as np
-from scipy.integrate import solve_ivp
 
-from . import _autodiff
+from . import _autodiff, conditions
 from ._geometry import Geometry, make_geometry
-from ._validation import as_point, as_points, as_positive, as_positive_int, readonly_copy
-from .errors import (
-    DivergenceError,
-    DomainError,
-    InputError,
-    NotCallableError,
-    NotCommutingError,
-    NotRegularError,
-    ShapeError,
-    SolverError,
-)
-from .losses import euclidean_gradient
+from ._validation import as_point, as_points, as_positive_int
+from .conditions import CommutingReport, RegularityReport
+from .errors import DomainError, InputError, NotCallableError, ShapeError
+from .joint_flow import joint_flow
 
-__all__ = ["Parametrization", "CommutingReport", "RegularityReport"]
-
-# Largest number of float64 entries of a (B, d, d, D) bracket tensor held at once.
-_BRACKET_CHUNK_ENTRIES = 4_000_000
-
-
-@dataclass(frozen=True)
-class CommutingReport:
-    """Outcome of `Parametrization.check_commuting`.
-
-    The relative bracket of a pair `(i, j)` at `x` is
-    $|[X_i, X_j]| / (|dX_j X_i| + |dX_i X_j|)$ with $X_i = \\operatorname{grad} G_i$: 0 when
-    the two terms cancel exactly, 1 when one of them vanishes; `0/0` counts as 0 (both terms
-    zero, e.g. a linear `G`). It does not change when `G` or `x` is rescaled.
-
-    Attributes:
-        passed: every pair at every point satisfied
-            `|[X_i, X_j]| <= atol + rtol * (|dX_j X_i| + |dX_i X_j|)`.
-        max_bracket: the largest relative bracket norm found.
-        max_abs_bracket: the largest absolute bracket norm found.
-        worst_pair: `(i, j)` where `max_bracket` occurred (`None` if `d = 1`).
-        worst_point: the point `(D,)` where it occurred.
-        n_points: number of points checked.
-        rtol, atol: the tolerances decided with.
-    """
-
-    passed: bool
-    max_bracket: float
-    max_abs_bracket: float
-    worst_pair: tuple[int, int] | None
-    worst_point: np.ndarray | None
-    n_points: int
-    rtol: float
-    atol: float
-
-    def __str__(self) -> str:
-        verdict = "commuting" if self.passed else "NOT commuting"
-        where = ""
-        if self.max_abs_bracket == 0:
-            where = " (every bracket vanishes exactly)"
-        elif self.worst_pair is not None and self.worst_point is not None:
-            pt = np.array2string(self.worst_point, precision=4, threshold=8)
-            where = f", worst pair {self.worst_pair} at x={pt}"
-        return (
-            f"{verdict}: max relative bracket {self.max_bracket:.3e} "
-            f"(absolute {self.max_abs_bracket:.3e}; rtol={self.rtol:g}, atol={self.atol:g}) "
-            f"over {self.n_points} points{where}"
-        )
-
-
-@dataclass(frozen=True)
-class RegularityReport:
-    """Outcome of `Parametrization.check_regular`.
-
-    Singular values of `dG(x)` are measured in the metric of `M`: they are the square roots
-    of the eigenvalues of `K(x)` (on an embedded manifold, of `dG` restricted to `T_x M`).
-
-    Attributes:
-        passed: `d <= m` and `sigma_min(x) > rtol * sigma_max(x)` at every point.
-        min_singular_value: smallest `sigma_min(x)` over the points.
-        min_relative_singular_value: smallest `sigma_min(x) / sigma_max(x)`.
-        worst_point: the point `(D,)` where the relative value is smallest.
-        n_points: number of points checked.
-        output_dim, manifold_dim: `d` and `m`.
-        rtol: the tolerance decided with.
-    """
-
-    passed: bool
-    min_singular_value: float
-    min_relative_singular_value: float
-    worst_point: np.ndarray | None
-    n_points: int
-    output_dim: int
-    manifold_dim: int
-    rtol: float
-
-    def __str__(self) -> str:
-        verdict = "regular" if self.passed else "NOT regular"
-        if self.output_dim > self.manifold_dim:
-            return (
-                f"{verdict}: output dimension d={self.output_dim} exceeds the manifold "
-                f"dimension m={self.manifold_dim}, so dG cannot have rank d"
-            )
-        pt = np.array2string(self.worst_point, precision=4, threshold=8)
-        return (
-            f"{verdict}: min singular value of dG {self.min_singular_value:.3e}, min relative "
-            f"{self.min_relative_singular_value:.3e} (rtol={self.rtol:g}) over "
-            f"{self.n_points} points, worst at x={pt}"
-        )
-
+__all__ = ["Parametrization", "CommutingReport", "RegularityReport", "TracedParametrization"]
 
 @dataclass
 class _Lazy:
@@ -137,6 +39,48 @@ class _Lazy:
 
     geometry: Geometry | None = None
     output_dim: int | None = None
+
+
+class TracedParametrization:
+    """The differentiable building blocks of a `Parametrization` (`G.traced`).
+
+    Batched, no input validation, and traceable by autograd (inputs may be autograd boxes),
+    so other computations can differentiate through them (the forward construction's
+    third derivatives, the brackets). Inputs are batches `(B, D)` of points already
+    checked by `Parametrization.points`.
+    """
+
+    def __init__(self, G: Parametrization):
+        self._G = G
+
+    def values(self, xb):
+        """`G(x)`: `(B, d)`."""
+        return self._G._values(xb)
+
+    def jacobian(self, xb):
+        """`dG(x)`: `(B, d, D)`."""
+        G = self._G
+        return _autodiff.jacobian(G._values, xb, name=G.name, tiled=G._map.tiles(xb))
+
+    def fields(self, xb):
+        """Gradient fields `grad G_i(x)` as rows: `(B, d, D)`."""
+        return self._G.geometry.sharp(xb, self.jacobian(xb))
+
+    def kernel(self, xb):
+        """Tangent kernel `K(x) = dG g^{-1} dG^T`: `(B, d, d)` (not symmetrized)."""
+        jac = self.jacobian(xb)
+        return anp.einsum("bik,bjk->bij", jac, self._G.geometry.sharp(xb, jac))
+
+    def bracket_terms(self, xb) -> tuple[np.ndarray, np.ndarray]:
+        """The two terms of every bracket: `T[b, i, j] = d(grad G_j)(grad G_i)`,
+        `(B, d, d, D)`, so `[grad G_i, grad G_j] = T[:, i, j] - T[:, j, i]`; and the fields
+        `(B, d, D)`. Plain arrays (forward-mode derivatives of the traced fields)."""
+        plain = np.asarray(self.fields(xb))
+        terms = [
+            _autodiff.directional_derivative(self.fields, xb, plain[:, i, :], name=self._G.name)
+            for i in range(plain.shape[1])
+        ]
+        return np.stack([np.asarray(t) for t in terms], axis=1), plain
 
 
 class Parametrization:
@@ -163,9 +107,13 @@ class Parametrization:
             `fn` is vectorized). The flows and descents then evaluate `G` and its pullback
             without an autograd trace (the cost of a flow step at large `d`); all other
             derivatives stay autograd's. `check_vjp` compares it with autograd.
-        potential: optional closed form of the forward theorem (MATH.md section 4):
-            `x_init -> Legendre` (or `None` where the closed form does not apply), used by
-            `riemflow.mirror_potential` instead of the numerical construction.
+        potential: optional closed form of the forward theorem (Concepts: the forward
+            theorem): `x_init -> Legendre` (or `None` where the closed form does not
+            apply), used by `riemflow.mirror_potential` instead of the numerical
+            construction.
+        point_over: optional map `w (d,) -> x (D,)` giving the point of `M` over `w` (a
+            section of `G`); parametrizations built by `riemflow.commuting_parametrization`
+            have one, so flows on them can start from a `w0`.
 
     Raises:
         UnsupportedSpaceError: `space` is not a kind riemflow can do calculus on.
@@ -192,6 +140,7 @@ class Parametrization:
         vectorized: bool | None = None,
         vjp=None,
         potential=None,
+        point_over=None,
     ):
         if not callable(fn):
             raise NotCallableError(
@@ -200,20 +149,22 @@ class Parametrization:
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "G")
         self._map = _autodiff.PointwiseMap(fn, name=self.name, vectorized=vectorized)
-        if vjp is not None and not callable(vjp):
-            raise NotCallableError(
-                f"`vjp` must be callable (x, c) -> dG(x)^T c; got {vjp!r}", argument="vjp"
-            )
+        for argument, value, what in (
+            ("vjp", vjp, "(x, c) -> dG(x)^T c"),
+            ("potential", potential, "x_init -> Legendre"),
+            ("point_over", point_over, "w -> x"),
+        ):
+            if value is not None and not callable(value):
+                raise NotCallableError(
+                    f"`{argument}` must be callable {what}; got {value!r}", argument=argument
+                )
         self._vjp = vjp
-        if potential is not None and not callable(potential):
-            raise NotCallableError(
-                f"`potential` must be callable x_init -> Legendre; got {potential!r}",
-                argument="potential",
-            )
         self._potential = potential
+        self._point_over = point_over
         self._domain = domain
         self._sampler = sampler
         self._lazy = _Lazy()
+        self.traced = TracedParametrization(self)
         if space is not None:
             self._lazy.geometry = make_geometry(
                 space, domain=domain, sampler=sampler or getattr(space, "sampler", None)
@@ -258,7 +209,18 @@ class Parametrization:
         return f"Parametrization({self.name!r} on {space})"
 
     # -- input handling -----------------------------------------------------------------
-    def _batch(self, x, name: str = "x") -> tuple[np.ndarray, bool]:
+    def points(self, x, name: str = "x") -> tuple[np.ndarray, bool]:
+        """Validate points of `M`: `(D,)` or `(B, D)` as a finite `(B, D)` array.
+
+        Fixes `D` (and the default space `Euclidean(D)`) on first use.
+
+        Returns:
+            The `(B, D)` batch and whether `x` was a single point.
+
+        Raises:
+            ShapeError, NonFiniteError: `x` malformed.
+            DomainError: a point off the manifold or outside the domain (named `name`).
+        """
         if self._lazy.geometry is None:  # default space: Euclidean(D), D from this point
             first, _ = as_points(x, name)
             self._lazy.geometry = make_geometry(
@@ -278,6 +240,17 @@ class Parametrization:
             )
         return xb, single
 
+    def start_point(self, x0, name: str = "x0") -> np.ndarray:
+        """A validated start point `(D,)` of a flow or construction, where `G` is finite.
+
+        Raises:
+            ShapeError, NonFiniteError, DomainError: as `points`, or `G(x0)` not finite.
+        """
+        known = self.input_dim if self._lazy.geometry is not None else None
+        xb, _ = self.points(as_point(x0, name, known), name)
+        self.values(xb, name)
+        return xb[0]
+
     def _values(self, xb):
         out = self._map(xb)
         d = anp.shape(out)[-1]
@@ -285,7 +258,14 @@ class Parametrization:
             self._lazy.output_dim = int(d)
         return out
 
-    def _checked_values(self, xb: np.ndarray, name: str = "x") -> np.ndarray:
+    def values(self, xb, name: str = "x") -> np.ndarray:
+        """`G` on a batch of points already validated by `points`: `(B, d)`.
+
+        Raises:
+            ShapeError: `fn` returned the wrong shape.
+            DomainError: `G` is not finite at a point (named `name`).
+        """
+        xb = np.asarray(xb, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # checked below
             out = np.asarray(self._values(xb), dtype=np.float64)
         if out.shape != (xb.shape[0], self._lazy.output_dim):
@@ -303,27 +283,15 @@ class Parametrization:
             )
         return out
 
+    def _checked(self, x, name: str = "x") -> tuple[np.ndarray, bool]:
+        xb, single = self.points(x, name)
+        self.values(xb, name)
+        return xb, single
+
     @staticmethod
     def _unbatch(arr, single: bool):
         arr = np.asarray(arr, dtype=np.float64)
         return arr[0] if single else arr
-
-    # -- batched, differentiable building blocks (inputs (B, D)) ------------------------
-    def _jacobian(self, xb):
-        return _autodiff.jacobian(self._values, xb, name=self.name, tiled=self._map.tiles(xb))
-
-    def _fields(self, xb):
-        return self.geometry.sharp(xb, self._jacobian(xb))
-
-    def _bracket_terms(self, xb):
-        """`T[b, i, j] = d(grad G_j)(grad G_i)`: `(B, d, d, D)`, and the fields `(B, d, D)`."""
-        fields = self._fields(xb)
-        plain = np.asarray(fields)
-        terms = [
-            _autodiff.directional_derivative(self._fields, xb, plain[:, i, :], name=self.name)
-            for i in range(plain.shape[1])
-        ]
-        return np.stack([np.asarray(t) for t in terms], axis=1), plain
 
     # -- public evaluation --------------------------------------------------------------
     def __call__(self, x) -> np.ndarray:
@@ -333,8 +301,8 @@ class Parametrization:
             ShapeError, NonFiniteError: `x` malformed.
             DomainError: `x` outside the domain, or `G(x)` not finite.
         """
-        xb, single = self._batch(x)
-        return self._unbatch(self._checked_values(xb), single)
+        xb, single = self.points(x)
+        return self._unbatch(self.values(xb), single)
 
     def jacobian(self, x) -> np.ndarray:
         """Jacobian `dG(x)` in the coordinates of `x`: `(d, D)` or `(B, d, D)`.
@@ -342,106 +310,123 @@ class Parametrization:
         Raises:
             NotDifferentiableError: autograd cannot differentiate `fn`.
         """
-        xb, single = self._batch(x)
-        self._checked_values(xb)
-        return self._unbatch(self._jacobian(xb), single)
+        xb, single = self._checked(x)
+        return self._unbatch(self.traced.jacobian(xb), single)
 
     def gradient_fields(self, x) -> np.ndarray:
         """Riemannian gradients `grad G_i(x)` as rows: `(d, D)` or `(B, d, D)`.
 
         On an embedded manifold they are tangent vectors in ambient coordinates.
         """
-        xb, single = self._batch(x)
-        self._checked_values(xb)
-        return self._unbatch(self._fields(xb), single)
+        xb, single = self._checked(x)
+        return self._unbatch(self.traced.fields(xb), single)
 
     def kernel(self, x) -> np.ndarray:
         """Tangent kernel `K(x) = dG g^{-1} dG^T`: `(d, d)` or `(B, d, d)`.
 
         It pushes gradient flow forward: `dw/dt = -K(x) grad L(w)`.
         """
-        xb, single = self._batch(x)
-        self._checked_values(xb)
-        jac = np.asarray(self._jacobian(xb))
-        fields = np.asarray(self.geometry.sharp(xb, jac))
-        kernel = np.einsum("bik,bjk->bij", jac, fields)
+        xb, single = self._checked(x)
+        kernel = np.asarray(self.traced.kernel(xb))
         return self._unbatch(0.5 * (kernel + np.swapaxes(kernel, 1, 2)), single)
+
+    def kernel_derivatives(self, x) -> np.ndarray:
+        """Derivatives of the kernel along the gradient fields: `(d, d, d)` or `(B, d, d, d)`.
+
+        `T[..., i, j, k] = DK(x)[grad G_k(x)]`, exact autograd directional derivatives. For
+        a commuting `G` along its joint flow, `d psi / d mu_k = grad G_k(psi)`, so this is
+        the third derivative of the forward theorem's conjugate `Q` (Concepts: the forward
+        theorem).
+        """
+        xb, single = self._checked(x)
+        fields = np.asarray(self.traced.fields(xb))
+        T = np.stack(
+            [
+                np.asarray(
+                    _autodiff.directional_derivative(
+                        self.traced.kernel, xb, fields[:, k, :], name=self.name
+                    )
+                )
+                for k in range(fields.shape[1])
+            ],
+            axis=-1,
+        )
+        return self._unbatch(T, single)
 
     def lie_brackets(self, x) -> np.ndarray:
         """Lie brackets `[grad G_i, grad G_j](x)`: `(d, d, D)` or `(B, d, d, D)`.
 
         Antisymmetric in `(i, j)`; exact autograd derivatives (no finite differences).
         """
-        xb, single = self._batch(x)
-        self._checked_values(xb)
-        terms, _ = self._bracket_terms(xb)
+        xb, single = self._checked(x)
+        terms, _ = self.traced.bracket_terms(xb)
         return self._unbatch(terms - np.swapaxes(terms, 1, 2), single)
 
-    def loss_gradient(self, loss, x) -> np.ndarray:
-        """Riemannian gradient of `L o G` at `x`: `(D,)`.
+    # -- vector fields from covectors ---------------------------------------------------
+    def covector_field(self, x, covector) -> tuple[np.ndarray, np.ndarray]:
+        """`(G(x), sum_i c_i grad G_i(x))` for covectors `c` on a validated batch `x: (B, D)`.
 
-        One reverse pass through `L o G`, then `g^{-1}` (or the tangent projection).
+        The vector field whose flow moves `w` along `-K c`: one pullback `dG(x)^T c`
+        (the closed-form `vjp` when given, else one reverse pass through `G`), then
+        `g^{-1}` (or the tangent projection). Gradient flow of `L o G` is this field with
+        `c = -grad L(G(x))`; the joint flow uses a constant `c = mu`. Not traced (plain
+        arrays in and out).
 
         Args:
-            loss: `L: (d,) -> float`, autograd-differentiable.
-            x: a point `(D,)`.
+            x: points `(B, D)` (validated by `points`).
+            covector: `(B, d)`, or a function `w (B, d) -> c (B, d)` of `w = G(x)`.
+
+        Returns:
+            `w: (B, d)` and the field `(B, D)`.
         """
-        xb, _ = self._batch(as_point(x, "x"))
-        return np.asarray(self._loss_gradient(lambda w: loss(w), xb))[0]
-
-    def _loss_gradient(self, loss_of_w, xb):
-        """Riemannian gradient of `sum_b L(G(x_b))`: `(B, D)`.
-
-        Chain rule, `dG(x)^T grad L(G(x))`, with `grad L` from the loss's closed form when
-        it has one (`DataLoss.gradient`) and `dG^T` from the closed-form `vjp` when given,
-        else one reverse pass through `G` only (never through the loss).
-        """
-
-        def cotangent(w):
-            with np.errstate(all="ignore"):  # non-finite gradients are reported by the flows
-                if w.shape[0] == 1:  # the flows' case
-                    return euclidean_gradient(loss_of_w, w[0])[None, :]
-                return np.stack([euclidean_gradient(loss_of_w, wb) for wb in w])
-
-        return self._covector_field(xb, cotangent)[1]
-
-    def _point_loss_gradient(self, loss_of_w):
-        """`x (D,) -> grad (L o G)(x) (D,)` for one point: the flows' right-hand side.
-
-        When every piece has a closed form (a vectorized `fn`, the `vjp`, the loss's
-        `gradient`, a Euclidean space) this is `vjp(x, grad L(fn(x)))` with no other work per
-        call: at `d = 1000` the per-call overhead otherwise rivals the arithmetic. Any other
-        case goes through `_loss_gradient`.
-        """
-        closed_loss = getattr(loss_of_w, "gradient", None)
-        if (
-            self._vjp is not None
-            and self._map.vectorized
-            and closed_loss is not None
-            and self.geometry.kind == "euclidean"
-        ):
-            fn, vjp = self.fn, self._vjp
-
-            def fast(x):
-                return vjp(x, closed_loss(fn(x)))
-
-            return fast
-        return lambda x: np.asarray(self._loss_gradient(loss_of_w, x[None, :]))[0]
-
-    def _covector_field(self, xb, cotangent):
-        """`(G(x), grad <c, G>(x))` for covectors `c = cotangent(G(x))`: `(B, d), (B, D)`.
-
-        The vector field `sum_i c_i grad G_i`: one pullback `dG^T c`, then `g^{-1}` (or the
-        tangent projection). Not traced (plain arrays in and out).
-        """
+        xb = np.asarray(x, dtype=np.float64)
         if self._vjp is not None:
             w = np.asarray(self._values(xb), dtype=np.float64)
             pull = self._closed_form_pullback(xb)
         else:
             w, pull = _autodiff.pullback(self._values, xb, name=self.name)
             w = np.asarray(w, dtype=np.float64)
-        grad = pull(np.asarray(cotangent(w), dtype=np.float64))
+        c = covector(w) if callable(covector) else covector
+        grad = pull(np.asarray(c, dtype=np.float64))
         return w, np.asarray(self.geometry.sharp(xb, grad[:, None, :]))[:, 0, :]
+
+    def point_field(self, covector):
+        """The field `x (D,) -> sum_i c_i(w) grad G_i(x)`, `c = covector(w)`, `w = G(x)`.
+
+        For one point at a time (the right-hand side of a flow): `covector` maps `w: (d,)`
+        to `c: (d,)`. When `fn` is vectorized, `vjp` is given and `M` is Euclidean, this is
+        `vjp(x, covector(fn(x)))` with no other work per call (at `d = 1000` the per-call
+        overhead of the general path rivals the arithmetic); otherwise `covector_field`.
+        """
+        if self._vjp is not None and self._map.vectorized and self.geometry.kind == "euclidean":
+            fn, vjp = self.fn, self._vjp
+
+            def fast(x):
+                return vjp(x, covector(fn(x)))
+
+            return fast
+
+        def rows(w):
+            return np.stack([np.asarray(covector(wb), dtype=np.float64) for wb in w])
+
+        return lambda x: self.covector_field(x[None, :], rows)[1][0]
+
+    def loss_gradient(self, loss, x) -> np.ndarray:
+        """Riemannian gradient of `L o G` at `x`: `(D,)`.
+
+        `dG(x)^T grad L(G(x))` raised with the metric (or projected onto the tangent
+        space): one reverse pass through the loss and one through `G`.
+
+        Args:
+            loss: `L: (d,) -> float`, autograd-differentiable.
+            x: a point `(D,)`.
+        """
+        xb, _ = self.points(as_point(x, "x"))
+
+        def gradient(w):
+            return _autodiff.gradient(lambda z: loss(z[0]), w[:1], name="loss")[1]
+
+        return self.covector_field(xb, gradient)[1][0]
 
     def _closed_form_pullback(self, xb):
         def pull(cotangent):
@@ -464,7 +449,7 @@ class Parametrization:
         """
         if self._vjp is None:
             return 0.0
-        xb = self._check_points(points, n_samples, seed)
+        xb = conditions.sample_points(self, points, n_samples, seed)
         rng = np.random.default_rng(seed)
         cot = rng.standard_normal((xb.shape[0], self.output_dim))
         _, pull = _autodiff.pullback(self._values, xb, name=self.name)
@@ -473,13 +458,11 @@ class Parametrization:
         return float(np.max(np.abs(closed - reference)) / max(np.max(np.abs(reference)), 1e-300))
 
     # -- checks -------------------------------------------------------------------------
-    def _check_points(self, points, n_samples: int, seed) -> np.ndarray:
-        if points is None:
-            n_samples = as_positive_int(n_samples, "n_samples")
-            rng = np.random.default_rng(seed)
-            points = self.geometry.sample(rng, n_samples)
-        xb, _ = self._batch(points, "points")
-        return xb
+    # -- checks -------------------------------------------------------------------------
+    def sample(self, n: int, *, seed: int | None = 0) -> np.ndarray:
+        """`n` random points of the domain (`sampler`, or the space's default): `(n, D)`."""
+        n = as_positive_int(n, "n")
+        return self.geometry.sample(np.random.default_rng(seed), n)
 
     def check_commuting(
         self,
@@ -490,7 +473,7 @@ class Parametrization:
         atol: float = 0.0,
         seed: int | None = 0,
     ) -> CommutingReport:
-        """Check that the gradient fields of `G` commute (MATH.md section 2).
+        """Check that the gradient fields of `G` commute (Concepts: Lie brackets).
 
         Args:
             points: points `(B, D)` (or one `(D,)`) to check at; default `n_samples`
@@ -513,46 +496,8 @@ class Parametrization:
             >>> G.check_commuting().passed
             True
         """
-        rtol = as_positive(rtol, "rtol", allow_zero=True)
-        atol = as_positive(atol, "atol", allow_zero=True)
-        if rtol == 0 and atol == 0:
-            raise InputError(
-                "`rtol` and `atol` are both 0: round-off makes every bracket non-zero, so "
-                "the check could never pass; give one of them a positive value",
-                argument="rtol",
-            )
-        xb = self._check_points(points, n_samples, seed)
-        self._checked_values(xb, "points")
-        d, dim = self.output_dim, self.input_dim
-        chunk = max(1, _BRACKET_CHUNK_ENTRIES // max(1, d * d * dim))
-        max_rel, max_abs, worst_pair, worst_point = 0.0, 0.0, None, None
-        passed = True
-        for start in range(0, xb.shape[0], chunk):
-            part = xb[start : start + chunk]
-            terms, _ = self._bracket_terms(part)
-            bracket = np.linalg.norm(terms - np.swapaxes(terms, 1, 2), axis=-1)
-            scale = np.linalg.norm(terms, axis=-1)
-            scale = scale + np.swapaxes(scale, 1, 2)
-            passed &= bool(np.all(bracket <= atol + rtol * scale))
-            max_abs = max(max_abs, float(np.max(bracket)))
-            rel = np.divide(bracket, scale, out=np.zeros_like(bracket), where=scale > 0)
-            if d == 1:  # a single field commutes with itself
-                continue
-            rel[:, np.arange(d), np.arange(d)] = -1.0
-            b, i, j = np.unravel_index(int(np.argmax(rel)), rel.shape)
-            if worst_point is None or rel[b, i, j] > max_rel:
-                max_rel, worst_pair, worst_point = float(rel[b, i, j]), (int(i), int(j)), part[b]
-        if worst_pair is not None:
-            worst_pair = (min(worst_pair), max(worst_pair))
-        return CommutingReport(
-            passed=passed,
-            max_bracket=max_rel,
-            max_abs_bracket=max_abs,
-            worst_pair=worst_pair,
-            worst_point=readonly_copy(worst_point),
-            n_points=int(xb.shape[0]),
-            rtol=rtol,
-            atol=atol,
+        return conditions.check_commuting(
+            self, points, n_samples=n_samples, rtol=rtol, atol=atol, seed=seed
         )
 
     def check_regular(
@@ -576,40 +521,15 @@ class Parametrization:
         Returns:
             A `RegularityReport`.
         """
-        rtol = as_positive(rtol, "rtol", allow_zero=True)
-        xb = self._check_points(points, n_samples, seed)
-        kernels = np.atleast_3d(self.kernel(xb)).reshape(xb.shape[0], self.output_dim, -1)
-        eig = np.clip(np.linalg.eigvalsh(kernels), 0.0, None)
-        sigma = np.sqrt(eig)
-        smax = sigma[:, -1]
-        rel = np.divide(sigma[:, 0], smax, out=np.zeros_like(smax), where=smax > 0)
-        worst = int(np.argmin(rel))
-        d, m = self.output_dim, self.manifold_dim
-        passed = d <= m and bool(np.all(sigma[:, 0] > rtol * smax))
-        return RegularityReport(
-            passed=passed,
-            min_singular_value=float(np.min(sigma[:, 0])),
-            min_relative_singular_value=float(rel[worst]),
-            worst_point=readonly_copy(xb[worst]),
-            n_points=int(xb.shape[0]),
-            output_dim=d,
-            manifold_dim=m,
-            rtol=rtol,
-        )
+        return conditions.check_regular(self, points, n_samples=n_samples, rtol=rtol, seed=seed)
 
     def require_commuting(self, points=None, **kwargs) -> CommutingReport:
         """`check_commuting`, raising `NotCommutingError` (with the report) if it fails."""
-        report = self.check_commuting(points, **kwargs)
-        if not report.passed:
-            raise NotCommutingError(f"{self.name} is not commuting: {report}", report=report)
-        return report
+        return conditions.require_commuting(self, points, **kwargs)
 
     def require_regular(self, points=None, **kwargs) -> RegularityReport:
         """`check_regular`, raising `NotRegularError` (with the report) if it fails."""
-        report = self.check_regular(points, **kwargs)
-        if not report.passed:
-            raise NotRegularError(f"{self.name} is not regular: {report}", report=report)
-        return report
+        return conditions.require_regular(self, points, **kwargs)
 
     # -- joint flow ---------------------------------------------------------------------
     def flow(
@@ -622,10 +542,10 @@ class Parametrization:
         atol: float = 1e-13,
         method: str = "DOP853",
     ) -> np.ndarray:
-        """The joint flow `psi(x; mu)` of the gradient fields (MATH.md section 2).
+        """The joint flow `psi(x; mu)` of the gradient fields (Concepts: the joint flow).
 
-        By default the time-1 flow of `dx/ds = sum_i mu_i grad G_i(x)`. With
-        `sequential=True`, the composition
+        By default the time-1 flow of `dx/ds = sum_i mu_i grad G_i(x)`
+        (`riemflow.joint_flow.joint_flow`). With `sequential=True`, the composition
         `Phi^{mu_1}_{grad G_1} o ... o Phi^{mu_d}_{grad G_d}(x)` (the flow of `grad G_d`
         applied first). For a commuting `G` the two agree; otherwise they differ, which
         is a second way to see a non-zero bracket.
@@ -644,20 +564,20 @@ class Parametrization:
 
         Raises:
             DivergenceError: the flow blows up before time 1 (`mu` outside the domain
-                of `psi`, e.g. for `u^3`), or leaves the domain.
-            SolverError: the ODE solver failed.
+                of `psi`, e.g. for `u^3`).
+            SolverError: the ODE solver failed, or the flow left the domain.
         """
-        xb, _ = self._batch(as_point(x, "x"))
+        point = self.start_point(x, "x")
         d = self.output_dim
         mu = as_point(mu, "mu", d)
+        options = dict(rtol=rtol, atol=atol, method=method)
         if not sequential:
-            return self._integrate_field(xb[0], mu, rtol=rtol, atol=atol, method=method)
-        point = xb[0]
+            return joint_flow(self, point, mu, **options).x
         for i in reversed(range(d)):
             if mu[i] != 0.0:
                 direction = np.zeros(d)
                 direction[i] = mu[i]
-                point = self._integrate_field(point, direction, rtol=rtol, atol=atol, method=method)
+                point = joint_flow(self, point, direction, **options).x
         return point
 
     def closed_form_potential(self, x_init):
@@ -666,35 +586,21 @@ class Parametrization:
             return None
         return self._potential(np.asarray(x_init, dtype=np.float64))
 
-    def _integrate_field(self, x, mu, *, rtol, atol, method) -> np.ndarray:
-        covector = mu[None, :]
+    @property
+    def has_point_over(self) -> bool:
+        """Whether `point_over` is available (see the `point_over` argument)."""
+        return self._point_over is not None
 
-        def rhs(_, z):
-            out = self._covector_field(z[None, :], lambda w: covector)[1][0]
-            if not np.all(np.isfinite(out)):
-                raise DivergenceError(
-                    f"the gradient fields of {self.name} are not finite at {z}", reason="nan"
-                )
-            return out
+    def point_over(self, w) -> np.ndarray:
+        """The point `x` of `M` over `w` (`G(x) = w`): `(D,)`.
 
-        try:
-            sol = solve_ivp(rhs, (0.0, 1.0), x, method=method, rtol=rtol, atol=atol)
-        except DivergenceError:
-            raise
-        if sol.status != 0:
-            t_reached = float(sol.t[-1]) if sol.t.size else 0.0
-            raise DivergenceError(
-                f"psi(x; mu) of {self.name} could not be integrated to s=1 (reached "
-                f"s={t_reached:.6g}): {sol.message}. mu={mu} is probably outside the domain "
-                "of the joint flow (finite-time blow-up)",
-                t_reached=t_reached,
-                reason=str(sol.message),
+        Raises:
+            InputError: this parametrization has no `point_over` map.
+        """
+        if self._point_over is None:
+            raise InputError(
+                f"{self.name} cannot map `w0` onto its manifold (it has no `point_over`; "
+                "parametrizations from `commuting_parametrization` have one); pass `x0`",
+                argument="w0",
             )
-        end = sol.y[:, -1]
-        if not np.all(self.geometry.in_domain(end[None, :])):
-            raise SolverError(
-                f"psi(x; mu) of {self.name} left the domain: ended at {end}",
-                t_reached=1.0,
-                reason="left domain",
-            )
-        return end
+        return np.asarray(self._point_over(as_point(w, "w0")), dtype=np.float64)

@@ -40,35 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, RiemflowError
+from .errors import InputError, StoreBusyError, SweepPointError
 
 __all__ = ["grid", "sweep", "load", "point_seed", "StoreBusyError", "SweepPointError"]
 
 _SCHEMA_VERSION = "1"
-
-
-class StoreBusyError(RiemflowError, RuntimeError):
-    """Another live sweep holds the lock of this results store.
-
-    Attributes:
-        store: the path of the store.
-    """
-
-    def __init__(self, message: str, *, store: str):
-        super().__init__(message)
-        self.store = store
-
-
-class SweepPointError(RiemflowError, RuntimeError):
-    """`fn` raised at a point of the sweep (the original exception is its `__cause__`).
-
-    Attributes:
-        point: the parameters of the failed point.
-    """
-
-    def __init__(self, message: str, *, point: dict):
-        super().__init__(message)
-        self.point = point
 
 
 def grid(**axes: Sequence) -> list[dict]:

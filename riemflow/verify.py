@@ -88,14 +88,7 @@ def _start_point(G: Parametrization, x0, w0):
             "for a parametrization built by `commuting_parametrization`",
             argument="x0",
         )
-    point_over = getattr(G, "point_over", None)
-    if point_over is None:
-        raise InputError(
-            f"{G.name} cannot map `w0` onto its manifold (no `point_over`; parametrizations "
-            "from `commuting_parametrization` have one); pass `x0`",
-            argument="w0",
-        )
-    return np.asarray(point_over(as_point(w0, "w0")), dtype=np.float64)
+    return G.point_over(w0)
 
 
 def verify_equivalence(
@@ -294,7 +287,7 @@ def loop_test(
         )
     tau = as_positive(tau, "tau")
     tol = as_positive(tol, "tol")
-    x = as_point(x_init, "x_init", G.input_dim if G._lazy.geometry is not None else None)
+    x = G.start_point(x_init, "x_init")
     w_start = np.asarray(G(x), dtype=np.float64)
     d = w_start.size
     if d < 2:

@@ -42,9 +42,10 @@ import numpy as np
 
 from .. import losses, models
 from .._validation import as_float_array, as_positive, as_positive_int, check_finite
+from ..bregman import implicit_bias
 from ..errors import InputError
 from ..flows import gradient_flow
-from ..forward import implicit_bias, mirror_potential
+from ..forward import mirror_potential
 from ..legendre import Legendre
 from ..sweep import sweep
 from ._claims import ClaimTable, relative_gap

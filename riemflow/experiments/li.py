@@ -27,9 +27,10 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from .. import losses, models, potentials
+from ..bregman import implicit_bias
 from ..errors import GeometryError, SolverError
 from ..flows import gradient_flow
-from ..forward import implicit_bias, mirror_potential
+from ..forward import mirror_potential
 from ..sweep import sweep
 from ..verify import loop_test, verify_equivalence
 from ._claims import ClaimTable

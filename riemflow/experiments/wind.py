@@ -49,9 +49,9 @@ from scipy.optimize import brentq, linprog, minimize
 from scipy.special import logsumexp
 
 from .._validation import as_float_array, as_positive, as_real_at_least, check_finite
+from ..bregman import implicit_bias
 from ..convex import _system
 from ..errors import ConvergenceError, InputError, ShapeError, SolverError
-from ..forward import implicit_bias
 from ..sweep import sweep
 from ._claims import ClaimTable, relative_gap
 

@@ -52,9 +52,10 @@ from .._validation import (
     as_real_at_least,
     check_finite,
 )
+from ..bregman import implicit_bias
 from ..errors import ConvergenceError, InputError, SolverError
 from ..flows import gradient_flow
-from ..forward import implicit_bias, mirror_potential
+from ..forward import mirror_potential
 from ..legendre import Legendre
 from ..sweep import sweep
 from ._claims import ClaimTable, relative_gap

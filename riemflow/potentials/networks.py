@@ -1,23 +1,10 @@
-"""Named Legendre functions with closed-form gradients, Hessians and inverse mirror maps.
+"""Mirror potentials of diagonal networks, from any initialization.
 
-Every formula here is written with `autograd.numpy`, broadcasts over a leading batch axis,
-and is stable at extreme parameters (log-domain evaluation where values would overflow,
-rewritten differences where they would cancel). Constants are chosen so that
-`R(c) = 0` at a natural center `c` where convenient.
-
-| potential | `R(w)` | domain | `grad R*(mu)` |
-|---|---|---|---|
-| `squared_euclidean` | `w^T A w / 2` | `R^d` | `A^{-1} mu` |
-| `negative_entropy` | `sum w log w - w` | `w > 0` | `exp(mu)` |
-| `simplex_entropy` | `sum w log w - w + s log s - s` | simplex | softmax, extra 0 logit |
-| `hyperbolic_entropy` | MATH.md section 4 (`u*u - v*v`) | `R^d` | `2 alpha^2 sinh(4 mu)` |
-| `diagonal_network` | depth-`L` network potential | `R^d` | closed form; `grad R` by root solve |
-| `power_network` | `u^L - v^L` from any `(u0, v0)` | an interval per coordinate | as above |
-| `exponential_pair` | depth-2 models, any init | interval | `a e^{k mu} - b e^{-k mu}` |
-| `log_barrier` | `-sum log w` (Burg) | `w > 0` | `-1 / mu` |
-| `p_norm` | `sum |w|^p / p` | `R^d` | `sign(mu) |mu|^{q-1}` |
-| `log_det` | `-log det P` | SPD matrices | `-M(mu)^{-1}` |
-| `log_ball` | `-log(1 - |w|^2)` | unit ball | `mu / (1 + sqrt(1 + |mu|^2))` |
+The forward theorem's Legendre functions of the diagonal models (Concepts: closed forms):
+`w = u*u - v*v` (`hyperbolic_entropy`, `exponential_pair`), `w = u^L - v^L`
+(`power_network`, `diagonal_network`), depth-2 products `w = u_1 u_2 - v_1 v_2`
+(`product_pair`) and one hidden neuron (`single_neuron`). Deep products of `L >= 3`
+layers are in `riemflow.potentials.deep_product`.
 """
 
 from __future__ import annotations
@@ -25,154 +12,22 @@ from __future__ import annotations
 import autograd.numpy as anp
 import numpy as np
 from autograd.extend import defjvp, defvjp, primitive
-from autograd.scipy.special import logsumexp
 
-from ._validation import as_float_array, as_positive, as_positive_int, check_finite
-from .domains import Ball, Box, Simplex, SPDCone
-from .errors import InputError, NotPositiveDefiniteError, ShapeError
-from .legendre import Legendre
+from .._validation import as_float_array, as_positive, as_positive_int, check_finite
+from ..domains import Box
+from ..errors import InputError, NotRegularError, ShapeError
+from ..legendre import Legendre
+from ._common import diag_hessian
+from .elementary import squared_euclidean
 
 __all__ = [
-    "squared_euclidean",
-    "negative_entropy",
-    "simplex_entropy",
     "hyperbolic_entropy",
-    "diagonal_network",
-    "power_network",
     "exponential_pair",
+    "power_network",
+    "diagonal_network",
+    "product_pair",
     "single_neuron",
-    "log_barrier",
-    "p_norm",
-    "log_det",
-    "log_ball",
 ]
-
-
-def _diag_hessian(diag_fn):
-    """A Hessian `(..., d, d)` from its diagonal `(..., d)`."""
-
-    def hessian(w):
-        dvals = diag_fn(w)
-        return dvals[..., :, None] * np.eye(anp.shape(w)[-1])
-
-    return hessian
-
-
-def squared_euclidean(dim: int, matrix=None) -> Legendre:
-    """`R(w) = w^T A w / 2` with a symmetric positive definite `A` (default `I`).
-
-    The Hessian metric is constant, hence flat. `grad R* (mu) = A^{-1} mu`.
-
-    Raises:
-        ShapeError: `matrix` not `(dim, dim)`.
-        NotPositiveDefiniteError: `matrix` not symmetric positive definite.
-
-    Example:
-        >>> import numpy as np, riemflow as rf
-        >>> R = rf.potentials.squared_euclidean(2, np.diag([1.0, 4.0]))
-        >>> R.grad_conjugate(np.array([1.0, 1.0])).tolist()
-        [1.0, 0.25]
-    """
-    dim = as_positive_int(dim, "dim")
-    A = np.eye(dim) if matrix is None else check_finite(as_float_array(matrix, "matrix"), "matrix")
-    if A.shape != (dim, dim):
-        raise ShapeError(
-            f"`matrix` must have shape ({dim}, {dim}); got {A.shape}", argument="matrix"
-        )
-    if np.max(np.abs(A - A.T)) > 1e-12 * max(1.0, np.max(np.abs(A))):
-        raise NotPositiveDefiniteError("`matrix` must be symmetric")
-    eig = np.linalg.eigvalsh(A)
-    if eig[0] <= 0:
-        raise NotPositiveDefiniteError(
-            f"`matrix` must be positive definite; smallest eigenvalue {eig[0]:.3e}"
-        )
-    Ainv = np.linalg.inv(A)
-    return Legendre(
-        lambda w: 0.5 * anp.einsum("...i,ij,...j->...", w, A, w),
-        dim,
-        grad=lambda w: anp.einsum("ij,...j->...i", A, w),
-        hessian=lambda w: A * anp.ones(anp.shape(w)[:-1] + (1, 1)),
-        grad_conjugate=lambda mu: anp.einsum("ij,...j->...i", Ainv, mu),
-        conjugate=lambda mu: 0.5 * anp.einsum("...i,ij,...j->...", mu, Ainv, mu),
-        name="squared Euclidean",
-    )
-
-
-def negative_entropy(dim: int) -> Legendre:
-    """`R(w) = sum_i w_i log w_i - w_i` on the positive orthant (flat metric `diag(1/w)`).
-
-    `grad R = log w`, `grad R*(mu) = exp(mu)`, `R*(mu) = sum exp(mu)`. Mirror descent with it
-    is the unnormalized exponentiated gradient `w <- w * exp(-lr g)`.
-
-    Example:
-        >>> import numpy as np, riemflow as rf
-        >>> R = rf.potentials.negative_entropy(2)
-        >>> R.grad(np.array([1.0, 1.0])).tolist()
-        [0.0, 0.0]
-    """
-    dim = as_positive_int(dim, "dim")
-    return Legendre(
-        lambda w: anp.sum(w * anp.log(w) - w, axis=-1),
-        dim,
-        domain=Box.orthant(dim),
-        grad=lambda w: anp.log(w),
-        hessian=_diag_hessian(lambda w: 1.0 / w),
-        grad_conjugate=lambda mu: anp.exp(mu),
-        conjugate=lambda mu: anp.sum(anp.exp(mu), axis=-1),
-        name="negative entropy",
-    )
-
-
-def _with_zero_logit(mu):
-    return anp.concatenate([anp.zeros(anp.shape(mu)[:-1] + (1,)), mu], axis=-1)
-
-
-def simplex_entropy(dim: int) -> Legendre:
-    """Negative entropy on the probability simplex, in corner coordinates.
-
-    `R(w) = sum_i w_i (log w_i - 1) + s (log s - 1)`, `s = 1 - sum_i w_i`, on
-    `{w > 0, sum w < 1}`. `grad R = log(w / s)`, `hess R = diag(1/w) + 1 1^T / s`,
-    `grad R*(mu) = exp(mu) / (1 + sum exp(mu))`, `R*(mu) = log(1 + sum exp(mu)) + 1`.
-    Its Hessian metric is a piece of the round sphere of radius 2 (sectional curvature
-    1/4): not flat, and not reachable by separable parametrizations (MATH.md section 5).
-    Mirror descent with it is exponentiated gradient on the `d + 1` weights.
-
-    Example:
-        >>> import numpy as np, riemflow as rf
-        >>> R = rf.potentials.simplex_entropy(2)
-        >>> R.grad_conjugate(np.zeros(2)).round(6).tolist()
-        [0.333333, 0.333333]
-    """
-    dim = as_positive_int(dim, "dim")
-
-    def value(w):
-        s = 1.0 - anp.sum(w, axis=-1)
-        return anp.sum(w * (anp.log(w) - 1.0), axis=-1) + s * (anp.log(s) - 1.0)
-
-    def grad(w):
-        s = 1.0 - anp.sum(w, axis=-1, keepdims=True)
-        return anp.log(w) - anp.log(s)
-
-    def hessian(w):
-        s = 1.0 - anp.sum(w, axis=-1)
-        return (1.0 / w)[..., :, None] * np.eye(dim) + (1.0 / s)[..., None, None]
-
-    def grad_conjugate(mu):
-        return anp.exp(mu - logsumexp(_with_zero_logit(mu), axis=-1, keepdims=True))
-
-    def conjugate(mu):
-        return logsumexp(_with_zero_logit(mu), axis=-1) + 1.0
-
-    return Legendre(
-        value,
-        dim,
-        domain=Simplex(dim),
-        grad=grad,
-        hessian=hessian,
-        grad_conjugate=grad_conjugate,
-        conjugate=conjugate,
-        name="simplex entropy",
-    )
 
 
 def _alpha_vector(alpha, dim: int) -> np.ndarray:
@@ -251,14 +106,22 @@ def hyperbolic_entropy(dim: int, alpha=1.0) -> Legendre:
         value,
         dim,
         grad=lambda w: 0.25 * _asinh_ratio(w, log_beta, beta),
-        hessian=_diag_hessian(lambda w: 0.25 / anp.hypot(w, beta)),
+        hessian=diag_hessian(lambda w: 0.25 / anp.hypot(w, beta)),
         grad_conjugate=lambda mu: _scaled_sinh(4.0 * mu, log_beta, beta),
         conjugate=conjugate,
         name=f"hyperbolic entropy (alpha={label})",
     )
 
 
-def exponential_pair(a, b, rate: float = 4.0) -> Legendre:
+def exponential_pair(
+    a=None,
+    b=None,
+    rate: float = 4.0,
+    *,
+    log_a=None,
+    log_b=None,
+    name: str = "exponential pair",
+) -> Legendre:
     """The Legendre function with `grad R^*(mu) = a e^{rate mu} - b e^{-rate mu}`.
 
     Per coordinate, `a, b >= 0` not both zero (`(d,)` arrays or scalars with a `(d,)`
@@ -275,7 +138,14 @@ def exponential_pair(a, b, rate: float = 4.0) -> Legendre:
     and in all cases `hess R(w) = 1 / (rate sqrt(w^2 + beta^2))`,
     `R(w) = w grad R(w) - (sqrt(w^2 + beta^2) - a - b) / rate`,
     `R^*(mu) = (a (e^{rate mu} - 1) + b (e^{-rate mu} - 1)) / rate`. Evaluated in log
-    domain: scales down to `a = 1e-300` keep full relative accuracy.
+    domain: scales down to `a = 1e-300` keep full relative accuracy, and scales below the
+    float range (`alpha^2` for `alpha = 1e-160`) can be given by their logarithms.
+
+    Args:
+        a, b: the two scales `(d,)` (or scalars broadcast against the other).
+        rate: `rate > 0`.
+        log_a, log_b: `log a`, `log b` instead of `a`, `b` (`-inf` for a zero scale).
+        name: label.
 
     Example:
         >>> import numpy as np, riemflow as rf
@@ -283,6 +153,26 @@ def exponential_pair(a, b, rate: float = 4.0) -> Legendre:
         >>> R.domain.contains(np.array([-1.0, 0.5])), R.grad(np.array([0.0, 1.0])).tolist()
         (True, [0.0, 0.0])
     """
+    rate = as_positive(rate, "rate")
+    if (log_a is None) != (log_b is None) or (log_a is None) == (a is None or b is None):
+        raise InputError(
+            "give the scales as `a` and `b`, or as `log_a` and `log_b`", argument="log_a"
+        )
+    if log_a is not None:
+        la = np.atleast_1d(as_float_array(log_a, "log_a"))
+        lb = np.atleast_1d(as_float_array(log_b, "log_b"))
+        la, lb = np.broadcast_arrays(la, lb)
+        if la.ndim != 1 or np.any(np.isnan(la) | np.isnan(lb)) or np.any(la == np.inf):
+            raise InputError(
+                f"`log_a`, `log_b` must be (d,) arrays in [-inf, inf); got {la}, {lb}",
+                argument="log_a",
+            )
+        if np.any(lb == np.inf) or np.any((la == -np.inf) & (lb == -np.inf)):
+            raise InputError(
+                f"`log_a` and `log_b` must not both be -inf in a coordinate; got {la}, {lb}",
+                argument="log_a",
+            )
+        return _exponential_pair(la, lb, rate, name)
     a_arr = check_finite(as_float_array(a, "a"), "a")
     b_arr = check_finite(as_float_array(b, "b"), "b")
     a_arr, b_arr = np.broadcast_arrays(np.atleast_1d(a_arr), np.atleast_1d(b_arr))
@@ -295,7 +185,45 @@ def exponential_pair(a, b, rate: float = 4.0) -> Legendre:
         )
     with np.errstate(divide="ignore"):
         log_a, log_b = np.log(a_arr), np.log(b_arr)
-    return _exponential_pair(log_a, log_b, as_positive(rate, "rate"), "exponential pair")
+    return _exponential_pair(log_a, log_b, rate, name)
+
+
+def product_pair(u1, u2, v1=None, v2=None) -> Legendre:
+    """The mirror potential of the depth-2 product network `w = u_1 u_2 - v_1 v_2` (or
+    `w = u_1 u_2` without `v`), from any initialization `(u1, u2, v1, v2)`, `(d,)` each.
+
+    Along the joint flow `u_1 u_2 = p^2 e^{2 mu} - q^2 e^{-2 mu}` with `p, q = (u_1 +- u_2) / 2`
+    (Concepts: closed forms), and `-v_1 v_2` contributes the mirror image, so `w` is an
+    `exponential_pair` with `a = p_u^2 + q_v^2`, `b = q_u^2 + p_v^2`, `rate = 2`.
+
+    Raises:
+        NotRegularError: a coordinate with `a = b = 0` (`u_1 = u_2 = 0` and
+            `v_1 = v_2 = 0` there: `dG` loses rank).
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> R = rf.potentials.product_pair(np.array([1.0]), np.array([3.0]))
+        >>> R.grad(np.array([3.0])).tolist()  # the initialization w0 = u1 u2
+        [0.0]
+    """
+    def halves(first, second):
+        first = np.atleast_1d(as_float_array(first, "u1"))
+        second = np.atleast_1d(as_float_array(second, "u2"))
+        return 0.5 * (first + second), 0.5 * (first - second)
+
+    p_u, q_u = halves(u1, u2)
+    a, b = p_u**2, q_u**2
+    if v1 is not None:
+        p_v, q_v = halves(v1, v2)
+        a, b = a + q_v**2, b + p_v**2
+    if np.any((a == 0) & (b == 0)):
+        i = int(np.argmax((a == 0) & (b == 0)))
+        raise NotRegularError(
+            f"the product network is not regular at coordinate {i} of its initialization "
+            "(both products vanish with both factors: dG has rank < d there)"
+        )
+    with np.errstate(divide="ignore"):
+        return _exponential_pair(np.log(a), np.log(b), 2.0, "depth-2 product network potential")
 
 
 def _scaled_expm1(log_scale, scale, x):
@@ -362,7 +290,7 @@ def _exponential_pair(log_a, log_b, rate: float, name: str) -> Legendre:
         dim,
         domain=Box(lower, upper),
         grad=grad,
-        hessian=_diag_hessian(lambda w: 1.0 / (k * anp.hypot(w, beta))),
+        hessian=diag_hessian(lambda w: 1.0 / (k * anp.hypot(w, beta))),
         grad_conjugate=grad_conjugate,
         conjugate=conjugate,
         name=name,
@@ -580,7 +508,7 @@ def _power_potential(sigma, c, mags, L: float, name: str) -> Legendre:
         dim,
         domain=Box(lower, upper),
         grad=inverse,
-        hessian=_diag_hessian(lambda w: 1.0 / h_prime(inverse(w))),
+        hessian=diag_hessian(lambda w: 1.0 / h_prime(inverse(w))),
         grad_conjugate=lambda mu: inside(mu, h(mu)),
         conjugate=conjugate,
         name=name,
@@ -704,154 +632,4 @@ def single_neuron(a0: float, z0) -> Legendre:
         grad_conjugate=grad_conjugate,
         hessian_conjugate=hessian_conjugate,
         name=f"single-neuron potential (a0={a0:g}, delta={delta:.3g})",
-    )
-
-
-def log_barrier(dim: int) -> Legendre:
-    """Burg entropy `R(w) = -sum_i log w_i` on the positive orthant.
-
-    `grad R = -1/w`, `hess R = diag(1/w^2)`, `grad R*(mu) = -1/mu` for `mu < 0`,
-    `R*(mu) = -sum log(-mu) - d`. Separable, hence flat.
-
-    Example:
-        >>> import numpy as np, riemflow as rf
-        >>> rf.potentials.log_barrier(2).grad_conjugate(np.array([-1.0, -0.5])).tolist()
-        [1.0, 2.0]
-    """
-    dim = as_positive_int(dim, "dim")
-    return Legendre(
-        lambda w: -anp.sum(anp.log(w), axis=-1),
-        dim,
-        domain=Box.orthant(dim),
-        grad=lambda w: -1.0 / w,
-        hessian=_diag_hessian(lambda w: 1.0 / w**2),
-        grad_conjugate=lambda mu: -1.0 / mu,
-        conjugate=lambda mu: -anp.sum(anp.log(-mu), axis=-1) - dim,
-        name="log barrier",
-    )
-
-
-def p_norm(dim: int, p: float) -> Legendre:
-    """`R(w) = sum_i |w_i|^p / p`, `p > 1`, on `R^d`.
-
-    `grad R = sign(w) |w|^{p-1}`, `grad R*(mu) = sign(mu) |mu|^{q-1}` with
-    `1/p + 1/q = 1`, `R*(mu) = sum |mu|^q / q`. `hess R = (p-1) diag(|w|^{p-2})` is not
-    positive definite where a coordinate vanishes when `p > 2` (and unbounded when
-    `p < 2`): Legendre away from the coordinate hyperplanes.
-
-    Example:
-        >>> import numpy as np, riemflow as rf
-        >>> rf.potentials.p_norm(2, 3.0).grad(np.array([2.0, -1.0])).tolist()
-        [4.0, -1.0]
-    """
-    dim = as_positive_int(dim, "dim")
-    p = as_positive(p, "p")
-    if p <= 1:
-        raise InputError(f"`p` must be > 1; got {p!r}", argument="p")
-    q = p / (p - 1.0)
-    return Legendre(
-        lambda w: anp.sum(anp.abs(w) ** p, axis=-1) / p,
-        dim,
-        grad=lambda w: anp.sign(w) * anp.abs(w) ** (p - 1.0),
-        hessian=_diag_hessian(lambda w: (p - 1.0) * anp.abs(w) ** (p - 2.0)),
-        grad_conjugate=lambda mu: anp.sign(mu) * anp.abs(mu) ** (q - 1.0),
-        conjugate=lambda mu: anp.sum(anp.abs(mu) ** q, axis=-1) / q,
-        name=f"p-norm power (p={p:g})",
-    )
-
-
-def log_det(n: int) -> Legendre:
-    """`R(P) = -log det P` on SPD `n x n` matrices, upper-triangle coordinates.
-
-    `w = P[triu_indices(n)]` (`d = n(n+1)/2`, see `domains.SPDCone`). Writing `M(mu)` for
-    the symmetric matrix with diagonal `mu_ii` and off-diagonal `mu_ij / 2`:
-    `grad R(w) = -P^{-1}` in these coordinates (`M(grad R) = -P^{-1}`),
-    `hess R[a, b] = tr(P^{-1} E_a P^{-1} E_b)` (`E_a` the coordinate matrices: the
-    affine-invariant metric of geomstats' `SPDMatrices`), `grad R*(mu) = -M(mu)^{-1}` for
-    `M(mu)` negative definite, `R*(mu) = -n - log det(-M(mu))`. The metric is curved for
-    `n >= 2`.
-
-    Example:
-        >>> import numpy as np, riemflow as rf
-        >>> R = rf.potentials.log_det(2)
-        >>> R.grad(np.array([2.0, 0.0, 4.0])).tolist()  # P = diag(2, 4)
-        [-0.5, -0.0, -0.25]
-    """
-    cone = SPDCone(n)
-    n = cone.n
-    weights = np.where(cone.rows == cone.cols, 1.0, 2.0)  # d tr(P^-1 dP) / d w_a factor
-    onehot = np.zeros((cone.dim, n, n))
-    onehot[np.arange(cone.dim), cone.rows, cone.cols] = 1.0
-    onehot[np.arange(cone.dim), cone.cols, cone.rows] = 1.0
-    half = onehot / weights[:, None, None]  # M(mu) = sum_a mu_a E_a / weight_a
-
-    def value(w):
-        return -anp.linalg.slogdet(cone.matrix(w))[1]
-
-    def grad(w):
-        Pinv = anp.linalg.inv(cone.matrix(w))
-        return -weights * Pinv[..., cone.rows, cone.cols]
-
-    def hessian(w):
-        Pinv = anp.linalg.inv(cone.matrix(w))
-        left = anp.einsum("...ij,ajk->...aik", Pinv, onehot)  # P^-1 E_a
-        return anp.einsum("...aik,...bki->...ab", left, left)
-
-    def dual_matrix(mu):
-        return anp.einsum("...a,aij->...ij", mu, half)
-
-    def grad_conjugate(mu):
-        P = -anp.linalg.inv(dual_matrix(mu))
-        return P[..., cone.rows, cone.cols]
-
-    def conjugate(mu):
-        sign, logdet = anp.linalg.slogdet(-dual_matrix(mu))
-        return anp.where(sign > 0, -n - logdet, np.nan)
-
-    return Legendre(
-        value,
-        cone.dim,
-        domain=cone,
-        grad=grad,
-        hessian=hessian,
-        grad_conjugate=grad_conjugate,
-        conjugate=conjugate,
-        name=f"-log det ({n}x{n} SPD)",
-    )
-
-
-def log_ball(dim: int) -> Legendre:
-    """`R(w) = -log(1 - |w|^2)` on the open unit ball (curved Hessian metric for `d >= 2`).
-
-    `grad R = 2w / (1 - |w|^2)`, `hess R = 2 I / (1 - |w|^2) + 4 w w^T / (1 - |w|^2)^2`,
-    `grad R*(mu) = mu / (1 + s)`, `R*(mu) = s - 1 + log 2 - log(1 + s)` with
-    `s = sqrt(1 + |mu|^2)`.
-
-    Example:
-        >>> import numpy as np, riemflow as rf
-        >>> R = rf.potentials.log_ball(2)
-        >>> R.grad_conjugate(R.grad(np.array([0.3, -0.4]))).round(12).tolist()
-        [0.3, -0.4]
-    """
-    dim = as_positive_int(dim, "dim")
-
-    def one_minus_r2(w):
-        return 1.0 - anp.sum(w * w, axis=-1, keepdims=True)
-
-    def hessian(w):
-        a = one_minus_r2(w)[..., None]
-        return 2.0 * np.eye(dim) / a + 4.0 * w[..., :, None] * w[..., None, :] / a**2
-
-    def s_of(mu, keepdims=False):
-        return anp.sqrt(1.0 + anp.sum(mu * mu, axis=-1, keepdims=keepdims))
-
-    return Legendre(
-        lambda w: -anp.log(one_minus_r2(w)[..., 0]),
-        dim,
-        domain=Ball(dim),
-        grad=lambda w: 2.0 * w / one_minus_r2(w),
-        hessian=hessian,
-        grad_conjugate=lambda mu: mu / (1.0 + s_of(mu, keepdims=True)),
-        conjugate=lambda mu: s_of(mu) - 1.0 + np.log(2.0) - anp.log1p(s_of(mu)),
-        name="-log(1 - |w|^2)",
     )
