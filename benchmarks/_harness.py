@@ -328,7 +328,7 @@ def machine_info() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "loadavg_start": _loadavg(),
+        "loadavg_start": loadavg(),
     }
     try:
         affinity = len(os.sched_getaffinity(0))
@@ -369,7 +369,7 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _loadavg() -> list[float] | None:
+def loadavg() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
     except (AttributeError, OSError):

@@ -13,12 +13,9 @@ draws them).
   per-point loops tried (exact forward-over-reverse per point was ~3.5x slower at d = 50,
   reverse-over-reverse `jacobian(jacobian)` ~15x slower at d = 25). Being slow, it runs on
   the first `n_base` points only; both are reported per point.
-- `[before fix: stacked rows]`: riemflow with `_autodiff.jacobian` as it was before the
-  issue-8 fix (no tiling; see `benchmarks/_fixes.py`), in the same repeats.
 
 Agreement: riemflow's bracket terms `dX_j[X_i]` against the finite differences (relative,
-tolerance 1e-6), both verdicts "commuting", and the fixed run's terms equal to the
-pre-fix ones (1e-12).
+tolerance 1e-6), both verdicts "commuting".
 """
 
 from __future__ import annotations
@@ -67,8 +64,7 @@ def baseline_check(fn, pts: np.ndarray):
     return worst, terms
 
 
-def rows(sizes, repeats: int, *, mode: str = "full", fixes: bool = True, **_):
-    from benchmarks import _fixes
+def rows(sizes, repeats: int, *, mode: str = "full", **_):
     from benchmarks._harness import Row, Timed, run_arms
 
     n_points, n_base = POINTS[mode], BASE_POINTS[mode]
@@ -88,20 +84,14 @@ def rows(sizes, repeats: int, *, mode: str = "full", fixes: bool = True, **_):
             result = baseline_check(G.fn, pts[:n_base])
             return Timed((time.perf_counter() - start) / n_base, result)
 
-        def fixed(k, ours=ours):
-            with _fixes.stacked_jacobian():
-                return ours(k)
-
         G.check_commuting(pts[:2])  # warm-up (cheap): first-call detection, imports
         fd_brackets(G.fn, pts[0])
         arms = {"riemflow": ours, "baseline": theirs}
-        if fixes:
-            arms["fix"] = fixed
         times, outs, _ = run_arms(arms, repeats, warmup=False)
         report = outs["riemflow"][-1]
         base_worst, fd_terms = outs["baseline"][-1]
         last = pts[n_base - 1 : n_base]
-        terms = np.asarray(G._bracket_terms(last)[0])[0]
+        terms = np.asarray(G.traced.bracket_terms(last)[0])[0]
         fd_diff = float(np.max(np.abs(terms - fd_terms)) / np.max(np.abs(terms)))
         checks = {
             "fd_rel_diff": fd_diff,
@@ -124,18 +114,4 @@ def rows(sizes, repeats: int, *, mode: str = "full", fixes: bool = True, **_):
             row.target = "ratio < 1"
             row.met = row.ratio < 1
         out.append(row)
-        if fixes:
-            with _fixes.stacked_jacobian():
-                fixed_terms = np.asarray(G._bracket_terms(last)[0])[0]
-            same = float(np.max(np.abs(fixed_terms - terms)) / np.max(np.abs(terms)))
-            fixed_report = outs["fix"][-1]
-            out.append(
-                Row(
-                    riemflow=times["fix"],
-                    variant="before fix: stacked rows",
-                    checks={"vs_fixed": same, "max_bracket": fixed_report.max_bracket},
-                    agree=same <= 1e-12 and fixed_report.passed,
-                    **common,
-                )
-            )
     return out

@@ -14,11 +14,8 @@ defect `tol` (sizes: `tol = 1e-4, 1e-6, 1e-8`; issue 5's target: 1e-8 in < 10 s)
   residual of `tol / 10` (riemflow's own stopping rule) is reached with an off-node defect
   `<= tol`; when the budget runs out first, the budget is reported as a lower bound (`>`),
   the ratio as an upper bound (`<`).
-- `[before fix: ...]`: riemflow with `_lm_solve` as it was before the issue-8 fix (LU
-  solves on the Cholesky factors, BLAS on its default threads; `benchmarks/_fixes.py`),
-  measured in the same repeats.
 - with `--converse-d3`: the d = 3 target, `-log det` on 2x2 SPD matrices to 1e-6
-  (issue 5: < 120 s), riemflow only (the dense baseline has 3072 unknowns there).
+  (target < 120 s), riemflow only (the dense baseline has 3072 unknowns there).
 
 Run alone: `python benchmarks/converse.py [--d3]`; in the suite:
 `python -m benchmarks.run --cases 5`.
@@ -33,8 +30,8 @@ import numpy as np
 from scipy.optimize import least_squares
 
 import riemflow as rf
-from riemflow.converse import _Collocation
 from riemflow.embedding import ChebyshevEmbedding
+from riemflow.embedding.chebyshev import Collocation
 
 BOX = [(-0.5, 0.5), (-0.5, 0.5)]
 BOX_D3 = [(1.0, 2.0), (-0.3, 0.3), (1.0, 2.0)]
@@ -68,7 +65,7 @@ def dense_baseline(
     """
     d = R.dim
     lower, upper = np.array(box, dtype=float).T
-    col = _Collocation(R, lower, upper, degree, int(np.ceil(1.5 * (degree + 1))))
+    col = Collocation(R, lower, upper, degree, int(np.ceil(1.5 * (degree + 1))))
     nb = (degree + 1) ** d
     center = 0.5 * (lower + upper)
     evals, evecs = np.linalg.eigh(np.asarray(R.hessian(center)))
@@ -116,22 +113,13 @@ def dense_baseline(
 
 
 # -- the suite's rows -----------------------------------------------------------------------------
-def fix_variants(fixes: bool):
-    """The pre-fix code measured next to riemflow: `(label, context manager)`."""
-    from benchmarks import _fixes
-
-    if not fixes:
-        return []
-    return [("before fix: LU solves, default BLAS threads", _fixes.before_lm)]
-
-
-def rows(sizes, repeats: int, *, mode: str = "full", fixes: bool = True, d3: bool = False, **_):
+def rows(sizes, repeats: int, *, mode: str = "full", d3: bool = False, **_):
     from benchmarks._harness import Row, Timed, run_arms
 
     R = rf.potentials.log_ball(2)
     factor, cap = BUDGET[mode], BUDGET_CAP[mode]
     repeats = min(repeats, MAX_REPEATS)
-    variants = fix_variants(fixes)
+    variants = []
     structured(R, BOX, 1e-2)  # warm-up: imports, first-call set-up (also of the fixes:
     for _, patch in variants:  # scipy.linalg's BLAS starts its threads on first use)
         with patch():

@@ -16,10 +16,6 @@ in docs/performance.md):
 3. `brackets`: check_commuting per point vs a hand-written per-point loop.
 4. `potential`: numerical mirror potential vs the closed form (cost and agreement).
 5. `converse`: commuting_parametrization vs dense MINPACK Levenberg-Marquardt.
-
-Rows marked `[before fix: ...]` rerun riemflow with the code as it was before the issue-8
-fixes monkeypatched back in (`benchmarks/_fixes.py`), for a before/after in the same run;
-`--no-fixes` skips them.
 """
 
 from __future__ import annotations
@@ -56,7 +52,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--cases", default=",".join(CASES), help="comma-separated case numbers (default all)"
     )
-    parser.add_argument("--no-fixes", action="store_true", help="skip the [before fix] rows")
     parser.add_argument(
         "--converse-d3", action="store_true", help="add the d = 3 converse target (~1 min)"
     )
@@ -127,7 +122,6 @@ def main(argv=None) -> dict:
             sizes,
             repeats,
             mode=mode,
-            fixes=not args.no_fixes,
             d3=args.converse_d3,
         )
         rows.extend(new)
@@ -137,7 +131,7 @@ def main(argv=None) -> dict:
             flush=True,
         )
     info["seconds"] = time.perf_counter() - start
-    info["loadavg_end"] = _harness._loadavg()
+    info["loadavg_end"] = _harness.loadavg()
     slopes = _harness.slopes(rows)
 
     render = _harness.render_markdown if args.markdown else _harness.render_text

@@ -59,9 +59,14 @@ def main() -> None:
     deviation = {}
     for name, Q in (("coarse", coarse), ("fine", P)):
         rep = rf.verify_equivalence(
-            loss, (0.0, 3.0), parametrization=Q, legendre=R, w0=w0, n_times=16,
+            loss,
+            (0.0, 3.0),
+            parametrization=Q,
+            legendre=R,
+            w0=w0,
+            n_times=16,
             tol=Q.isometry_defect,
-        )  # fmt: skip
+        )
         deviation[name] = rep.max_deviation
         print(f"   {name} (defect {Q.isometry_defect:.2e}): {rep}")
         check(rep.passed, f"{name}: deviation <= isometry defect")
@@ -75,9 +80,11 @@ def main() -> None:
     bias = rf.implicit_bias(R, X, y, w0)
     gap = np.max(np.abs(limit.w_final - bias))
     other = np.max(np.abs(bias - rf.convex.min_norm(X, y)))
-    print(f"   gradient flow on M at T=40: loss {limit.loss[-1]:.1e}, w(T) = "
-          f"{limit.w_final.round(6)}; Bregman projection {bias.round(6)} (gap {gap:.1e}); "
-          f"min-norm interpolant is {other:.2f} away")  # fmt: skip
+    print(
+        f"   gradient flow on M at T=40: loss {limit.loss[-1]:.1e}, w(T) = "
+        f"{limit.w_final.round(6)}; Bregman projection {bias.round(6)} (gap {gap:.1e}); "
+        f"min-norm interpolant is {other:.2f} away"
+    )
     check(gap < 1e-7, "w(T) = argmin {D_R(w, w0) : Xw = y}")
 
     print("4. save and load")

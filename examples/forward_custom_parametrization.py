@@ -80,8 +80,9 @@ def main() -> None:
     gradient, mirror = reports["squared"].trajectories
     dual_gap = np.max(np.abs(R.grad(gradient.w[-1]) - mirror.mu[-1]))
     metric_gap = np.max(np.abs(R.hessian(gradient.w[-1]) @ G.kernel(gradient.x[-1]) - np.eye(3)))
-    print(f"   |grad R(w(T)) - mu(T)| = {dual_gap:.2e}, "
-          f"|hess R(w(T)) K(x(T)) - I| = {metric_gap:.2e}")  # fmt: skip
+    print(
+        f"   |grad R(w(T)) - mu(T)| = {dual_gap:.2e}, |hess R(w(T)) K(x(T)) - I| = {metric_gap:.2e}"
+    )
     check(dual_gap < 1e-9, "grad R(w(t)) = mu(t) = -int grad L")
     check(metric_gap < 1e-9, "hess R(w) = K(x)^{-1} on the flow")
 
@@ -90,10 +91,14 @@ def main() -> None:
     limit = rf.gradient_flow(G, squared, x0, (0.0, 200.0))
     gap = np.max(np.abs(limit.w_final - bias.w))
     other = np.max(np.abs(limit.w_final - rf.convex.min_norm(X, y)))
-    print(f"   Bregman projection {bias.w.round(6)} (KKT residuals {bias.feasibility:.1e}, "
-          f"{bias.stationarity:.1e}, {bias.iterations} Newton steps)")  # fmt: skip
-    print(f"   gradient flow at T=200: loss {limit.loss[-1]:.1e}, |w(T) - projection| = {gap:.2e}, "
-          f"|w(T) - min-norm| = {other:.2e}")  # fmt: skip
+    print(
+        f"   Bregman projection {bias.w.round(6)} (KKT residuals {bias.feasibility:.1e}, "
+        f"{bias.stationarity:.1e}, {bias.iterations} Newton steps)"
+    )
+    print(
+        f"   gradient flow at T=200: loss {limit.loss[-1]:.1e}, |w(T) - projection| = {gap:.2e}, "
+        f"|w(T) - min-norm| = {other:.2e}"
+    )
     check(limit.loss[-1] < 1e-18, "the flow interpolates")
     check(gap < 1e-8, "w(T) = argmin {D_R(w, w0) : Xw = y}")
     check(other > 0.1, "... which is not the minimum-norm interpolant")

@@ -114,10 +114,14 @@ def main(figure_path: str | None = None) -> None:
     for depth in DEPTHS:
         rows = frame[frame.depth == depth]
         small, large = rows.iloc[0], rows.iloc[-1]
-        check(small.to_l1 < 1e-2 and small.to_l2 > 1.0,
-              f"L={depth}, alpha=1e-4: |w - w_l1| = {small.to_l1:.1e} (rich)")  # fmt: skip
-        check(large.to_l2 < 1e-6 and large.to_l1 > 0.5,
-              f"L={depth}, alpha=1e2: |w - w_l2| = {large.to_l2:.1e} (kernel)")  # fmt: skip
+        check(
+            small.to_l1 < 1e-2 and small.to_l2 > 1.0,
+            f"L={depth}, alpha=1e-4: |w - w_l1| = {small.to_l1:.1e} (rich)",
+        )
+        check(
+            large.to_l2 < 1e-6 and large.to_l1 > 0.5,
+            f"L={depth}, alpha=1e2: |w - w_l2| = {large.to_l2:.1e} (kernel)",
+        )
 
     print("2. shape of the transition")
     cross = {}
@@ -126,19 +130,25 @@ def main(figure_path: str | None = None) -> None:
         to_l1, to_l2 = rows.to_l1.to_numpy(), rows.to_l2.to_numpy()
         check(bool(np.all(np.diff(to_l1) >= -1e-8)), f"L={depth}: |w - w_l1| grows with alpha")
         check(bool(np.all(np.diff(to_l2) <= 1e-8)), f"L={depth}: |w - w_l2| shrinks with alpha")
-        check(bool(np.all(rows.l1_norm.to_numpy() >= np.abs(l1).sum() * (1 - 1e-9))),
-              f"L={depth}: |w|_1 >= |w_l1|_1 = {np.abs(l1).sum():.4f} at every alpha")  # fmt: skip
+        check(
+            bool(np.all(rows.l1_norm.to_numpy() >= np.abs(l1).sum() * (1 - 1e-9))),
+            f"L={depth}: |w|_1 >= |w_l1|_1 = {np.abs(l1).sum():.4f} at every alpha",
+        )
         cross[depth] = crossover(np.array(ALPHAS), to_l1, to_l2)
-    print(f"   crossover |w - w_l1| = |w - w_l2| at alpha = {cross[2]:.3f} (L=2), "
-          f"{cross[3]:.3f} (L=3)")  # fmt: skip
+    print(
+        f"   crossover |w - w_l1| = |w - w_l2| at alpha = {cross[2]:.3f} (L=2), "
+        f"{cross[3]:.3f} (L=3)"
+    )
     for depth in DEPTHS:  # rich side, alpha <= 1e-2: |w - w_l1| ~ alpha^slope
         rows = frame[(frame.depth == depth) & (frame.alpha <= 1.01e-2)]
         slope = np.polyfit(np.log(rows.alpha), np.log(rows.to_l1), 1)[0]
         print(f"   L={depth}: |w - w_l1| ~ alpha^{slope:.2f} for alpha <= 1e-2")
     deep, shallow = frame[frame.depth == 3], frame[frame.depth == 2]
     rich = np.array(ALPHAS) < 0.3
-    check(bool(np.all(deep.to_l1.to_numpy()[rich] < shallow.to_l1.to_numpy()[rich])),
-          "depth 3 is closer to basis pursuit than depth 2 for every alpha < 0.3")  # fmt: skip
+    check(
+        bool(np.all(deep.to_l1.to_numpy()[rich] < shallow.to_l1.to_numpy()[rich])),
+        "depth 3 is closer to basis pursuit than depth 2 for every alpha < 0.3",
+    )
     check(cross[3] > cross[2], "the crossover moves to larger alpha with depth")
 
     print("3. one point against gradient flow")

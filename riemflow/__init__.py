@@ -18,10 +18,10 @@ if "geomstats._backend" in _sys.modules:
         )
 _os.environ["GEOMSTATS_BACKEND"] = "autograd"
 
-from importlib.metadata import PackageNotFoundError as _PackageNotFoundError  # noqa: E402
-from importlib.metadata import version as _version  # noqa: E402
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
-from . import (  # noqa: E402
+from . import (
     bregman,
     conditions,
     convex,
@@ -37,32 +37,32 @@ from . import (  # noqa: E402
     spaces,
     sweep,
 )
-from .bregman import ImplicitBias as ImplicitBias  # noqa: E402
-from .bregman import implicit_bias as implicit_bias  # noqa: E402
-from .converse import ConverseParametrization as ConverseParametrization  # noqa: E402
-from .converse import commuting_parametrization as commuting_parametrization  # noqa: E402
-from .embedding import DegreeStep as DegreeStep  # noqa: E402
-from .flows import gradient_descent, gradient_flow, mirror_descent, mirror_flow  # noqa: E402
-from .forward import mirror_potential as mirror_potential  # noqa: E402
-from .hessian_metric import FlatnessReport as FlatnessReport  # noqa: E402
-from .legendre import Legendre as Legendre  # noqa: E402
-from .legendre import LegendreReport as LegendreReport  # noqa: E402
-from .parametrization import (  # noqa: E402
+from .bregman import ImplicitBias as ImplicitBias
+from .bregman import implicit_bias as implicit_bias
+from .converse import ConverseParametrization as ConverseParametrization
+from .converse import commuting_parametrization as commuting_parametrization
+from .embedding import DegreeStep as DegreeStep
+from .flows import gradient_descent, gradient_flow, mirror_descent, mirror_flow
+from .forward import mirror_potential as mirror_potential
+from .hessian_metric import FlatnessReport as FlatnessReport
+from .legendre import Legendre as Legendre
+from .legendre import LegendreReport as LegendreReport
+from .parametrization import (
     CommutingReport as CommutingReport,
 )
-from .parametrization import (  # noqa: E402
+from .parametrization import (
     Parametrization as Parametrization,
 )
-from .parametrization import (  # noqa: E402
+from .parametrization import (
     RegularityReport as RegularityReport,
 )
-from .trajectory import Trajectory as Trajectory  # noqa: E402
-from .verify import DiscretizationReport as DiscretizationReport  # noqa: E402
-from .verify import EquivalenceReport as EquivalenceReport  # noqa: E402
-from .verify import LoopReport as LoopReport  # noqa: E402
-from .verify import discretization_gap as discretization_gap  # noqa: E402
-from .verify import loop_test as loop_test  # noqa: E402
-from .verify import verify_equivalence as verify_equivalence  # noqa: E402
+from .trajectory import Trajectory as Trajectory
+from .verify import DiscretizationReport as DiscretizationReport
+from .verify import EquivalenceReport as EquivalenceReport
+from .verify import LoopReport as LoopReport
+from .verify import discretization_gap as discretization_gap
+from .verify import loop_test as loop_test
+from .verify import verify_equivalence as verify_equivalence
 
 try:
     __version__ = _version("riemflow")

@@ -78,7 +78,7 @@ class PointwiseMap:
     def _detect(self, xb: np.ndarray) -> bool:
         try:
             out = np.asarray(self.fn(xb), dtype=np.float64)
-        except Exception:  # noqa: BLE001 - any failure means "does not broadcast"
+        except Exception:
             return False
         ref = [np.asarray(self._single(xb[b]), dtype=np.float64) for b in (0, xb.shape[0] - 1)]
         if out.shape == (xb.shape[0],) and ref[0].shape == (1,):
@@ -156,7 +156,7 @@ def jacobian(fn, xb, name: str = "fn", *, tiled: bool = False):
         raise
     except ShapeError:
         raise
-    except Exception as exc:  # noqa: BLE001 - re-raised with a typed error
+    except Exception as exc:
         raise _not_differentiable(name, exc) from exc
     _as_output(out, name)
     k = anp.shape(out)[-1]
@@ -166,7 +166,7 @@ def jacobian(fn, xb, name: str = "fn", *, tiled: bool = False):
         cot[..., i] = 1.0
         try:
             rows.append(vjp(cot))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _not_differentiable(name, exc) from exc
     return anp.stack(rows, axis=-2)
 
@@ -177,7 +177,7 @@ def _tiled_jacobian(fn, xb, name: str):
         probe = fn(xb[:1])
     except (NotDifferentiableError, ShapeError):
         raise
-    except Exception as exc:  # noqa: BLE001 - re-raised with a typed error
+    except Exception as exc:
         raise _not_differentiable(name, exc) from exc
     k = anp.shape(_as_output(probe, name))[-1]
     # row r * n + b of the tiled batch is point b, paired with the unit cotangent e_r
@@ -189,7 +189,7 @@ def _tiled_jacobian(fn, xb, name: str):
         rows = vjp(cot.reshape(k * n, k))
     except (NotDifferentiableError, ShapeError):
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _not_differentiable(name, exc) from exc
     return anp.swapaxes(anp.reshape(rows, (k, n, dim)), 0, 1)
 
@@ -204,14 +204,14 @@ def pullback(fn, xb, name: str = "fn"):
         vjp, out = make_vjp(fn, xb)
     except (NotDifferentiableError, ShapeError):
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _not_differentiable(name, exc) from exc
     _as_output(out, name)
 
     def pull(cotangent):
         try:
             return vjp(cotangent)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _not_differentiable(name, exc) from exc
 
     return out, _quiet(pull)
@@ -226,7 +226,7 @@ def gradient(fn, xb, name: str = "fn"):
         return out, vjp(np.ones(anp.shape(out)))
     except (NotDifferentiableError, ShapeError):
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _not_differentiable(name, exc) from exc
 
 
@@ -242,13 +242,13 @@ def directional_derivative(fn, xb, vb, name: str = "fn"):
         return make_jvp(fn, xb)(vb)[1]
     except ShapeError:
         raise
-    except Exception:  # noqa: BLE001 - a primitive without (batched) forward rule, also
+    except Exception:
         pass  # inside a nested derivative (reported as NotDifferentiableError there)
     try:
         return make_jvp_reversemode(fn)(xb)(vb)
     except (NotDifferentiableError, ShapeError):
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _not_differentiable(name, exc) from exc
 
 

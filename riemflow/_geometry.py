@@ -32,7 +32,7 @@ def apply_predicate(predicate, xb: np.ndarray) -> np.ndarray:
         out = np.asarray(predicate(xb))
         if out.shape == (xb.shape[0],):
             return out.astype(bool)
-    except Exception:  # noqa: BLE001 - fall back to one call per point
+    except Exception:
         pass
     return np.array([bool(predicate(x)) for x in xb], dtype=bool)
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import ConvergenceError, NotPositiveDefiniteError
 
-__all__ = ["newton_inverse", "positive_definite_starts"]
+__all__ = ["inverse_mirror_map", "newton_inverse", "positive_definite_starts"]
 
 
 def positive_definite_starts(candidates, *, contains, hessian, dim: int):
@@ -136,4 +136,30 @@ def newton_inverse(
         f"mu={np.array2string(mu, precision=6, threshold=8)}",
         residual=float(np.max(np.abs(np.asarray(grad(w)) - mu))),
         iterations=max_iter,
+    )
+
+
+def inverse_mirror_map(R, mu: np.ndarray, start=None) -> np.ndarray:
+    """`grad R*(mu)` for one `mu: (d,)` by `newton_inverse` on `R`'s traced building blocks,
+    started from `start` (if given and admissible), else the domain's center, else 4
+    seeded samples of the domain (potentials whose Hessian degenerates at the center, such
+    as `|w|^p` at 0)."""
+
+    def at(fn):
+        return lambda z: np.asarray(fn(z))
+
+    candidates = [start, R.domain.center(), *R.domain.sample(np.random.default_rng(0), 4)]
+    starts = positive_definite_starts(
+        candidates, contains=R.domain.contains, hessian=at(R.traced.hessian), dim=R.dim
+    )
+    return newton_inverse(
+        mu,
+        value=at(R.traced.value),
+        grad=at(R.traced.grad),
+        hessian=at(R.traced.hessian),
+        contains=R.domain.contains,
+        starts=starts,
+        tol=R.newton_tol,
+        max_iter=R.max_newton,
+        name=R.name,
     )

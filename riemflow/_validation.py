@@ -173,3 +173,24 @@ def readonly_copy(arr) -> np.ndarray | None:
     arr = np.array(arr, dtype=np.float64, copy=True)
     arr.flags.writeable = False
     return arr
+
+
+def as_matrix(X, name: str = "X") -> np.ndarray:
+    """A finite, non-empty `(n, d)` float64 matrix (errors name it `name`)."""
+    X = check_finite(as_float_array(X, name), name)
+    if X.ndim != 2 or X.size == 0:
+        raise ShapeError(
+            f"`{name}` must be a non-empty (n, d) matrix; got {X.shape}", argument=name
+        )
+    return X
+
+
+def as_system(X, y, names: tuple[str, str] = ("X", "y")) -> tuple[np.ndarray, np.ndarray]:
+    """A linear system's matrix `(n, d)` and right-hand side `(n,)`, validated (finite,
+    shapes); errors name the arguments as `names`."""
+    nx, ny = names
+    X = as_matrix(X, nx)
+    y = check_finite(as_float_array(y, ny), ny)
+    if y.shape != (X.shape[0],):
+        raise ShapeError(f"`{ny}` must have shape ({X.shape[0]},); got {y.shape}", argument=ny)
+    return X, y

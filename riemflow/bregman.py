@@ -107,9 +107,11 @@ def _damped_newton(objective, gradient, hessian, best, n, tol, max_iter):
         if best["residual"] <= tol:
             return lam, it - 1, "converged"
         if it > 25 and best["residual"] >= 0.5 * history[-25]:
-            message = (f"stalled: |Xw - y| decreased by less than 2x in 25 Newton steps "
-                       f"(the dual is ill-conditioned: cond(X hess R* X^T) = "
-                       f"{np.linalg.cond(hessian(lam)):.1e})")  # fmt: skip
+            message = (
+                f"stalled: |Xw - y| decreased by less than 2x in 25 Newton steps "
+                f"(the dual is ill-conditioned: cond(X hess R* X^T) = "
+                f"{np.linalg.cond(hessian(lam)):.1e})"
+            )
             break
         history.append(best["residual"])
         H = hessian(lam)
@@ -119,10 +121,12 @@ def _damped_newton(objective, gradient, hessian, best, n, tol, max_iter):
             if found is not None:
                 break
         if found is None:
-            message = (f"line search stalled at iteration {it}: no Newton, pseudo-inverse or "
-                       f"gradient step decreases phi or |Xw - y| (cond(X hess R* X^T) = "
-                       f"{np.linalg.cond(H):.1e}; near the edge of dom R* the reachable "
-                       "residual is ~cond * eps)")  # fmt: skip
+            message = (
+                f"line search stalled at iteration {it}: no Newton, pseudo-inverse or "
+                f"gradient step decreases phi or |Xw - y| (cond(X hess R* X^T) = "
+                f"{np.linalg.cond(H):.1e}; near the edge of dom R* the reachable "
+                "residual is ~cond * eps)"
+            )
             break
         trial, phi_trial = found
         lam, phi = trial, phi_trial
@@ -229,8 +233,9 @@ def implicit_bias(
         )
 
     try:
-        lam, iterations, message = _damped_newton(objective, gradient, hessian, best, X.shape[0],
-                                                  tol, max_iter)  # fmt: skip
+        lam, iterations, message = _damped_newton(
+            objective, gradient, hessian, best, X.shape[0], tol, max_iter
+        )
     except failures as exc:
         raise failure(f"{type(exc).__name__}: {exc}", max_iter) from exc
     lam = best["lam"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import catalog
 from .errors import (
     ConvergenceError,
     GeometryError,
@@ -28,92 +29,6 @@ from .errors import (
 )
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_SOLVER_FAILED = 0, 1, 2, 3
-
-# -- catalogues of what the options name ---------------------------------------------------------
-MODELS = {
-    "diagonal": "w = u^L - v^L (power form, --depth L, --alpha), commuting",
-    "product": "w = u_1 ... u_L - v_1 ... v_L (--depth L, random positive init), commuting",
-    "hadamard": "w = u * v (random positive init), commuting",
-    "quadratic": "G_i = x^T A_i x / 2, random commuting A_i on R^(dim+2), commuting",
-    "sensing": "matrix sensing <A_i, U U^T> with commuting A_i (k = dim, rank 2), commuting",
-    "sphere": "w = u * u on the sphere S^dim, commuting (simplex entropy)",
-    "neuron": "w = a z (one neuron), NOT commuting (time-warped)",
-    "factorization": "W = U U^T (dim x dim, flattened), NOT commuting",
-}
-POTENTIALS = {
-    "negative_entropy": "sum w log w - w on w > 0 (flat)",
-    "hyperbolic_entropy": "the depth-2 diagonal network potential (--alpha) (flat)",
-    "p_norm": "|w|_p^p / p (--p) (flat)",
-    "log_barrier": "-sum log w (flat)",
-    "simplex_entropy": "entropy of (w, 1 - sum w) (curved: a piece of a sphere)",
-    "log_ball": "-log(1 - |w|^2) (curved)",
-    "log_det": "-log det P, P SPD of size n = --dim, in upper-triangle coordinates (curved)",
-}
-LOSSES = ("squared", "exponential", "logistic")
-
-
-def _model(name: str, dim: int, depth: float, alpha: float, rng):
-    from . import models
-
-    if name == "diagonal":
-        return models.diagonal_network(dim, depth, alpha=alpha)
-    if name == "product":
-        L = int(depth)
-        return models.diagonal_network(
-            dim, L, form="product", init=rng.uniform(0.5, 1.5, 2 * L * dim)
-        )
-    if name == "hadamard":
-        return models.hadamard_product(dim, init=rng.uniform(0.5, 1.5, 2 * dim))
-    if name in ("quadratic", "sensing"):
-        size = dim + 2 if name == "quadratic" else dim
-        V, _ = np.linalg.qr(rng.standard_normal((size, size)))
-        A = np.einsum("ij,aj,kj->aik", V, rng.uniform(-1, 1, (dim, size)), V)
-        if name == "quadratic":
-            G, _ = models.quadratic(A)
-            return G, rng.standard_normal(size)
-        G, _ = models.matrix_sensing(A, rank=2)
-        return G, rng.standard_normal(2 * dim)
-    if name == "sphere":
-        return models.simplex_sphere(dim)
-    if name == "neuron":
-        return models.single_neuron(dim)
-    if name == "factorization":
-        return models.matrix_factorization(dim, alpha=alpha)
-    raise InputError(f"unknown model {name!r}; choose from {', '.join(MODELS)}", argument="model")
-
-
-def _potential(name: str, dim: int, alpha: float, p: float):
-    from . import potentials
-
-    builders = {
-        "negative_entropy": lambda: potentials.negative_entropy(dim),
-        "hyperbolic_entropy": lambda: potentials.hyperbolic_entropy(dim, alpha),
-        "p_norm": lambda: potentials.p_norm(dim, p),
-        "log_barrier": lambda: potentials.log_barrier(dim),
-        "simplex_entropy": lambda: potentials.simplex_entropy(dim),
-        "log_ball": lambda: potentials.log_ball(dim),
-        "log_det": lambda: potentials.log_det(dim),
-    }
-    if name not in builders:
-        raise InputError(
-            f"unknown potential {name!r}; choose from {', '.join(POTENTIALS)}",
-            argument="potential",
-        )
-    return builders[name]()
-
-
-def _loss(name: str, w0: np.ndarray, samples: int, rng):
-    from . import losses
-
-    d = w0.size
-    X = rng.standard_normal((samples, d)) / np.sqrt(d)
-    if name == "squared":
-        return losses.squared(X, X @ (w0 + 0.5 * rng.standard_normal(d)))
-    if name == "exponential":
-        return losses.exponential(X, np.sign(rng.standard_normal(samples)))
-    if name == "logistic":
-        return losses.logistic(X, np.sign(rng.standard_normal(samples)))
-    raise InputError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}", argument="loss")
 
 
 def _box(text: str | None, R, width: float):
@@ -127,8 +42,9 @@ def _box(text: str | None, R, width: float):
     except ValueError:
         pairs = [()]
     if any(len(p) != 2 for p in pairs):
-        raise InputError(f"`--box` must be lo:hi or lo1:hi1,lo2:hi2,...; got {text!r}",
-                         argument="box")  # fmt: skip
+        raise InputError(
+            f"`--box` must be lo:hi or lo1:hi1,lo2:hi2,...; got {text!r}", argument="box"
+        )
     if len(pairs) == 1:
         pairs = pairs * R.dim
     return pairs
@@ -175,9 +91,9 @@ def _cmd_verify_forward(args) -> int:
     from .verify import loop_test, verify_equivalence
 
     rng = np.random.default_rng(args.seed)
-    G, x0 = _model(args.model, args.dim, args.depth, args.alpha, rng)
+    G, x0 = catalog.MODELS[args.model].build(args.dim, depth=args.depth, alpha=args.alpha, rng=rng)
     w0 = np.asarray(G(x0))
-    loss = _loss(args.loss, w0, args.samples, rng)
+    loss = catalog.LOSSES[args.loss].build(w0, args.samples, rng)
     commuting = G.check_commuting(rtol=args.commuting_rtol)
     regular = G.check_regular()
     doc = {
@@ -188,11 +104,14 @@ def _cmd_verify_forward(args) -> int:
             "passed": commuting.passed,
             "max_bracket": commuting.max_bracket,
             "rtol": args.commuting_rtol,
-        },  # fmt: skip
+        },
         "regular": {"passed": regular.passed, "min_singular_value": regular.min_singular_value},
     }
-    lines = [f"model: {G.name}; loss: {args.loss} on {args.samples} random samples",
-             str(commuting), str(regular)]  # fmt: skip
+    lines = [
+        f"model: {G.name}; loss: {args.loss} on {args.samples} random samples",
+        str(commuting),
+        str(regular),
+    ]
     if not commuting.passed:
         loop = loop_test(G, x0)
         doc["loop"] = {"closes": loop.closes, "relative_displacement": loop.relative_displacement}
@@ -203,10 +122,15 @@ def _cmd_verify_forward(args) -> int:
         ]
         _emit(args, doc, "\n".join(lines))
         return EXIT_CHECK_FAILED
-    report = verify_equivalence(loss, (0.0, args.t_final), parametrization=G, x0=x0,
-                                tol=args.tol, rtol=args.rtol)  # fmt: skip
-    doc.update(potential=report.legendre.name, max_deviation=report.max_deviation,
-               tol=args.tol, passed=report.passed)  # fmt: skip
+    report = verify_equivalence(
+        loss, (0.0, args.t_final), parametrization=G, x0=x0, tol=args.tol, rtol=args.rtol
+    )
+    doc.update(
+        potential=report.legendre.name,
+        max_deviation=report.max_deviation,
+        tol=args.tol,
+        passed=report.passed,
+    )
     lines += [str(report), f"verdict: {'PASSED' if report.passed else 'FAILED'}"]
     _emit(args, doc, "\n".join(lines))
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
@@ -215,7 +139,7 @@ def _cmd_verify_forward(args) -> int:
 def _build_converse(args):
     from .converse import commuting_parametrization
 
-    R = _potential(args.potential, args.dim, args.alpha, args.p)
+    R = catalog.POTENTIALS[args.potential].build(args.dim, alpha=args.alpha, p=args.p)
     box = _box(args.box, R, args.width)
     start = time.perf_counter()
     P = commuting_parametrization(R, box, tol=args.tol)
@@ -240,15 +164,24 @@ def _cmd_verify_converse(args) -> int:
     R, box, P, seconds = _build_converse(args)
     rng = np.random.default_rng(args.seed)
     w0 = np.array([0.5 * (lo + hi) for lo, hi in box])
-    loss = _loss(args.loss, w0, args.samples, rng)
+    loss = catalog.LOSSES[args.loss].build(w0, args.samples, rng)
     # the flow is compared where M is built: a short horizon from the box's center
     tol = max(args.tol_flow, 100.0 * P.isometry_defect)
-    report = verify_equivalence(loss, (0.0, args.t_final), parametrization=P, legendre=R,
-                                w0=w0, tol=tol, n_times=21)  # fmt: skip
-    doc = {"direction": "converse", **_converse_doc(R, box, P, seconds), "loss": args.loss,
-           "max_deviation": report.max_deviation, "tol": tol, "passed": report.passed}  # fmt: skip
-    text = (f"{P!r}\nbuilt in {seconds:.1f} s\n{report}\n"
-            f"verdict: {'PASSED' if report.passed else 'FAILED'}")  # fmt: skip
+    report = verify_equivalence(
+        loss, (0.0, args.t_final), parametrization=P, legendre=R, w0=w0, tol=tol, n_times=21
+    )
+    doc = {
+        "direction": "converse",
+        **_converse_doc(R, box, P, seconds),
+        "loss": args.loss,
+        "max_deviation": report.max_deviation,
+        "tol": tol,
+        "passed": report.passed,
+    }
+    text = (
+        f"{P!r}\nbuilt in {seconds:.1f} s\n{report}\n"
+        f"verdict: {'PASSED' if report.passed else 'FAILED'}"
+    )
     _emit(args, doc, text)
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
 
@@ -270,7 +203,7 @@ def _cmd_reproduce(args) -> int:
     from . import experiments
 
     if args.name is None or args.list:
-        doc = {name: experiments.get(name).PAPER for name in experiments.NAMES}
+        doc = {name: experiments.get(name).PAPER for name in catalog.REPRODUCTIONS}
         _emit(args, doc, "\n".join(f"{k:12s} {v}" for k, v in doc.items()))
         return EXIT_OK
     module = experiments.get(args.name)
@@ -284,9 +217,14 @@ def _cmd_reproduce(args) -> int:
     if args.plot:
         module.plot(df).savefig(args.plot)
     passed = bool(table["agrees"].all())
-    doc = {"name": args.name, "paper": module.PAPER, "quick": args.quick,
-           "claims": table.to_dict(orient="records"), "passed": passed,
-           "seconds": round(seconds, 3)}  # fmt: skip
+    doc = {
+        "name": args.name,
+        "paper": module.PAPER,
+        "quick": args.quick,
+        "claims": table.to_dict(orient="records"),
+        "passed": passed,
+        "seconds": round(seconds, 3),
+    }
     summary = f"{int(table['agrees'].sum())} of {len(table)} claims reproduced ({seconds:.1f} s)"
     lines = [_claim_line(row) for row in table.to_dict(orient="records")]
     text = "\n".join([module.PAPER, "", *lines, "", summary])
@@ -299,8 +237,10 @@ def _claim_line(row: dict) -> str:
         return f"{v:.3g}" if isinstance(v, float) else str(v)
 
     mark = "ok  " if row["agrees"] else "FAIL"
-    return (f"[{mark}] {row['claim']}\n       paper: {fmt(row['paper'])}; riemflow: "
-            f"{fmt(row['riemflow'])} (tolerance {fmt(row['tolerance'])})")  # fmt: skip
+    return (
+        f"[{mark}] {row['claim']}\n       paper: {fmt(row['paper'])}; riemflow: "
+        f"{fmt(row['riemflow'])} (tolerance {fmt(row['tolerance'])})"
+    )
 
 
 def _parse_axis(text: str) -> tuple[str, list]:
@@ -321,8 +261,9 @@ def _cmd_sweep(args) -> int:
 
     module_name, sep, attr = args.function.partition(":")
     if not sep:
-        raise InputError(f"FUNCTION must be module:function; got {args.function!r}",
-                         argument="function")  # fmt: skip
+        raise InputError(
+            f"FUNCTION must be module:function; got {args.function!r}", argument="function"
+        )
     if args.path:
         sys.path.insert(0, str(Path(args.path).resolve()))
     try:
@@ -333,14 +274,27 @@ def _cmd_sweep(args) -> int:
     if not axes:
         raise InputError("give at least one --grid name=v1,v2,...", argument="grid")
     start = time.perf_counter()
-    df = sweep(fn, axes, store=args.store, n_jobs=args.jobs, scheduler=args.scheduler,
-               seed=args.seed, progress=not args.json, errors=args.errors)  # fmt: skip
+    df = sweep(
+        fn,
+        axes,
+        store=args.store,
+        n_jobs=args.jobs,
+        scheduler=args.scheduler,
+        seed=args.seed,
+        progress=not args.json,
+        errors=args.errors,
+    )
     seconds = time.perf_counter() - start
     if args.out:
         df.to_csv(args.out, index=False)
     failed = int(df["error"].notna().sum()) if "error" in df.columns else 0
-    doc = {"function": args.function, "points": len(df), "failed": failed,
-           "seconds": round(seconds, 3), "results": df.to_dict(orient="records")}  # fmt: skip
+    doc = {
+        "function": args.function,
+        "points": len(df),
+        "failed": failed,
+        "seconds": round(seconds, 3),
+        "results": df.to_dict(orient="records"),
+    }
     _emit(args, doc, f"{df.to_string(index=False)}\n({len(df)} rows, {seconds:.1f} s)")
     return EXIT_OK if failed == 0 else EXIT_CHECK_FAILED
 
@@ -353,21 +307,32 @@ def _add_json(parser) -> None:
 
 
 def _add_converse_options(parser) -> None:
-    parser.add_argument("--potential", default="log_ball", choices=sorted(POTENTIALS),
-                        help="the Legendre function R (default log_ball): " + "; ".join(
-                            f"{k}: {v}" for k, v in POTENTIALS.items()))  # fmt: skip
+    parser.add_argument(
+        "--potential",
+        default="log_ball",
+        choices=sorted(catalog.POTENTIALS),
+        help="the Legendre function R (default log_ball): "
+        + "; ".join(f"{k}: {v.description}" for k, v in catalog.POTENTIALS.items()),
+    )
     parser.add_argument("--dim", type=int, default=2, help="d (default 2)")
     parser.add_argument("--alpha", type=float, default=1.0, help="scale of hyperbolic_entropy")
     parser.add_argument("--p", type=float, default=3.0, help="exponent of p_norm (default 3)")
-    parser.add_argument("--box", default=None,
-                        help="the compact region K: lo:hi (every coordinate) or "
-                             "lo1:hi1,lo2:hi2; write --box=-1:1 for negative ends "
-                             "(default: center of dom R +- --width)")  # fmt: skip
-    parser.add_argument("--width", type=float, default=0.25,
-                        help="half-width of the default box (default 0.25)")  # fmt: skip
-    parser.add_argument("--tol", type=float, default=1e-8,
-                        help="target isometry defect max|dF^T dF - hess R|/max|hess R| "
-                             "(default 1e-8)")  # fmt: skip
+    parser.add_argument(
+        "--box",
+        default=None,
+        help="the compact region K: lo:hi (every coordinate) or "
+        "lo1:hi1,lo2:hi2; write --box=-1:1 for negative ends "
+        "(default: center of dom R +- --width)",
+    )
+    parser.add_argument(
+        "--width", type=float, default=0.25, help="half-width of the default box (default 0.25)"
+    )
+    parser.add_argument(
+        "--tol",
+        type=float,
+        default=1e-8,
+        help="target isometry defect max|dF^T dF - hess R|/max|hess R| (default 1e-8)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -418,28 +383,47 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     vsub = verify.add_subparsers(dest="direction", required=True, metavar="DIRECTION")
-    fwd = vsub.add_parser("forward", help="model -> potential -> flows",
-                          description="models: " + "; ".join(
-                              f"{k}: {v}" for k, v in MODELS.items()))  # fmt: skip
-    fwd.add_argument("--model", default="diagonal", choices=sorted(MODELS),
-                     help="the parametrization (default diagonal)")  # fmt: skip
+    fwd = vsub.add_parser(
+        "forward",
+        help="model -> potential -> flows",
+        description="models: "
+        + "; ".join(f"{k}: {v.description}" for k, v in catalog.MODELS.items()),
+    )
+    fwd.add_argument(
+        "--model",
+        default="diagonal",
+        choices=sorted(catalog.MODELS),
+        help="the parametrization (default diagonal)",
+    )
     fwd.add_argument("--dim", type=int, default=5, help="d, the size of w (default 5)")
     fwd.add_argument("--depth", type=float, default=2.0, help="depth L (default 2)")
     fwd.add_argument("--alpha", type=float, default=0.5, help="init scale (default 0.5)")
-    fwd.add_argument("--loss", default="squared", choices=LOSSES, help="default squared")
+    fwd.add_argument(
+        "--loss", default="squared", choices=sorted(catalog.LOSSES), help="default squared"
+    )
     fwd.add_argument("--samples", type=int, default=3, help="data points n (default 3)")
     fwd.add_argument("--t-final", type=float, default=5.0, help="flow horizon (default 5)")
-    fwd.add_argument("--tol", type=float, default=1e-8,
-                     help="largest relative deviation that passes (default 1e-8)")  # fmt: skip
+    fwd.add_argument(
+        "--tol",
+        type=float,
+        default=1e-8,
+        help="largest relative deviation that passes (default 1e-8)",
+    )
     fwd.add_argument("--rtol", type=float, default=1e-12, help="ODE rtol (default 1e-12)")
-    fwd.add_argument("--commuting-rtol", type=float, default=1e-8,
-                     help="bracket tolerance, relative to the fields (default 1e-8)")  # fmt: skip
+    fwd.add_argument(
+        "--commuting-rtol",
+        type=float,
+        default=1e-8,
+        help="bracket tolerance, relative to the fields (default 1e-8)",
+    )
     fwd.add_argument("--seed", type=int, default=0, help="seed of data and init (default 0)")
     _add_json(fwd)
     fwd.set_defaults(func=_cmd_verify_forward)
     conv = vsub.add_parser("converse", help="potential -> embedded manifold -> flows")
     _add_converse_options(conv)
-    conv.add_argument("--loss", default="squared", choices=LOSSES, help="default squared")
+    conv.add_argument(
+        "--loss", default="squared", choices=sorted(catalog.LOSSES), help="default squared"
+    )
     conv.add_argument("--samples", type=int, default=1, help="data points n (default 1)")
     conv.add_argument("--t-final", type=float, default=0.5, help="flow horizon (default 0.5)")
     conv.add_argument(
@@ -464,8 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_converse_options(converse)
     converse.add_argument("--out", required=True, help="the .npz file to write")
-    converse.add_argument("--grid-points", type=int, default=9,
-                          help="tabulation nodes per coordinate (default 9)")  # fmt: skip
+    converse.add_argument(
+        "--grid-points", type=int, default=9, help="tabulation nodes per coordinate (default 9)"
+    )
     _add_json(converse)
     converse.set_defaults(func=_cmd_converse)
 
@@ -477,9 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
             "next to riemflow's numbers; exit 1 if a claim is not reproduced."
         ),
     )
-    reproduce.add_argument(
-        "name", nargs="?", help="li, woodworth, moroshko, wind, labarriere, azulay or pesme"
-    )
+    reproduce.add_argument("name", nargs="?", help=", ".join(catalog.REPRODUCTIONS))
     reproduce.add_argument("--list", action="store_true", help="list the reproductions")
     reproduce.add_argument("--quick", action="store_true", help="small sizes (seconds)")
     reproduce.add_argument("--store", help="SQLite results store: resume an interrupted run")
@@ -500,9 +483,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     sweep.add_argument("function", help="module:function, importable (see --path)")
-    sweep.add_argument("--grid", action="append", default=[],
-                       help="an axis name=v1,v2,... (values parsed as JSON, else strings); "
-                            "repeat for more axes")  # fmt: skip
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        help="an axis name=v1,v2,... (values parsed as JSON, else strings); repeat for more axes",
+    )
     sweep.add_argument("--store", help="SQLite results store (resumable)")
     sweep.add_argument("--jobs", type=int, default=1, help="joblib workers (default 1; -1: all)")
     sweep.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")

@@ -1,10 +1,13 @@
-"""The commuting and regularity conditions of the forward theorem, checked on points.
+"""The hypotheses of the theorems, checked on points: commuting, regular, Legendre.
 
 A parametrization `G` is *commuting* when the Lie brackets of its gradient fields vanish
 and *regular* when `dG` has full rank `d` (Concepts: commuting parametrizations,
-regularity). `check_commuting` and `check_regular` measure both on sampled or given points
+regularity); a potential `R` is *Legendre* when its Hessian is positive definite, its
+mirror map inverts and `|grad R|` blows up at the boundary of its domain (Concepts:
+Legendre functions and mirror flow). The checks measure these on sampled or given points
 with exact autograd derivatives and return reports that carry the numbers they decided on;
-`Parametrization.check_commuting` and `Parametrization.check_regular` call them.
+`Parametrization.check_commuting`, `Parametrization.check_regular` and `Legendre.check`
+call them.
 """
 
 from __future__ import annotations
@@ -14,12 +17,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import as_positive, as_positive_int, readonly_copy
-from .errors import InputError, NotCommutingError, NotRegularError
+from .errors import (
+    ConvergenceError,
+    DomainError,
+    InputError,
+    NotCommutingError,
+    NotPositiveDefiniteError,
+    NotRegularError,
+)
 
 __all__ = [
     "CommutingReport",
+    "LegendreReport",
+    "check_legendre",
     "RegularityReport",
     "check_commuting",
+    "check_vjp",
     "check_regular",
     "require_commuting",
     "require_regular",
@@ -115,6 +128,52 @@ class RegularityReport:
         )
 
 
+@dataclass(frozen=True)
+class LegendreReport:
+    """Outcome of `Legendre.check` on sampled points of the domain.
+
+    Attributes:
+        passed: all three checks passed.
+        min_hessian_eigenvalue: smallest eigenvalue of `hess R` over the points.
+        min_relative_eigenvalue: smallest `lambda_min / lambda_max` (PD iff `> rtol`).
+        worst_point: the point `(d,)` of the smallest relative eigenvalue.
+        max_roundtrip_error: largest `|grad R*(grad R(w)) - w|_inf / |w|_inf`.
+        boundary_growth: smallest ratio `|grad R|` near / far from the boundary along
+            paths to it (distances `boundary_eps[-1]` vs `boundary_eps[0]`); `None` when
+            the domain is all of `R^d`.
+        boundary_monotone: whether `|grad R|` increased along every path.
+        n_points: number of points checked.
+        rtol, roundtrip_tol, growth: the tolerances decided with.
+    """
+
+    passed: bool
+    min_hessian_eigenvalue: float
+    min_relative_eigenvalue: float
+    worst_point: np.ndarray | None
+    max_roundtrip_error: float
+    boundary_growth: float | None
+    boundary_monotone: bool | None
+    n_points: int
+    rtol: float
+    roundtrip_tol: float
+    growth: float
+
+    def __str__(self) -> str:
+        verdict = "Legendre" if self.passed else "NOT Legendre"
+        boundary = (
+            "no boundary"
+            if self.boundary_growth is None
+            else f"|grad R| grows x{self.boundary_growth:.3g} toward the boundary "
+            f"(needed x{self.growth:g}, monotone: {self.boundary_monotone})"
+        )
+        return (
+            f"{verdict} on {self.n_points} points: min Hessian eigenvalue "
+            f"{self.min_hessian_eigenvalue:.3e} (relative {self.min_relative_eigenvalue:.3e}, "
+            f"rtol={self.rtol:g}); roundtrip error {self.max_roundtrip_error:.3e} "
+            f"(tol {self.roundtrip_tol:g}); {boundary}"
+        )
+
+
 def sample_points(G, points, n_samples: int, seed) -> np.ndarray:
     """`points` validated as a `(B, D)` batch of `G`'s domain, or `n_samples` random ones
     drawn with `seed` when `points` is `None`."""
@@ -122,6 +181,17 @@ def sample_points(G, points, n_samples: int, seed) -> np.ndarray:
         points = G.sample(as_positive_int(n_samples, "n_samples"), seed=seed)
     xb, _ = G.points(points, "points")
     return xb
+
+
+def check_vjp(G, points=None, *, n_samples: int = 16, seed: int | None = 0) -> float:
+    """`G.check_vjp(...)`: the closed-form pullback against autograd's (documented there)."""
+    if not G.has_vjp:
+        return 0.0
+    xb = sample_points(G, points, n_samples, seed)
+    cot = np.random.default_rng(seed).standard_normal((xb.shape[0], G.output_dim))
+    reference = np.asarray(G.pullback(xb, closed_form=False)[1](cot))
+    closed = G.pullback(xb)[1](cot)
+    return float(np.max(np.abs(closed - reference)) / max(np.max(np.abs(reference)), 1e-300))
 
 
 def check_commuting(
@@ -230,3 +300,63 @@ def require_regular(G, points=None, **kwargs) -> RegularityReport:
     if not report.passed:
         raise NotRegularError(f"{G.name} is not regular: {report}", report=report)
     return report
+
+
+def check_legendre(
+    R,
+    points=None,
+    *,
+    n_samples: int = 64,
+    seed: int | None = 0,
+    rtol: float = 1e-10,
+    roundtrip_tol: float = 1e-10,
+    boundary_eps=(1e-2, 1e-4, 1e-6, 1e-8),
+    growth: float = 2.0,
+) -> LegendreReport:
+    """`R.check(...)`: whether `R` is Legendre on points of its domain (arguments and
+    checks documented there)."""
+    rng = np.random.default_rng(seed)
+    n_samples = as_positive_int(n_samples, "n_samples")
+    if points is None:
+        points = R.domain.sample(rng, n_samples)
+    wb, _ = R.points(points, "points")
+    eig = np.linalg.eigvalsh(np.atleast_3d(R.hessian(wb)).reshape(-1, R.dim, R.dim))
+    lmin, lmax = eig[:, 0], eig[:, -1]
+    rel = np.where(lmax > 0, lmin / np.where(lmax > 0, lmax, 1.0), -np.inf)
+    worst = int(np.argmin(rel))
+    pd = bool(np.all(lmin > rtol * np.abs(lmax)))
+    try:
+        back = np.atleast_2d(R.grad_conjugate(np.atleast_2d(R.grad(wb))))
+        scale = np.maximum(np.max(np.abs(wb), axis=1), 1e-300)
+        roundtrip = float(np.max(np.max(np.abs(back - wb), axis=1) / scale))
+    except (ConvergenceError, DomainError, NotPositiveDefiniteError):
+        roundtrip = np.inf
+    growth_ratio = monotone = None
+    if R.domain.has_boundary:
+        eps = np.asarray(boundary_eps, dtype=np.float64)
+        paths = R.domain.boundary_approach(rng, n_samples, eps)
+        with np.errstate(all="ignore"):
+            norms = np.linalg.norm(
+                np.asarray(R.traced.grad(paths.reshape(-1, R.dim))), axis=-1
+            ).reshape(paths.shape[:2])
+        norms = np.where(np.isfinite(norms), norms, np.inf)
+        growth_ratio = float(np.min(norms[:, -1] / np.maximum(norms[:, 0], 1e-300)))
+        monotone = bool(np.all(np.diff(norms, axis=1) > 0))
+    passed = (
+        pd
+        and roundtrip <= roundtrip_tol
+        and (growth_ratio is None or (monotone and growth_ratio >= growth))
+    )
+    return LegendreReport(
+        passed=passed,
+        min_hessian_eigenvalue=float(np.min(lmin)),
+        min_relative_eigenvalue=float(rel[worst]),
+        worst_point=readonly_copy(wb[worst]),
+        max_roundtrip_error=roundtrip,
+        boundary_growth=growth_ratio,
+        boundary_monotone=monotone,
+        n_points=int(wb.shape[0]),
+        rtol=rtol,
+        roundtrip_tol=roundtrip_tol,
+        growth=growth,
+    )

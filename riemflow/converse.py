@@ -113,8 +113,10 @@ class ConverseParametrization(Parametrization):
         else:
             sample = self.region.sample(rng, 4096)
             lo, hi = sample.min(axis=0), sample.max(axis=0)
-        nodes = [0.5 * (lo[i] + hi[i]) + 0.5 * (hi[i] - lo[i]) * chebyshev_nodes(grid_points)
-                 for i in range(self.legendre.dim)]  # fmt: skip
+        nodes = [
+            0.5 * (lo[i] + hi[i]) + 0.5 * (hi[i] - lo[i]) * chebyshev_nodes(grid_points)
+            for i in range(self.legendre.dim)
+        ]
         points = np.stack(np.meshgrid(*nodes, indexing="ij"), axis=-1).reshape(
             -1, self.legendre.dim
         )
@@ -172,8 +174,9 @@ def load(path, R: Legendre, domain) -> ConverseParametrization:
         data = np.load(path, allow_pickle=False)
         meta = json.loads(str(data["meta"]))
     except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"`path` {path!r} is not a riemflow converse file ({exc})",
-                         argument="path") from exc  # fmt: skip
+        raise InputError(
+            f"`path` {path!r} is not a riemflow converse file ({exc})", argument="path"
+        ) from exc
     if meta.get("format") != "riemflow-converse-1":
         raise InputError(f"`path` {path!r} is not a riemflow converse file", argument="path")
     if "coefficients" not in data:
@@ -190,12 +193,20 @@ def load(path, R: Legendre, domain) -> ConverseParametrization:
     except InputError:  # the saved points are outside dom R
         now = None
     if now is None or np.max(np.abs(stored - now)) > 1e-12 * np.max(np.abs(now)):
-        raise InputError(f"`R` ({R.name}) is not the potential saved in {path!r} "
-                         f"({meta['potential']})", argument="R")  # fmt: skip
+        raise InputError(
+            f"`R` ({R.name}) is not the potential saved in {path!r} ({meta['potential']})",
+            argument="R",
+        )
     embedding = ChebyshevEmbedding(data["coefficients"], data["lower"], data["upper"])
     history = tuple(DegreeStep(**step) for step in meta["history"])
-    return ConverseParametrization(R, embedding, region, defect=meta["isometry_defect"],
-                                   construction=meta["construction"], history=history)  # fmt: skip
+    return ConverseParametrization(
+        R,
+        embedding,
+        region,
+        defect=meta["isometry_defect"],
+        construction=meta["construction"],
+        history=history,
+    )
 
 
 # -- checks of the input -------------------------------------------------------------------------

@@ -19,31 +19,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linprog, nnls
 
-from ._validation import as_float_array, check_finite
-from .errors import ConvergenceError, InputError, ShapeError
+from ._validation import as_matrix, as_system
+from .errors import ConvergenceError, InputError
 
 __all__ = ["basis_pursuit", "max_margin", "min_norm"]
-
-
-def _matrix(X, name: str = "X") -> np.ndarray:
-    """A finite, non-empty `(n, d)` float64 matrix (errors name it `name`)."""
-    X = check_finite(as_float_array(X, name), name)
-    if X.ndim != 2 or X.size == 0:
-        raise ShapeError(
-            f"`{name}` must be a non-empty (n, d) matrix; got {X.shape}", argument=name
-        )
-    return X
-
-
-def _system(X, y, names: tuple[str, str] = ("X", "y")) -> tuple[np.ndarray, np.ndarray]:
-    """A linear system's matrix `(n, d)` and right-hand side `(n,)`, validated (finite,
-    shapes); errors name the arguments as `names`."""
-    nx, ny = names
-    X = _matrix(X, nx)
-    y = check_finite(as_float_array(y, ny), ny)
-    if y.shape != (X.shape[0],):
-        raise ShapeError(f"`{ny}` must have shape ({X.shape[0]},); got {y.shape}", argument=ny)
-    return X, y
 
 
 def _residual(X, y, w) -> float:
@@ -67,7 +46,7 @@ def basis_pursuit(X, y, *, tol: float = 1e-9) -> np.ndarray:
         >>> rf.convex.basis_pursuit(np.array([[1.0, 2.0]]), np.array([2.0])).tolist()
         [0.0, 1.0]
     """
-    X, y = _system(X, y)
+    X, y = as_system(X, y)
     d = X.shape[1]
     res = linprog(
         np.ones(2 * d),
@@ -102,7 +81,7 @@ def min_norm(X, y, *, tol: float = 1e-9) -> np.ndarray:
         >>> rf.convex.min_norm(np.array([[1.0, 1.0]]), np.array([2.0])).round(12).tolist()
         [1.0, 1.0]
     """
-    X, y = _system(X, y)
+    X, y = as_system(X, y)
     w = np.linalg.lstsq(X, y, rcond=None)[0]
     residual = _residual(X, y, w)
     if residual > tol:
@@ -144,7 +123,7 @@ def max_margin(X, norm: str = "l2", *, tol: float = 1e-9) -> np.ndarray:
         >>> rf.convex.max_margin(X, "l1").round(12).tolist()
         [1.0, 0.0]
     """
-    X = _matrix(X)
+    X = as_matrix(X)
     n, d = X.shape
     if norm == "l2":
         E = np.vstack([X.T, np.ones((1, n))])

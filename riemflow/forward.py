@@ -118,11 +118,11 @@ class _JointFlow:
 
         For commuting `G`, `d psi / d mu_k = grad G_k(psi)`, so the third derivative of `Q`
         is the derivative of the kernel along the gradient fields
-        (`Parametrization.kernel_derivatives`): exact, no finite differences.
+        (`TracedParametrization.kernel_derivatives`): exact, no finite differences.
         """
         mub, single = self._rows(mu)
         x, _ = self.psi(mub)
-        T = np.asarray(self.G.kernel_derivatives(x))
+        T = np.asarray(self.G.traced.kernel_derivatives(x))
         return T[0] if single else T
 
     def traced_hessian(self):
@@ -260,8 +260,6 @@ def mirror_potential(
         domain=domain,
         name=f"numerical {kind} of {G.name}",
     )
-
-
 
 
 def __getattr__(name: str):

@@ -23,7 +23,7 @@ import numpy as np
 from . import _ode
 from .errors import SolverError
 
-__all__ = ["JointFlowEnd", "joint_flow"]
+__all__ = ["JointFlowEnd", "joint_flow", "sequential_flow"]
 
 
 @dataclass(frozen=True)
@@ -118,3 +118,17 @@ def joint_flow(
             reason="left domain",
         )
     return JointFlowEnd(x=end, integral=float(sol.y[D, -1]) if line_integral else None)
+
+
+def sequential_flow(G, x, mu, **options) -> JointFlowEnd:
+    """The composition `Phi^{mu_1}_{grad G_1} o ... o Phi^{mu_d}_{grad G_d}(x)` of the
+    single-field flows (the flow of `grad G_d` applied first), each by `joint_flow` with
+    `options`. It equals `joint_flow` exactly when the fields commute."""
+    point = np.asarray(x, dtype=np.float64)
+    mu = np.asarray(mu, dtype=np.float64)
+    for i in reversed(range(mu.size)):
+        if mu[i] != 0.0:
+            direction = np.zeros(mu.size)
+            direction[i] = mu[i]
+            point = joint_flow(G, point, direction, **options).x
+    return JointFlowEnd(x=point, integral=None)

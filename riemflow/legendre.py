@@ -10,22 +10,20 @@ Shapes: points `w: (d,)` or batches `(B, d)`; `grad: (d,)`, `hessian: (d, d)`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
 import autograd.numpy as anp
 import numpy as np
 
-from . import _autodiff, _transforms, hessian_metric
-from ._newton import newton_inverse, positive_definite_starts
+from . import _autodiff, _transforms, conditions, hessian_metric
+from ._newton import inverse_mirror_map
 from ._transforms import as_batch, dual_solver, unbatch_like
-from ._validation import as_points, as_positive, as_positive_int, readonly_copy
+from ._validation import as_points, as_positive, as_positive_int
+from .conditions import LegendreReport
 from .domains import Domain, as_domain
 from .errors import (
-    ConvergenceError,
     DomainError,
     NotCallableError,
-    NotPositiveDefiniteError,
     ShapeError,
 )
 from .hessian_metric import FlatnessReport
@@ -33,50 +31,12 @@ from .hessian_metric import FlatnessReport
 __all__ = ["Legendre", "LegendreReport", "FlatnessReport", "TracedLegendre"]
 
 
-@dataclass(frozen=True)
-class LegendreReport:
-    """Outcome of `Legendre.check` on sampled points of the domain.
-
-    Attributes:
-        passed: all three checks passed.
-        min_hessian_eigenvalue: smallest eigenvalue of `hess R` over the points.
-        min_relative_eigenvalue: smallest `lambda_min / lambda_max` (PD iff `> rtol`).
-        worst_point: the point `(d,)` of the smallest relative eigenvalue.
-        max_roundtrip_error: largest `|grad R*(grad R(w)) - w|_inf / |w|_inf`.
-        boundary_growth: smallest ratio `|grad R|` near / far from the boundary along
-            paths to it (distances `boundary_eps[-1]` vs `boundary_eps[0]`); `None` when
-            the domain is all of `R^d`.
-        boundary_monotone: whether `|grad R|` increased along every path.
-        n_points: number of points checked.
-        rtol, roundtrip_tol, growth: the tolerances decided with.
-    """
-
-    passed: bool
-    min_hessian_eigenvalue: float
-    min_relative_eigenvalue: float
-    worst_point: np.ndarray | None
-    max_roundtrip_error: float
-    boundary_growth: float | None
-    boundary_monotone: bool | None
-    n_points: int
-    rtol: float
-    roundtrip_tol: float
-    growth: float
-
-    def __str__(self) -> str:
-        verdict = "Legendre" if self.passed else "NOT Legendre"
-        boundary = (
-            "no boundary"
-            if self.boundary_growth is None
-            else f"|grad R| grows x{self.boundary_growth:.3g} toward the boundary "
-            f"(needed x{self.growth:g}, monotone: {self.boundary_monotone})"
-        )
-        return (
-            f"{verdict} on {self.n_points} points: min Hessian eigenvalue "
-            f"{self.min_hessian_eigenvalue:.3e} (relative {self.min_relative_eigenvalue:.3e}, "
-            f"rtol={self.rtol:g}); roundtrip error {self.max_roundtrip_error:.3e} "
-            f"(tol {self.roundtrip_tol:g}); {boundary}"
-        )
+def _optional_map(fn, name: str, *, matrix_dim: int | None = None):
+    """A closed form given to `Legendre` as a `PointwiseMap` (`None` stays `None`); maps to
+    `(d, d)` matrices are flattened first."""
+    if fn is None:
+        return None
+    return _autodiff.PointwiseMap(fn if matrix_dim is None else _matrix_map(fn, matrix_dim), name)
 
 
 def _matrix_map(fn, dim: int):
@@ -204,25 +164,11 @@ class Legendre:
         self.newton_tol = as_positive(newton_tol, "newton_tol")
         self.max_newton = as_positive_int(max_newton, "max_newton")
         self._value_map = _autodiff.PointwiseMap(fn, name=self.name)
-        self._grad_map = None if grad is None else _autodiff.PointwiseMap(grad, "grad")
-        self._hess_map = (
-            None
-            if hessian is None
-            else _autodiff.PointwiseMap(_matrix_map(hessian, self.dim), "hessian")
-        )
-        self._conj_grad_map = (
-            None
-            if grad_conjugate is None
-            else _autodiff.PointwiseMap(grad_conjugate, "grad_conjugate")
-        )
-        self._conj_map = (
-            None if conjugate is None else _autodiff.PointwiseMap(conjugate, "conjugate")
-        )
-        self._conj_hess_map = (
-            None
-            if hessian_conjugate is None
-            else _autodiff.PointwiseMap(_matrix_map(hessian_conjugate, self.dim), "hessian*")
-        )
+        self._grad_map = _optional_map(grad, "grad")
+        self._hess_map = _optional_map(hessian, "hessian", matrix_dim=self.dim)
+        self._conj_grad_map = _optional_map(grad_conjugate, "grad_conjugate")
+        self._conj_map = _optional_map(conjugate, "conjugate")
+        self._conj_hess_map = _optional_map(hessian_conjugate, "hessian*", matrix_dim=self.dim)
         self.traced = TracedLegendre(self)
 
     def __repr__(self) -> str:
@@ -381,30 +327,8 @@ class Legendre:
                     argument="mu",
                 )
             return self._out(out, single)
-        out = np.stack([self._newton(m, start) for m in mub])
+        out = np.stack([inverse_mirror_map(self, m, start) for m in mub])
         return self._out(out, single)
-
-    def _newton(self, mu: np.ndarray, start) -> np.ndarray:
-        def at(fn):
-            return lambda z: np.asarray(fn(z[None, :]))[0]
-
-        starts = positive_definite_starts(
-            [start, self.domain.center(), *self.domain.sample(np.random.default_rng(0), 4)],
-            contains=self.domain.contains,
-            hessian=at(self._hessians),
-            dim=self.dim,
-        )
-        return newton_inverse(
-            mu,
-            value=at(self._values),
-            grad=at(self._grads),
-            hessian=at(self._hessians),
-            contains=self.domain.contains,
-            starts=starts,
-            tol=self.newton_tol,
-            max_iter=self.max_newton,
-            name=self.name,
-        )
 
     def hessian_conjugate(self, mu) -> np.ndarray:
         """`hess R*(mu) = hess R(w)^{-1}` at `w = grad R*(mu)`: `(d, d)` or `(B, d, d)`.
@@ -583,49 +507,14 @@ class Legendre:
         Returns:
             A `LegendreReport`.
         """
-        rng = np.random.default_rng(seed)
-        n_samples = as_positive_int(n_samples, "n_samples")
-        if points is None:
-            points = self.domain.sample(rng, n_samples)
-        wb, _ = self.points(points, "points")
-        eig = np.linalg.eigvalsh(np.atleast_3d(self.hessian(wb)).reshape(-1, self.dim, self.dim))
-        lmin, lmax = eig[:, 0], eig[:, -1]
-        rel = np.where(lmax > 0, lmin / np.where(lmax > 0, lmax, 1.0), -np.inf)
-        worst = int(np.argmin(rel))
-        pd = bool(np.all(lmin > rtol * np.abs(lmax)))
-        try:
-            back = np.atleast_2d(self.grad_conjugate(np.atleast_2d(self.grad(wb))))
-            scale = np.maximum(np.max(np.abs(wb), axis=1), 1e-300)
-            roundtrip = float(np.max(np.max(np.abs(back - wb), axis=1) / scale))
-        except (ConvergenceError, DomainError, NotPositiveDefiniteError):
-            roundtrip = np.inf
-        growth_ratio = monotone = None
-        if self.domain.has_boundary:
-            eps = np.asarray(boundary_eps, dtype=np.float64)
-            paths = self.domain.boundary_approach(rng, n_samples, eps)
-            with np.errstate(all="ignore"):
-                norms = np.linalg.norm(
-                    np.asarray(self._grads(paths.reshape(-1, self.dim))), axis=-1
-                ).reshape(paths.shape[:2])
-            norms = np.where(np.isfinite(norms), norms, np.inf)
-            growth_ratio = float(np.min(norms[:, -1] / np.maximum(norms[:, 0], 1e-300)))
-            monotone = bool(np.all(np.diff(norms, axis=1) > 0))
-        passed = (
-            pd
-            and roundtrip <= roundtrip_tol
-            and (growth_ratio is None or (monotone and growth_ratio >= growth))
-        )
-        return LegendreReport(
-            passed=passed,
-            min_hessian_eigenvalue=float(np.min(lmin)),
-            min_relative_eigenvalue=float(rel[worst]),
-            worst_point=readonly_copy(wb[worst]),
-            max_roundtrip_error=roundtrip,
-            boundary_growth=growth_ratio,
-            boundary_monotone=monotone,
-            n_points=int(wb.shape[0]),
+        return conditions.check_legendre(
+            self,
+            points,
+            n_samples=n_samples,
+            seed=seed,
             rtol=rtol,
             roundtrip_tol=roundtrip_tol,
+            boundary_eps=boundary_eps,
             growth=growth,
         )
 
@@ -651,6 +540,4 @@ class Legendre:
                 as the simplex entropy have relative curvature of order 1.
             seed: seed of the samples.
         """
-        return hessian_metric.check_flat(
-            self, points, n_samples=n_samples, rtol=rtol, seed=seed
-        )
+        return hessian_metric.check_flat(self, points, n_samples=n_samples, rtol=rtol, seed=seed)

@@ -51,6 +51,7 @@ __all__ = [
     "is_time_dependent",
     "at_time",
     "gradient",
+    "gradient_function",
     "values",
 ]
 
@@ -110,11 +111,21 @@ def at_time(loss, t: float):
 def gradient(loss, w) -> np.ndarray:
     """`grad L(w)`: `(d,)`; the loss's own closed-form `gradient` if it has one, else one
     autograd reverse pass through `L` (for a loss of `w` only: use `at_time` first)."""
+    return gradient_function(loss)(w)
+
+
+def gradient_function(loss):
+    """`w (d,) -> grad L(w) (d,)`, decided once: the loss's closed-form `gradient` (as it
+    is: plain arrays), else an autograd reverse pass. Flows call it at every step."""
     if isinstance(loss, LossWithGradient):
-        return np.asarray(loss.gradient(w), dtype=np.float64)
-    w = np.asarray(w, dtype=np.float64)
-    _, grad = _autodiff.gradient(lambda z: loss(z[0]), w[None, :], name="loss")
-    return np.asarray(grad, dtype=np.float64)[0]
+        return loss.gradient
+
+    def autograd_gradient(w):
+        w = np.asarray(w, dtype=np.float64)
+        _, grad = _autodiff.gradient(lambda z: loss(z[0]), w[None, :], name="loss")
+        return np.asarray(grad, dtype=np.float64)[0]
+
+    return autograd_gradient
 
 
 def values(loss, t, W) -> np.ndarray:

@@ -545,9 +545,13 @@ def single_neuron(dim: int, *, init=None):
         return np.concatenate([a, rng.standard_normal((n, k)) / np.sqrt(k)], axis=-1)
 
     G = Parametrization(
-        fn, k + 1, name=f"single neuron a z (k={k})", domain=positive, sampler=sample,
+        fn,
+        k + 1,
+        name=f"single neuron a z (k={k})",
+        domain=positive,
+        sampler=sample,
         vectorized=True,
-    )  # fmt: skip
+    )
     return G, x_init
 
 

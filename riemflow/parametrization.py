@@ -29,9 +29,15 @@ from ._geometry import Geometry, make_geometry
 from ._validation import as_point, as_points, as_positive_int
 from .conditions import CommutingReport, RegularityReport
 from .errors import DomainError, InputError, NotCallableError, ShapeError
-from .joint_flow import joint_flow
+from .joint_flow import joint_flow, sequential_flow
 
 __all__ = ["Parametrization", "CommutingReport", "RegularityReport", "TracedParametrization"]
+
+
+def _unbatch(arr, single: bool):
+    arr = np.asarray(arr, dtype=np.float64)
+    return arr[0] if single else arr
+
 
 @dataclass
 class _Lazy:
@@ -70,6 +76,21 @@ class TracedParametrization:
         """Tangent kernel `K(x) = dG g^{-1} dG^T`: `(B, d, d)` (not symmetrized)."""
         jac = self.jacobian(xb)
         return anp.einsum("bik,bjk->bij", jac, self._G.geometry.sharp(xb, jac))
+
+    def kernel_derivatives(self, xb) -> np.ndarray:
+        """`T[b, i, j, k] = DK(x_b)[grad G_k(x_b)]`: `(B, d, d, d)` (plain arrays)."""
+        fields = np.asarray(self.fields(xb))
+        return np.stack(
+            [
+                np.asarray(
+                    _autodiff.directional_derivative(
+                        self.kernel, xb, fields[:, k, :], name=self._G.name
+                    )
+                )
+                for k in range(fields.shape[1])
+            ],
+            axis=-1,
+        )
 
     def bracket_terms(self, xb) -> tuple[np.ndarray, np.ndarray]:
         """The two terms of every bracket: `T[b, i, j] = d(grad G_j)(grad G_i)`,
@@ -288,11 +309,6 @@ class Parametrization:
         self.values(xb, name)
         return xb, single
 
-    @staticmethod
-    def _unbatch(arr, single: bool):
-        arr = np.asarray(arr, dtype=np.float64)
-        return arr[0] if single else arr
-
     # -- public evaluation --------------------------------------------------------------
     def __call__(self, x) -> np.ndarray:
         """`G(x)`: `(d,)` for a point `(D,)`, `(B, d)` for a batch `(B, D)`.
@@ -302,7 +318,7 @@ class Parametrization:
             DomainError: `x` outside the domain, or `G(x)` not finite.
         """
         xb, single = self.points(x)
-        return self._unbatch(self.values(xb), single)
+        return _unbatch(self.values(xb), single)
 
     def jacobian(self, x) -> np.ndarray:
         """Jacobian `dG(x)` in the coordinates of `x`: `(d, D)` or `(B, d, D)`.
@@ -311,7 +327,7 @@ class Parametrization:
             NotDifferentiableError: autograd cannot differentiate `fn`.
         """
         xb, single = self._checked(x)
-        return self._unbatch(self.traced.jacobian(xb), single)
+        return _unbatch(self.traced.jacobian(xb), single)
 
     def gradient_fields(self, x) -> np.ndarray:
         """Riemannian gradients `grad G_i(x)` as rows: `(d, D)` or `(B, d, D)`.
@@ -319,7 +335,7 @@ class Parametrization:
         On an embedded manifold they are tangent vectors in ambient coordinates.
         """
         xb, single = self._checked(x)
-        return self._unbatch(self.traced.fields(xb), single)
+        return _unbatch(self.traced.fields(xb), single)
 
     def kernel(self, x) -> np.ndarray:
         """Tangent kernel `K(x) = dG g^{-1} dG^T`: `(d, d)` or `(B, d, d)`.
@@ -328,30 +344,7 @@ class Parametrization:
         """
         xb, single = self._checked(x)
         kernel = np.asarray(self.traced.kernel(xb))
-        return self._unbatch(0.5 * (kernel + np.swapaxes(kernel, 1, 2)), single)
-
-    def kernel_derivatives(self, x) -> np.ndarray:
-        """Derivatives of the kernel along the gradient fields: `(d, d, d)` or `(B, d, d, d)`.
-
-        `T[..., i, j, k] = DK(x)[grad G_k(x)]`, exact autograd directional derivatives. For
-        a commuting `G` along its joint flow, `d psi / d mu_k = grad G_k(psi)`, so this is
-        the third derivative of the forward theorem's conjugate `Q` (Concepts: the forward
-        theorem).
-        """
-        xb, single = self._checked(x)
-        fields = np.asarray(self.traced.fields(xb))
-        T = np.stack(
-            [
-                np.asarray(
-                    _autodiff.directional_derivative(
-                        self.traced.kernel, xb, fields[:, k, :], name=self.name
-                    )
-                )
-                for k in range(fields.shape[1])
-            ],
-            axis=-1,
-        )
-        return self._unbatch(T, single)
+        return _unbatch(0.5 * (kernel + np.swapaxes(kernel, 1, 2)), single)
 
     def lie_brackets(self, x) -> np.ndarray:
         """Lie brackets `[grad G_i, grad G_j](x)`: `(d, d, D)` or `(B, d, d, D)`.
@@ -360,7 +353,7 @@ class Parametrization:
         """
         xb, single = self._checked(x)
         terms, _ = self.traced.bracket_terms(xb)
-        return self._unbatch(terms - np.swapaxes(terms, 1, 2), single)
+        return _unbatch(terms - np.swapaxes(terms, 1, 2), single)
 
     # -- vector fields from covectors ---------------------------------------------------
     def covector_field(self, x, covector) -> tuple[np.ndarray, np.ndarray]:
@@ -380,36 +373,24 @@ class Parametrization:
             `w: (B, d)` and the field `(B, D)`.
         """
         xb = np.asarray(x, dtype=np.float64)
-        if self._vjp is not None:
-            w = np.asarray(self._values(xb), dtype=np.float64)
-            pull = self._closed_form_pullback(xb)
-        else:
-            w, pull = _autodiff.pullback(self._values, xb, name=self.name)
-            w = np.asarray(w, dtype=np.float64)
+        w, pull = self.pullback(xb)
         c = covector(w) if callable(covector) else covector
         grad = pull(np.asarray(c, dtype=np.float64))
         return w, np.asarray(self.geometry.sharp(xb, grad[:, None, :]))[:, 0, :]
 
-    def point_field(self, covector):
-        """The field `x (D,) -> sum_i c_i(w) grad G_i(x)`, `c = covector(w)`, `w = G(x)`.
+    @property
+    def has_vjp(self) -> bool:
+        """Whether a closed-form `vjp` was given."""
+        return self._vjp is not None
 
-        For one point at a time (the right-hand side of a flow): `covector` maps `w: (d,)`
-        to `c: (d,)`. When `fn` is vectorized, `vjp` is given and `M` is Euclidean, this is
-        `vjp(x, covector(fn(x)))` with no other work per call (at `d = 1000` the per-call
-        overhead of the general path rivals the arithmetic); otherwise `covector_field`.
-        """
+    @property
+    def closed_form(self):
+        """`(fn, vjp)` when `G` and its pullback can be evaluated without autograd on single
+        points (a vectorized `fn`, a closed-form `vjp`, a Euclidean space), else `None`:
+        the flows then compute their right-hand side as `vjp(x, c(fn(x)))`."""
         if self._vjp is not None and self._map.vectorized and self.geometry.kind == "euclidean":
-            fn, vjp = self.fn, self._vjp
-
-            def fast(x):
-                return vjp(x, covector(fn(x)))
-
-            return fast
-
-        def rows(w):
-            return np.stack([np.asarray(covector(wb), dtype=np.float64) for wb in w])
-
-        return lambda x: self.covector_field(x[None, :], rows)[1][0]
+            return self.fn, self._vjp
+        return None
 
     def loss_gradient(self, loss, x) -> np.ndarray:
         """Riemannian gradient of `L o G` at `x`: `(D,)`.
@@ -428,18 +409,23 @@ class Parametrization:
 
         return self.covector_field(xb, gradient)[1][0]
 
-    def _closed_form_pullback(self, xb):
-        def pull(cotangent):
-            if self._map.vectorized:
-                return np.asarray(self._vjp(xb, cotangent), dtype=np.float64)
-            return np.stack(
-                [
-                    np.asarray(self._vjp(x, c), dtype=np.float64)
-                    for x, c in zip(xb, cotangent, strict=True)
-                ]
-            )
+    def pullback(self, x, *, closed_form: bool = True):
+        """`(G(x), pull)` on a validated batch `x: (B, D)`: `G(x): (B, d)` and the pullback
+        of covectors `pull(c: (B, d)) = dG(x)^T c: (B, D)`, by the closed-form `vjp` when
+        given (and `closed_form`), else by one reverse pass through `G`."""
+        xb = np.asarray(x, dtype=np.float64)
+        if self._vjp is None or not closed_form:
+            w, pull = _autodiff.pullback(self._values, xb, name=self.name)
+            return np.asarray(w, dtype=np.float64), pull
+        vjp, vectorized = self._vjp, self._map.vectorized
 
-        return pull
+        def pull(cotangent):
+            if vectorized:
+                return np.asarray(vjp(xb, cotangent), dtype=np.float64)
+            rows = zip(xb, cotangent, strict=True)
+            return np.stack([np.asarray(vjp(x, c), dtype=np.float64) for x, c in rows])
+
+        return np.asarray(self._values(xb), dtype=np.float64), pull
 
     def check_vjp(self, points=None, *, n_samples: int = 16, seed: int | None = 0) -> float:
         """Largest relative difference between the closed-form `vjp` and autograd's.
@@ -447,17 +433,8 @@ class Parametrization:
         Evaluated on `points` (default `n_samples` random points) with random
         cotangents; returns `max |vjp - autograd| / max |autograd|` (0 without a `vjp`).
         """
-        if self._vjp is None:
-            return 0.0
-        xb = conditions.sample_points(self, points, n_samples, seed)
-        rng = np.random.default_rng(seed)
-        cot = rng.standard_normal((xb.shape[0], self.output_dim))
-        _, pull = _autodiff.pullback(self._values, xb, name=self.name)
-        reference = np.asarray(pull(cot))
-        closed = self._closed_form_pullback(xb)(cot)
-        return float(np.max(np.abs(closed - reference)) / max(np.max(np.abs(reference)), 1e-300))
+        return conditions.check_vjp(self, points, n_samples=n_samples, seed=seed)
 
-    # -- checks -------------------------------------------------------------------------
     # -- checks -------------------------------------------------------------------------
     def sample(self, n: int, *, seed: int | None = 0) -> np.ndarray:
         """`n` random points of the domain (`sampler`, or the space's default): `(n, D)`."""
@@ -568,28 +545,15 @@ class Parametrization:
             SolverError: the ODE solver failed, or the flow left the domain.
         """
         point = self.start_point(x, "x")
-        d = self.output_dim
-        mu = as_point(mu, "mu", d)
-        options = dict(rtol=rtol, atol=atol, method=method)
-        if not sequential:
-            return joint_flow(self, point, mu, **options).x
-        for i in reversed(range(d)):
-            if mu[i] != 0.0:
-                direction = np.zeros(d)
-                direction[i] = mu[i]
-                point = joint_flow(self, point, direction, **options).x
-        return point
+        mu = as_point(mu, "mu", self.output_dim)
+        flow = sequential_flow if sequential else joint_flow
+        return flow(self, point, mu, rtol=rtol, atol=atol, method=method).x
 
     def closed_form_potential(self, x_init):
         """The closed-form mirror potential for `x_init`, or `None` (see `potential`)."""
         if self._potential is None:
             return None
         return self._potential(np.asarray(x_init, dtype=np.float64))
-
-    @property
-    def has_point_over(self) -> bool:
-        """Whether `point_over` is available (see the `point_over` argument)."""
-        return self._point_over is not None
 
     def point_over(self, w) -> np.ndarray:
         """The point `x` of `M` over `w` (`G(x) = w`): `(D,)`.

@@ -22,10 +22,17 @@ def _axes(ax, ncols: int = 1, figsize=(6.0, 3.6)):
 
     if ax is not None:
         return ax.figure, np.atleast_1d(ax)
-    fig, axes = plt.subplots(1, ncols, figsize=(figsize[0] * ncols, figsize[1]),
-                             constrained_layout=True, squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        1, ncols, figsize=(figsize[0] * ncols, figsize[1]), constrained_layout=True, squeeze=False
+    )
     plt.close(fig)  # returned, not shown: no pyplot state leaks into the caller's session
     return fig, axes[0]
+
+
+def _is_trajectory(obj) -> bool:
+    """A `riemflow.Trajectory`, recognised by its record fields (the `trajectory` module
+    imports this one for `Trajectory.plot`, so this one does not import it)."""
+    return all(hasattr(obj, field) for field in ("t", "w", "loss", "w_final"))
 
 
 def trajectories(trajs, labels: Sequence[str] | None = None, *, coordinates=None, ax=None):
@@ -48,27 +55,30 @@ def trajectories(trajs, labels: Sequence[str] | None = None, *, coordinates=None
         >>> len(rf.plotting.trajectories(traj).axes)
         2
     """
-    from .trajectory import Trajectory
-
-    trajs = [trajs] if isinstance(trajs, Trajectory) else list(trajs)
-    if not trajs or not all(isinstance(t, Trajectory) for t in trajs):
+    trajs = [trajs] if _is_trajectory(trajs) else list(trajs)
+    if not trajs or not all(_is_trajectory(t) for t in trajs):
         raise InputError("`trajs` must be a Trajectory or a sequence of them", argument="trajs")
     labels = [str(i) for i in range(len(trajs))] if labels is None else list(labels)
     if len(labels) != len(trajs):
-        raise ShapeError(f"{len(labels)} labels for {len(trajs)} trajectories",
-                         argument="labels")  # fmt: skip
+        raise ShapeError(f"{len(labels)} labels for {len(trajs)} trajectories", argument="labels")
     d = trajs[0].w.shape[1]
     coords = list(range(min(d, 6))) if coordinates is None else [int(c) for c in coordinates]
     if any(not 0 <= c < d for c in coords):
-        raise InputError(f"`coordinates` must be indices < {d}; got {coords}",
-                         argument="coordinates")  # fmt: skip
+        raise InputError(
+            f"`coordinates` must be indices < {d}; got {coords}", argument="coordinates"
+        )
     fig, (ax_w, ax_loss) = _axes(ax, ncols=2)
     styles = ["-", "--", ":", "-."]
     for k, (traj, label) in enumerate(zip(trajs, labels, strict=True)):
         style = styles[k % len(styles)]
         for j, c in enumerate(coords):
-            ax_w.plot(traj.t, traj.w[:, c], style, color=f"C{j}",
-                      label=f"{label}: $w_{{{c}}}$" if k == 0 or j == 0 else None)  # fmt: skip
+            ax_w.plot(
+                traj.t,
+                traj.w[:, c],
+                style,
+                color=f"C{j}",
+                label=f"{label}: $w_{{{c}}}$" if k == 0 or j == 0 else None,
+            )
         positive = traj.loss > 0
         ax_loss.semilogy(traj.t[positive], traj.loss[positive], style, color="k", label=label)
     ax_w.set_xlabel("$t$")
@@ -124,8 +134,9 @@ def potential(R, *, center=None, width: float = 1.0, n: int = 201, ax=None):
     return fig
 
 
-def sweep(df, x: str, y: str, *, hue: str | None = None, logx: bool = False,
-          logy: bool = False, ax=None):  # fmt: skip
+def sweep(
+    df, x: str, y: str, *, hue: str | None = None, logx: bool = False, logy: bool = False, ax=None
+):
     """One line per value of `hue`: `y` against `x` from a sweep's DataFrame (the mean over
     the other columns, e.g. seeds, with their min-max band when there are several).
 
@@ -138,8 +149,9 @@ def sweep(df, x: str, y: str, *, hue: str | None = None, logx: bool = False,
     """
     missing = [c for c in (x, y, hue) if c is not None and c not in df.columns]
     if missing:
-        raise InputError(f"columns {missing} are not in the DataFrame (it has "
-                         f"{list(df.columns)})", argument="df")  # fmt: skip
+        raise InputError(
+            f"columns {missing} are not in the DataFrame (it has {list(df.columns)})", argument="df"
+        )
     fig, (axis,) = _axes(ax)
     groups = [(None, df)] if hue is None else list(df.groupby(hue, sort=True))
     for k, (key, group) in enumerate(groups):

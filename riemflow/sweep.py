@@ -363,7 +363,7 @@ def _call(fn, task: _Task) -> _Outcome:
     try:
         rows = _as_rows(fn(**task.kwargs))
         json.dumps(rows)  # fail here, in the worker, on values the store cannot hold
-    except Exception as exc:  # noqa: BLE001 - reported with its traceback
+    except Exception as exc:
         return _Outcome(
             task.key,
             task.seed,
@@ -504,7 +504,7 @@ def _open_store(store, fn, seed: int):
     import fcntl
 
     lock_path = path.with_name(path.name + ".lock")
-    lock = open(lock_path, "a")  # noqa: SIM115 - held for the whole sweep
+    lock = open(lock_path, "a")
     try:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -135,8 +135,15 @@ def test_reproduce_quick_prints_claims_and_json(capsys):
 
 def test_sweep_command_resumes_from_its_store(tmp_path, capsys):
     store = tmp_path / "s.db"
-    argv = ["sweep", "tests.data.sweep_functions:squares", "--grid", "x=1,2.5,3",
-            "--store", str(store), "--json"]  # fmt: skip
+    argv = [
+        "sweep",
+        "tests.data.sweep_functions:squares",
+        "--grid",
+        "x=1,2.5,3",
+        "--store",
+        str(store),
+        "--json",
+    ]
     assert main(argv) == 0
     first = _json(capsys)
     assert [r["value"] for r in first["results"]] == [1, 6.25, 9]

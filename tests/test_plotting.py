@@ -40,8 +40,14 @@ def test_potential_slices_match_R(flows):
 
 
 def test_sweep_figure_has_a_line_per_hue_and_a_band_over_seeds():
-    df = pd.DataFrame({"alpha": [0.1, 1.0] * 4, "depth": [2, 2, 3, 3] * 2,
-                       "seed": [0] * 4 + [1] * 4, "gap": [1, 2, 3, 4, 3, 4, 5, 6]})  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "alpha": [0.1, 1.0] * 4,
+            "depth": [2, 2, 3, 3] * 2,
+            "seed": [0] * 4 + [1] * 4,
+            "gap": [1, 2, 3, 4, 3, 4, 5, 6],
+        }
+    )
     fig = rf.plotting.sweep(df, "alpha", "gap", hue="depth", logx=True)
     (axis,) = fig.axes
     means = [line.get_ydata().tolist() for line in axis.get_lines()]
@@ -58,12 +64,12 @@ def test_sweep_figure_has_a_line_per_hue_and_a_band_over_seeds():
             lambda: rf.plotting.potential(rf.potentials.negative_entropy(2), center=[1.0]),
             rf.errors.ShapeError,
             "center",
-        ),  # fmt: skip
+        ),
         (
             lambda: rf.plotting.sweep(pd.DataFrame({"a": [1]}), "a", "b"),
             rf.errors.InputError,
             "columns",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_bad_input(call, error, match):

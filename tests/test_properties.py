@@ -143,8 +143,9 @@ def test_gradient_flow_on_the_converse_parametrization_is_the_mirror_flow_of_R(s
     P = rf.commuting_parametrization(R, [(-0.5, 0.5)] * 2)
     w0 = rng.uniform(-0.2, 0.2, 2)
     loss = rf.losses.squared(rng.standard_normal((1, 2)), rng.standard_normal(1) * 0.1)
-    report = rf.verify_equivalence(loss, (0.0, 0.5), parametrization=P, legendre=R, w0=w0,
-                                   n_times=11)  # fmt: skip
+    report = rf.verify_equivalence(
+        loss, (0.0, 0.5), parametrization=P, legendre=R, w0=w0, n_times=11
+    )
     # flat metric: the embedding is exact (quadrature to 1e-12), so the flows agree to the
     # solvers' accuracy
     assert report.max_deviation < 1e-8, str(report)

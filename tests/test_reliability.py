@@ -32,14 +32,36 @@ def test_bad_input_raises_its_typed_error_with_a_store(case, tmp_path):
 
 def test_the_table_covers_every_public_entry_point():
     covered = {c.function.split(".")[0] for c in CASES + TMP_CASES}
-    for name in ("Parametrization", "Legendre", "gradient_flow", "mirror_flow",
-                 "gradient_descent", "mirror_descent", "mirror_potential", "implicit_bias",
-                 "commuting_parametrization", "verify_equivalence", "models", "losses",
-                 "potentials", "convex", "sweep"):  # fmt: skip
+    for name in (
+        "Parametrization",
+        "Legendre",
+        "gradient_flow",
+        "mirror_flow",
+        "gradient_descent",
+        "mirror_descent",
+        "mirror_potential",
+        "implicit_bias",
+        "commuting_parametrization",
+        "verify_equivalence",
+        "models",
+        "losses",
+        "potentials",
+        "convex",
+        "sweep",
+    ):
         assert name in covered, name
     categories = {c.category for c in CASES}
-    assert {"shape", "dtype", "nan/inf", "out-of-domain", "singular", "non-commuting",
-            "non-regular", "non-Legendre", "solver failure"} <= categories  # fmt: skip
+    assert {
+        "shape",
+        "dtype",
+        "nan/inf",
+        "out-of-domain",
+        "singular",
+        "non-commuting",
+        "non-regular",
+        "non-Legendre",
+        "solver failure",
+    } <= categories
 
 
 def test_solver_failures_report_the_time_reached():
@@ -68,8 +90,7 @@ def test_equivalence_report_fails_at_an_impossible_tolerance():
     loss = rf.losses.squared(np.array([[1.0, 2.0]]), np.array([1.0]))
     ok = rf.verify_equivalence(loss, (0.0, 2.0), parametrization=G, x0=x0, tol=1e-8)
     assert ok.passed and ok.max_deviation <= 1e-8
-    impossible = rf.verify_equivalence(loss, (0.0, 2.0), parametrization=G, x0=x0,
-                                       tol=1e-300)  # fmt: skip
+    impossible = rf.verify_equivalence(loss, (0.0, 2.0), parametrization=G, x0=x0, tol=1e-300)
     assert not impossible.passed
     assert impossible.max_deviation == ok.max_deviation  # same measurement, judged honestly
     assert "tol=1e-300" in str(impossible)

@@ -115,10 +115,16 @@ def test_dask_local_cluster_reproduces_the_serial_sweep_and_resumes(tmp_path):
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
         distributed.Client(cluster) as client,
     ):
-        first = sweep(funcs.noisy_norm, {"x": axes["x"][:3], "y": [1.0]}, scheduler=client,
-                      store=store, progress=False)  # fmt: skip
-        by_address = sweep(funcs.noisy_norm, axes, scheduler=cluster.scheduler_address,
-                           store=store, progress=False)  # fmt: skip
+        first = sweep(
+            funcs.noisy_norm,
+            {"x": axes["x"][:3], "y": [1.0]},
+            scheduler=client,
+            store=store,
+            progress=False,
+        )
+        by_address = sweep(
+            funcs.noisy_norm, axes, scheduler=cluster.scheduler_address, store=store, progress=False
+        )
     assert len(first) == 3
     pd.testing.assert_frame_equal(serial, by_address, check_exact=True)
     assert len(load(store)) == 6
@@ -131,8 +137,9 @@ def test_store_resumes_without_recomputing(tmp_path):
     again = sweep(funcs.noisy_norm, axes, store=store, progress=False)
     pd.testing.assert_frame_equal(first, again, check_exact=True)
     assert len(log.read_text().splitlines()) == 4  # the second run computed nothing
-    wider = sweep(funcs.noisy_norm, {**axes, "x": [1.0, 2.0, 3.0, 4.0, 5.0]}, store=store,
-                  progress=False)  # fmt: skip
+    wider = sweep(
+        funcs.noisy_norm, {**axes, "x": [1.0, 2.0, 3.0, 4.0, 5.0]}, store=store, progress=False
+    )
     assert len(log.read_text().splitlines()) == 5  # only the new point
     pd.testing.assert_frame_equal(wider.iloc[:4], first, check_exact=True)
 
@@ -144,8 +151,9 @@ def test_a_failing_point_keeps_the_finished_ones(tmp_path):
     assert info.value.point == {"x": 3}
     assert isinstance(info.value.__cause__, ValueError)
     assert sorted(load(store)["x"]) == [1, 2]
-    recorded = sweep(funcs.fails_at_three, {"x": [1, 2, 3, 4]}, store=store, errors="record",
-                     progress=False)  # fmt: skip
+    recorded = sweep(
+        funcs.fails_at_three, {"x": [1, 2, 3, 4]}, store=store, errors="record", progress=False
+    )
     assert recorded["error"].isna().tolist() == [True, True, False, True]
     assert "ValueError: x = 3 is refused" in recorded["error"][2]
     assert np.isnan(recorded["value"][2])
@@ -226,13 +234,19 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path, n_jobs)
     # nothing lost, nothing duplicated: every point once, with the right value and seed
     df = load(store)
     assert sorted(df["x"]) == [float(i) for i in range(n_points)]
-    expected = sweep(funcs.noisy_norm, {"x": sorted(df["x"]), "y": [1.0], "log": [str(log)],
-                                        "pause": [0.0]}, progress=False)  # fmt: skip
+    expected = sweep(
+        funcs.noisy_norm,
+        {"x": sorted(df["x"]), "y": [1.0], "log": [str(log)], "pause": [0.0]},
+        progress=False,
+    )
     got = df.sort_values("x").reset_index(drop=True)
     assert (got["norm"] == expected["norm"]).all()
     assert (got["seed"] != expected["seed"]).all()  # the seed depends on every parameter
-    reference = sweep(funcs.noisy_norm, {"x": sorted(df["x"]), "y": [1.0], "log": [str(log)],
-                                         "pause": [0.05]}, progress=False)  # fmt: skip
+    reference = sweep(
+        funcs.noisy_norm,
+        {"x": sorted(df["x"]), "y": [1.0], "log": [str(log)], "pause": [0.05]},
+        progress=False,
+    )
     assert (got["noise"] == reference["noise"]).all()
     assert (got["seed"] == reference["seed"]).all()
 

@@ -23,7 +23,7 @@ from ..errors import InputError
 
 __all__ = ["NAMES", "get"]
 
-#: The reproductions available, in the order of MATH.md section 6.
+#: The reproductions available, in the order of the references on the Concepts page.
 NAMES = ("li", "woodworth", "moroshko", "wind", "labarriere", "azulay", "pesme")
 
 

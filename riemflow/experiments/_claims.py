@@ -24,12 +24,19 @@ class ClaimTable:
 
     def add(self, claim: str, paper, riemflow, tolerance, agrees) -> None:
         """One claim: the paper's statement and riemflow's number, judged by `agrees`."""
-        self.rows.append({"claim": claim, "paper": paper, "riemflow": riemflow,
-                          "tolerance": tolerance, "agrees": bool(agrees)})  # fmt: skip
+        self.rows.append(
+            {
+                "claim": claim,
+                "paper": paper,
+                "riemflow": riemflow,
+                "tolerance": tolerance,
+                "agrees": bool(agrees),
+            }
+        )
 
     def table(self):
         """The rows as a `pandas.DataFrame` with the columns `COLUMNS`."""
-        import pandas as pd  # noqa: PLC0415 - keeps `import riemflow` fast
+        import pandas as pd
 
         return pd.DataFrame(self.rows, columns=list(COLUMNS))
 

@@ -49,7 +49,7 @@ from ..forward import mirror_potential
 from ..legendre import Legendre
 from ..sweep import sweep
 from ._claims import ClaimTable, relative_gap
-from .woodworth import _describe, _instance
+from .woodworth import describe, sparse_instance
 
 NAME = "azulay"
 PAPER = (
@@ -86,8 +86,9 @@ TOLERANCES = {
 
 def _check_shape(shape) -> float:
     if isinstance(shape, bool) or not isinstance(shape, numbers.Real) or not -1 < shape < 1:
-        raise InputError(f"`shape` must be a real number in (-1, 1); got {shape!r}",
-                         argument="shape")  # fmt: skip
+        raise InputError(
+            f"`shape` must be a real number in (-1, 1); got {shape!r}", argument="shape"
+        )
     return float(shape)
 
 
@@ -182,8 +183,9 @@ def paper_potential(dim: int, alpha: float, shape: float) -> Legendre:
     )
 
 
-def projection(X, y, alpha: float, shape: float, *, potential: str = "riemflow",
-               tol: float = 1e-10) -> np.ndarray:  # fmt: skip
+def projection(
+    X, y, alpha: float, shape: float, *, potential: str = "riemflow", tol: float = 1e-10
+) -> np.ndarray:
     """The predicted limit $\\arg\\min\\{R(w) : Xw = y\\}$ (`riemflow.implicit_bias`).
 
     Args:
@@ -216,13 +218,22 @@ def projection(X, y, alpha: float, shape: float, *, potential: str = "riemflow",
     elif potential == "paper":
         R = paper_potential(d, alpha, shape)
     else:
-        raise InputError(f"`potential` must be 'riemflow' or 'paper'; got {potential!r}",
-                         argument="potential")  # fmt: skip
+        raise InputError(
+            f"`potential` must be 'riemflow' or 'paper'; got {potential!r}", argument="potential"
+        )
     return implicit_bias(R, X, y, np.zeros(d), tol=tol)
 
 
-def flow_limit(X, y, alpha: float, shape: float, *, t_final: float = 1e4,
-               rtol: float = 1e-10, method: str = "LSODA"):  # fmt: skip
+def flow_limit(
+    X,
+    y,
+    alpha: float,
+    shape: float,
+    *,
+    t_final: float = 1e4,
+    rtol: float = 1e-10,
+    method: str = "LSODA",
+):
     """The end of a long gradient flow of `model(d, alpha, shape)` on
     $\\frac{1}{2n}|Xw - y|^2$ (`riemflow.gradient_flow`; LSODA for the stiff end).
 
@@ -244,38 +255,66 @@ def flow_limit(X, y, alpha: float, shape: float, *, t_final: float = 1e4,
         raise InputError(f"`X` must be (n, d); got shape {X.shape}", argument="X")
     G, x0 = model(X.shape[1], alpha, shape)
     t_final = as_positive(t_final, "t_final")
-    return gradient_flow(G, losses.squared(X, y), x0, (0.0, t_final), t_eval=[0.0, t_final],
-                         rtol=rtol, method=method)  # fmt: skip
+    return gradient_flow(
+        G, losses.squared(X, y), x0, (0.0, t_final), t_eval=[0.0, t_final], rtol=rtol, method=method
+    )
 
 
-def _point(alpha, shape, dim, n_samples, sparsity, noise_var, instance, flow, equivalent,
-           t_final):  # fmt: skip
+def _point(alpha, shape, dim, n_samples, sparsity, noise_var, instance, flow, equivalent, t_final):
     """One sweep point: the limit at `(alpha, shape)` up to four ways (see `run`)."""
-    P, bp, l2 = _instance(dim, n_samples, sparsity, noise_var, instance)
+    P, bp, l2 = sparse_instance(dim, n_samples, sparsity, noise_var, instance)
     w = projection(P.X, P.y, alpha, shape)
-    rows = [{"method": "bregman", **_describe(P, bp, l2, w), "gap": None, "final_loss": None}]
+    rows = [{"method": "bregman", **describe(P, bp, l2, w), "gap": None, "final_loss": None}]
     w_paper = projection(P.X, P.y, alpha, shape, potential="paper")
-    rows.append({"method": "paper_potential", **_describe(P, bp, l2, w_paper),
-                 "gap": relative_gap(w_paper, w), "final_loss": None})  # fmt: skip
+    rows.append(
+        {
+            "method": "paper_potential",
+            **describe(P, bp, l2, w_paper),
+            "gap": relative_gap(w_paper, w),
+            "final_loss": None,
+        }
+    )
     if not flow:
         return rows
     traj = flow_limit(P.X, P.y, alpha, shape, t_final=t_final)
-    rows.append({"method": "flow", **_describe(P, bp, l2, traj.w_final),
-                 "gap": relative_gap(traj.w_final, w),
-                 "final_loss": float(traj.loss[-1])})  # fmt: skip
+    rows.append(
+        {
+            "method": "flow",
+            **describe(P, bp, l2, traj.w_final),
+            "gap": relative_gap(traj.w_final, w),
+            "final_loss": float(traj.loss[-1]),
+        }
+    )
     if equivalent and shape != 0.0:
         balanced = alpha * (1 + shape**2) / (1 - shape**2)  # same kappa, shape 0
         twin = flow_limit(P.X, P.y, balanced, 0.0, t_final=t_final)
-        rows.append({"method": "balanced_flow", **_describe(P, bp, l2, twin.w_final),
-                     "gap": relative_gap(twin.w_final, traj.w_final),
-                     "final_loss": float(twin.loss[-1])})  # fmt: skip
+        rows.append(
+            {
+                "method": "balanced_flow",
+                **describe(P, bp, l2, twin.w_final),
+                "gap": relative_gap(twin.w_final, traj.w_final),
+                "final_loss": float(twin.loss[-1]),
+            }
+        )
     return rows
 
 
-def run(*, dim: int = 200, n_samples: int = 40, sparsity: int = 4, noise_var: float = 0.01,
-        alphas=ALPHAS, shapes=SHAPES, flow_alphas=FLOW_ALPHAS, equivalence_shapes=(0.9,),
-        t_final: float = 1e4, instance: int = 0, store=None, n_jobs: int = 1,
-        progress: bool = True):  # fmt: skip
+def run(
+    *,
+    dim: int = 200,
+    n_samples: int = 40,
+    sparsity: int = 4,
+    noise_var: float = 0.01,
+    alphas=ALPHAS,
+    shapes=SHAPES,
+    flow_alphas=FLOW_ALPHAS,
+    equivalence_shapes=(0.9,),
+    t_final: float = 1e4,
+    instance: int = 0,
+    store=None,
+    n_jobs: int = 1,
+    progress: bool = True,
+):
     """The shape sweep: the limit for every `(alpha, shape)`, by projection and by flow.
 
     Args:
@@ -305,18 +344,32 @@ def run(*, dim: int = 200, n_samples: int = 40, sparsity: int = 4, noise_var: fl
 
     Takes about 2 minutes on one core at the default sizes.
     """
-    base = {"dim": int(dim), "n_samples": int(n_samples), "sparsity": int(sparsity),
-            "noise_var": float(noise_var), "instance": int(instance)}  # fmt: skip
+    base = {
+        "dim": int(dim),
+        "n_samples": int(n_samples),
+        "sparsity": int(sparsity),
+        "noise_var": float(noise_var),
+        "instance": int(instance),
+    }
     flown = {float(a) for a in (alphas if flow_alphas is None else flow_alphas)}
     twins = {float(e) for e in equivalence_shapes}
-    points = [{"alpha": float(a), "shape": float(s), **base, "flow": float(a) in flown,
-               "equivalent": float(a) in flown and float(s) in twins}
-              for a in alphas for s in shapes]  # fmt: skip
+    points = [
+        {
+            "alpha": float(a),
+            "shape": float(s),
+            **base,
+            "flow": float(a) in flown,
+            "equivalent": float(a) in flown and float(s) in twins,
+        }
+        for a in alphas
+        for s in shapes
+    ]
     fn = functools.partial(_point, t_final=float(t_final))
     df = sweep(fn, points, store=store, n_jobs=n_jobs, progress=progress, desc=NAME)
     df = df.drop(columns=["seed", "flow", "equivalent"])
-    df.insert(2, "kappa", [effective_scale(a, s) for a, s in zip(df["alpha"], df["shape"],
-                                                                 strict=True)])  # fmt: skip
+    df.insert(
+        2, "kappa", [effective_scale(a, s) for a, s in zip(df["alpha"], df["shape"], strict=True)]
+    )
     df.attrs.update(t_final=float(t_final))
     return df
 
@@ -333,31 +386,55 @@ def compare(df):
         sub = sub.sort_values("shape")
         steps = np.diff(sub["l1"].to_numpy())
         first, last = sub.iloc[0], sub.iloc[-1]
-        claim(f"alpha={alpha:g}: the l1 norm of the limit grows with s "
-              f"(s={first['shape']:g}: {first['l1']:.4g}, s={last['shape']:g}: {last['l1']:.4g}; "
-              "smallest increment)", "> 0", float(steps.min()), "> 0",
-              bool(np.all(steps > 0)))  # fmt: skip
-        claim(f"alpha={alpha:g}: s -> 1 moves to the kernel regime (|w - w_l2|/|w_l2| at "
-              f"s={last['shape']:g} / at s={first['shape']:g})", "< 1",
-              float(last["dist_l2"] / first["dist_l2"]), "< 1",
-              last["dist_l2"] < first["dist_l2"])  # fmt: skip
+        claim(
+            f"alpha={alpha:g}: the l1 norm of the limit grows with s "
+            f"(s={first['shape']:g}: {first['l1']:.4g}, s={last['shape']:g}: {last['l1']:.4g}; "
+            "smallest increment)",
+            "> 0",
+            float(steps.min()),
+            "> 0",
+            bool(np.all(steps > 0)),
+        )
+        claim(
+            f"alpha={alpha:g}: s -> 1 moves to the kernel regime (|w - w_l2|/|w_l2| at "
+            f"s={last['shape']:g} / at s={first['shape']:g})",
+            "< 1",
+            float(last["dist_l2"] / first["dist_l2"]),
+            "< 1",
+            last["dist_l2"] < first["dist_l2"],
+        )
     flows = df[df["method"] == "flow"]
     if len(flows):
         v = float(flows["gap"].max())
-        claim(f"gradient flow of u+v+ - u-v- = Bregman projection with mirror_potential "
-              f"({len(flows)} points)", "equal", v, tol["flow_vs_projection"],
-              v <= tol["flow_vs_projection"])  # fmt: skip
+        claim(
+            f"gradient flow of u+v+ - u-v- = Bregman projection with mirror_potential "
+            f"({len(flows)} points)",
+            "equal",
+            v,
+            tol["flow_vs_projection"],
+            v <= tol["flow_vs_projection"],
+        )
     paper = df[df["method"] == "paper_potential"]
     if len(paper):
         v = float(paper["gap"].max())
-        claim("projection with the paper's Q_k (sqrt k = 2 kappa) = with riemflow's R",
-              "equal", v, tol["paper_vs_riemflow"], v <= tol["paper_vs_riemflow"])  # fmt: skip
+        claim(
+            "projection with the paper's Q_k (sqrt k = 2 kappa) = with riemflow's R",
+            "equal",
+            v,
+            tol["paper_vs_riemflow"],
+            v <= tol["paper_vs_riemflow"],
+        )
     twins = df[df["method"] == "balanced_flow"]
     if len(twins):
         v = float(twins["gap"].max())
-        claim("shape acts through kappa only: flow from (alpha, s) = flow from "
-              "(alpha (1+s^2)/(1-s^2), 0)", "equal (derived)", v, tol["shape_equivalence"],
-              v <= tol["shape_equivalence"])  # fmt: skip
+        claim(
+            "shape acts through kappa only: flow from (alpha, s) = flow from "
+            "(alpha (1+s^2)/(1-s^2), 0)",
+            "equal (derived)",
+            v,
+            tol["shape_equivalence"],
+            v <= tol["shape_equivalence"],
+        )
     return claims.table()
 
 
@@ -367,12 +444,17 @@ def plot(df):
     distances to the two interpolants against $\\kappa$, every point on one curve."""
     import matplotlib.pyplot as plt
 
-    from .woodworth import _instance as instance_of
+    from .woodworth import sparse_instance as instance_of
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     first = df.iloc[0]
-    _, bp, l2 = instance_of(int(first["dim"]), int(first["n_samples"]), int(first["sparsity"]),
-                            float(first["noise_var"]), int(first["instance"]))  # fmt: skip
+    _, bp, l2 = instance_of(
+        int(first["dim"]),
+        int(first["n_samples"]),
+        int(first["sparsity"]),
+        float(first["noise_var"]),
+        int(first["instance"]),
+    )
     breg = df[df["method"] == "bregman"]
     flows = df[df["method"] == "flow"]
     for alpha, sub in breg.groupby("alpha"):

@@ -84,6 +84,7 @@ TOLERANCES = {
     "potential": 1e-10,
 }
 
+
 # -- instances ----------------------------------------------------------------------------------
 def problem(dim: int = 6, n_samples: int = 3, seed: int = 0):
     """An underdetermined regression `(X, y)`: `X (n, d)` standard Gaussian, `y = X theta*`
@@ -113,8 +114,15 @@ def problem(dim: int = 6, n_samples: int = 3, seed: int = 0):
     return X, X @ theta_star
 
 
-def random_layers(depth: int, dim: int, alpha: float = 1.0, seed: int = 0, *,
-                  spread: float = 1.0, negative: float = 0.3) -> np.ndarray:  # fmt: skip
+def random_layers(
+    depth: int,
+    dim: int,
+    alpha: float = 1.0,
+    seed: int = 0,
+    *,
+    spread: float = 1.0,
+    negative: float = 0.3,
+) -> np.ndarray:
     """A general initialization `(L, d)`: layer `j` has scale $\\alpha 2^{r_j}$,
     $r_j \\sim U(-\\text{spread}, \\text{spread})$, entries that scale times $U(0.6, 1.4)$,
     each negative with probability `negative`.
@@ -181,8 +189,14 @@ def potential_point(depth: int, seed: int = 0) -> list[dict]:
     for b in range(theta.shape[0]):
         for i in range(3):
             dk = init.deltas[:, i]
-            val, _ = quad(lambda w, dk=dk: 1.0 / np.sqrt(np.prod(w * w + dk)), init.v0[i],
-                          v[b, i], epsabs=0.0, epsrel=1e-13, limit=200)  # fmt: skip
+            val, _ = quad(
+                lambda w, dk=dk: 1.0 / np.sqrt(np.prod(w * w + dk)),
+                init.v0[i],
+                v[b, i],
+                epsabs=0.0,
+                epsrel=1e-13,
+                limit=200,
+            )
             ref[b, i] = init.sign[i] * val
     inside = np.all(np.isfinite(mu), axis=1)
     back = init.inverse_mirror_map(mu)
@@ -198,17 +212,29 @@ def potential_point(depth: int, seed: int = 0) -> list[dict]:
     G, x0 = _network(U)
     near = init.theta0 * np.array([[1.6, 0.7, 1.2], [0.5, 1.3, 0.9]])
     forward = np.asarray(mirror_potential(G, x0).grad(near))
-    return [{
-        "quad_gap": relative_gap(mu[inside], ref[inside]),
-        "roundtrip_gap": float(np.max(np.abs(back - theta) / scale)),
-        "balanced_gap": relative_gap(binit.mirror_map(bt), bref),
-        "forward_gap": relative_gap(init.mirror_map(near), forward),
-    }]  # fmt: skip
+    return [
+        {
+            "quad_gap": relative_gap(mu[inside], ref[inside]),
+            "roundtrip_gap": float(np.max(np.abs(back - theta) / scale)),
+            "balanced_gap": relative_gap(binit.mirror_map(bt), bref),
+            "forward_gap": relative_gap(init.mirror_map(near), forward),
+        }
+    ]
 
 
-def flow_point(depth: int, init: str = "general", seed: int = 0, *, alpha: float = 1.0,
-               dim: int = 6, n_samples: int = 3, t_final: float = 250.0, n_times: int = 60,
-               rtol: float = 1e-12, method: str = "LSODA") -> list[dict]:  # fmt: skip
+def flow_point(
+    depth: int,
+    init: str = "general",
+    seed: int = 0,
+    *,
+    alpha: float = 1.0,
+    dim: int = 6,
+    n_samples: int = 3,
+    t_final: float = 250.0,
+    n_times: int = 60,
+    rtol: float = 1e-12,
+    method: str = "LSODA",
+) -> list[dict]:
     """One initialization: the layer gradient flow against the mirror flow of $Q$, its limit
     against the Bregman projection, and the conservation laws.
 
@@ -259,22 +285,33 @@ def flow_point(depth: int, init: str = "general", seed: int = 0, *, alpha: float
     limit = implicit_bias(Q, X, y, structure.theta0, tol=1e-13)
     mu_end = np.asarray(Q.grad(gf.w[-1]))
     coef = np.linalg.lstsq(X.T, mu_end, rcond=None)[0]
-    return [{
-        "trajectory_gap": relative_gap(mf.w, gf.w),
-        "dual_gap": float(np.max(np.abs(np.asarray(Q.grad(gf.w)) - mf.mu))),
-        "limit_gap": relative_gap(gf.w[-1], limit),
-        "conservation": float(np.max(np.abs(drift)) / np.max(sq)),
-        "rowspace": float(np.linalg.norm(mu_end - X.T @ coef) / np.linalg.norm(mu_end)),
-        "initial_loss": float(gf.loss[0]),
-        "final_loss": float(gf.loss[-1]),
-        "nfev_gf": int(gf.n_evaluations),
-        "nfev_mf": int(mf.n_evaluations),
-    }]  # fmt: skip
+    return [
+        {
+            "trajectory_gap": relative_gap(mf.w, gf.w),
+            "dual_gap": float(np.max(np.abs(np.asarray(Q.grad(gf.w)) - mf.mu))),
+            "limit_gap": relative_gap(gf.w[-1], limit),
+            "conservation": float(np.max(np.abs(drift)) / np.max(sq)),
+            "rowspace": float(np.linalg.norm(mu_end - X.T @ coef) / np.linalg.norm(mu_end)),
+            "initial_loss": float(gf.loss[0]),
+            "final_loss": float(gf.loss[-1]),
+            "nfev_gf": int(gf.n_evaluations),
+            "nfev_mf": int(mf.n_evaluations),
+        }
+    ]
 
 
-def speed_point(depth: int, alpha: float, seed: int = 0, *, dim: int = 6, n_samples: int = 3,
-                target: float = 1e-6, t_max: float = 1e5, rtol: float = 1e-10,
-                method: str = "LSODA") -> list[dict]:  # fmt: skip
+def speed_point(
+    depth: int,
+    alpha: float,
+    seed: int = 0,
+    *,
+    dim: int = 6,
+    n_samples: int = 3,
+    target: float = 1e-6,
+    t_max: float = 1e5,
+    rtol: float = 1e-10,
+    method: str = "LSODA",
+) -> list[dict]:
     """Training speed at depth `L` and scale `alpha`: the layer gradient flow from
     `alpha * random_layers(L, d, 1, seed, spread=0.25)` (one shape per depth and seed, scaled)
     until the loss falls below `target` times its initial value.
@@ -306,14 +343,16 @@ def speed_point(depth: int, alpha: float, seed: int = 0, *, dim: int = 6, n_samp
             break
         chunk = min(2.0 * chunk, t_max - t0)
     ts, rel = np.array(ts), np.log(np.maximum(np.array(values), 1e-300) / initial)
-    return [{
-        "t_target": first_crossing(ts, rel, np.log(target)),
-        "t_escape": first_crossing(ts, rel, np.log(0.5)),
-        "kernel0": float(np.mean(DeepInit(U).kernel(np.prod(U, axis=0)))),
-        "initial_loss": initial,
-        "final_loss": float(values[-1]),
-        "t_reached": float(t0),
-    }]  # fmt: skip
+    return [
+        {
+            "t_target": first_crossing(ts, rel, np.log(target)),
+            "t_escape": first_crossing(ts, rel, np.log(0.5)),
+            "kernel0": float(np.mean(DeepInit(U).kernel(np.prod(U, axis=0)))),
+            "initial_loss": initial,
+            "final_loss": float(values[-1]),
+            "t_reached": float(t0),
+        }
+    ]
 
 
 def _point(kind, depth, seed, init=None, alpha=None, *, dim, n_samples, t_final):
@@ -321,15 +360,27 @@ def _point(kind, depth, seed, init=None, alpha=None, *, dim, n_samples, t_final)
     if kind == "potential":
         return potential_point(depth, seed)
     if kind == "flow":
-        return flow_point(depth, init, seed, alpha=alpha, dim=dim, n_samples=n_samples,
-                          t_final=t_final)  # fmt: skip
+        return flow_point(
+            depth, init, seed, alpha=alpha, dim=dim, n_samples=n_samples, t_final=t_final
+        )
     return speed_point(depth, alpha, seed, dim=dim, n_samples=n_samples)
 
 
-def run(*, depths=(2, 3, 4), seeds=(0, 1, 2), balanced_depths=(2, 3, 4), alpha: float = 1.0,
-        dim: int = 6, n_samples: int = 3, t_final: float = 250.0, speed_depths=(2, 3, 4),
-        speed_alphas=SPEED_ALPHAS, store=None, n_jobs: int = 1,
-        progress: bool = True):  # fmt: skip
+def run(
+    *,
+    depths=(2, 3, 4),
+    seeds=(0, 1, 2),
+    balanced_depths=(2, 3, 4),
+    alpha: float = 1.0,
+    dim: int = 6,
+    n_samples: int = 3,
+    t_final: float = 250.0,
+    speed_depths=(2, 3, 4),
+    speed_alphas=SPEED_ALPHAS,
+    store=None,
+    n_jobs: int = 1,
+    progress: bool = True,
+):
     """The reproduction: closed-form checks, flows against mirror flows and projections, and
     the training-speed grid.
 
@@ -358,12 +409,20 @@ def run(*, depths=(2, 3, 4), seeds=(0, 1, 2), balanced_depths=(2, 3, 4), alpha: 
     """
     base = {"dim": int(dim), "n_samples": int(n_samples), "t_final": float(t_final)}
     points = [{"kind": "potential", "depth": int(L), "seed": 0} for L in depths]
-    points += [{"kind": "flow", "depth": int(L), "seed": int(s), "init": "general",
-                "alpha": float(alpha)} for L in depths for s in seeds]  # fmt: skip
-    points += [{"kind": "flow", "depth": int(L), "seed": 0, "init": "balanced",
-                "alpha": float(alpha)} for L in balanced_depths]  # fmt: skip
-    points += [{"kind": "speed", "depth": int(L), "seed": 0, "init": "general",
-                "alpha": float(a)} for L in speed_depths for a in speed_alphas]  # fmt: skip
+    points += [
+        {"kind": "flow", "depth": int(L), "seed": int(s), "init": "general", "alpha": float(alpha)}
+        for L in depths
+        for s in seeds
+    ]
+    points += [
+        {"kind": "flow", "depth": int(L), "seed": 0, "init": "balanced", "alpha": float(alpha)}
+        for L in balanced_depths
+    ]
+    points += [
+        {"kind": "speed", "depth": int(L), "seed": 0, "init": "general", "alpha": float(a)}
+        for L in speed_depths
+        for a in speed_alphas
+    ]
     for point in points:
         point.setdefault("init", None)
         point.setdefault("alpha", None)
@@ -389,10 +448,15 @@ def compare(df):
     pot = df[df["kind"] == "potential"]
     if len(pot):
         v = float(pot[["quad_gap", "roundtrip_gap", "balanced_gap", "forward_gap"]].max().max())
-        claim("mirror map = S int_{v0}^{v} prod (w^2 + delta_k)^(-1/2) dw (vs scipy quad and "
-              "rf.mirror_potential of the model), inverse round trip, balanced init: "
-              "Q = L * power_network (max rel. gap)", "derived", v, tol["potential"],
-              v <= tol["potential"])  # fmt: skip
+        claim(
+            "mirror map = S int_{v0}^{v} prod (w^2 + delta_k)^(-1/2) dw (vs scipy quad and "
+            "rf.mirror_potential of the model), inverse round trip, balanced init: "
+            "Q = L * power_network (max rel. gap)",
+            "derived",
+            v,
+            tol["potential"],
+            v <= tol["potential"],
+        )
     flows = df[df["kind"] == "flow"]
     for kind in ("general", "balanced"):
         sub = flows[flows["init"] == kind]
@@ -401,20 +465,40 @@ def compare(df):
         per_depth = sub.groupby("depth")["trajectory_gap"].max()
         text = ", ".join(f"L={int(L)}: {g:.1e}" for L, g in per_depth.items())
         v = float(sub["trajectory_gap"].max())
-        claim(f"{kind} init: layer gradient flow = mirror flow of Q from theta(0) (max_t "
-              f"|theta_gf - theta_mf| / max|theta|; {text})", "equal", v,
-              tol["flow_vs_mirror"], v <= tol["flow_vs_mirror"])  # fmt: skip
+        claim(
+            f"{kind} init: layer gradient flow = mirror flow of Q from theta(0) (max_t "
+            f"|theta_gf - theta_mf| / max|theta|; {text})",
+            "equal",
+            v,
+            tol["flow_vs_mirror"],
+            v <= tol["flow_vs_mirror"],
+        )
     if len(flows):
         v = float(flows["limit_gap"].max())
-        claim(f"limit of the flow = argmin {{D_Q(theta, theta0) : X theta = y}} ({len(flows)} "
-              f"flows, final loss <= {flows['final_loss'].max():.0e})", "equal", v,
-              tol["limit_vs_projection"], v <= tol["limit_vs_projection"])  # fmt: skip
+        claim(
+            f"limit of the flow = argmin {{D_Q(theta, theta0) : X theta = y}} ({len(flows)} "
+            f"flows, final loss <= {flows['final_loss'].max():.0e})",
+            "equal",
+            v,
+            tol["limit_vs_projection"],
+            v <= tol["limit_vs_projection"],
+        )
         v = float(flows["rowspace"].max())
-        claim("grad Q(theta(T)) lies in the row space of X (relative part off it)", "0", v,
-              tol["limit_vs_projection"], v <= tol["limit_vs_projection"])  # fmt: skip
+        claim(
+            "grad Q(theta(T)) lies in the row space of X (relative part off it)",
+            "0",
+            v,
+            tol["limit_vs_projection"],
+            v <= tol["limit_vs_projection"],
+        )
         v = float(flows["conservation"].max())
-        claim("u_j^2 - u_k^2 conserved along the flow (max drift / max u^2)", "0", v,
-              tol["conservation"], v <= tol["conservation"])  # fmt: skip
+        claim(
+            "u_j^2 - u_k^2 conserved along the flow (max drift / max u^2)",
+            "0",
+            v,
+            tol["conservation"],
+            v <= tol["conservation"],
+        )
     speed = df[df["kind"] == "speed"]
     alphas = sorted(speed["alpha"].unique()) if len(speed) else []
     if len(alphas) >= 2:
@@ -422,23 +506,46 @@ def compare(df):
         esc, tgt = table["t_escape"], table["t_target"]
         worst = max(float(np.max(_ratios(esc[L].to_numpy()))) for L in esc.columns)
         grid = ", ".join(f"{a:g}" for a in alphas)
-        claim(f"smaller init escapes the initial plateau later, at every depth (largest ratio "
-              f"t_escape(alpha_next) / t_escape(alpha), alpha = {grid})",
-              "< 1", worst, "< 1", worst < 1.0)  # fmt: skip
+        claim(
+            f"smaller init escapes the initial plateau later, at every depth (largest ratio "
+            f"t_escape(alpha_next) / t_escape(alpha), alpha = {grid})",
+            "< 1",
+            worst,
+            "< 1",
+            worst < 1.0,
+        )
         a_min, a_max = alphas[0], alphas[-1]
         if len(esc.columns) >= 2 and a_min < 1.0:
             r = float(np.min(_ratios(esc.loc[a_min].to_numpy())))
             times = ", ".join(f"L={int(L)}: {t:.3g}" for L, t in esc.loc[a_min].items())
-            claim(f"alpha={a_min:g} < 1: deeper escapes later (smallest t_escape(L+1) / "
-                  f"t_escape(L); {times})", "> 1", r, "> 1", r > 1.0)  # fmt: skip
+            claim(
+                f"alpha={a_min:g} < 1: deeper escapes later (smallest t_escape(L+1) / "
+                f"t_escape(L); {times})",
+                "> 1",
+                r,
+                "> 1",
+                r > 1.0,
+            )
         if len(tgt.columns) >= 2 and a_max > 1.0:
             r = float(np.max(_ratios(tgt.loc[a_max].to_numpy())))
             times = ", ".join(f"L={int(L)}: {t:.3g}" for L, t in tgt.loc[a_max].items())
-            claim(f"alpha={a_max:g} > 1: deeper trains faster (largest t_1e-6(L+1) / "
-                  f"t_1e-6(L); {times})", "< 1", r, "< 1", r < 1.0)  # fmt: skip
+            claim(
+                f"alpha={a_max:g} > 1: deeper trains faster (largest t_1e-6(L+1) / "
+                f"t_1e-6(L); {times})",
+                "< 1",
+                r,
+                "< 1",
+                r < 1.0,
+            )
         r = float(np.min(tgt.loc[a_min].to_numpy() / tgt.loc[a_max].to_numpy()))
-        claim(f"time to relative loss 1e-6: alpha={a_min:g} slower than alpha={a_max:g} at "
-              "every depth (smallest ratio)", "> 1", r, "> 1", r > 1.0)  # fmt: skip
+        claim(
+            f"time to relative loss 1e-6: alpha={a_min:g} slower than alpha={a_max:g} at "
+            "every depth (smallest ratio)",
+            "> 1",
+            r,
+            "> 1",
+            r > 1.0,
+        )
     return claims.table()
 
 
@@ -452,13 +559,16 @@ def plot(df):
     flows = df[df["kind"] == "flow"].reset_index(drop=True)
     labels = [f"L={int(r.depth)} {r.init[:3]} s{int(r.seed)}" for r in flows.itertuples()]
     x = np.arange(len(flows))
-    for k, (column, tol_key, label) in enumerate((
-        ("trajectory_gap", "flow_vs_mirror", "flow vs mirror flow"),
-        ("limit_gap", "limit_vs_projection", "limit vs Bregman projection"),
-        ("conservation", "conservation", r"drift of $u_j^2 - u_k^2$"),
-    )):  # fmt: skip
-        (line,) = left.semilogy(x + 0.2 * (k - 1), np.maximum(flows[column], 1e-17), "o",
-                                label=label)  # fmt: skip
+    for k, (column, tol_key, label) in enumerate(
+        (
+            ("trajectory_gap", "flow_vs_mirror", "flow vs mirror flow"),
+            ("limit_gap", "limit_vs_projection", "limit vs Bregman projection"),
+            ("conservation", "conservation", r"drift of $u_j^2 - u_k^2$"),
+        )
+    ):
+        (line,) = left.semilogy(
+            x + 0.2 * (k - 1), np.maximum(flows[column], 1e-17), "o", label=label
+        )
         left.axhline(TOLERANCES[tol_key], color=line.get_color(), ls=":", lw=1)
     left.set_xticks(x, labels, rotation=60, fontsize=7)
     left.set_ylabel("relative gap")

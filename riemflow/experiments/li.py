@@ -115,8 +115,15 @@ def _warped_mirror_flow(a0, z0, loss, t_eval, rtol):
         a = np.sqrt(delta + z @ z)
         return -a * loss.gradient(a * z)
 
-    sol = solve_ivp(rhs, (0.0, t_eval[-1]), np.zeros(z0.size), method="DOP853",
-                    t_eval=t_eval, rtol=rtol, atol=1e-14)  # fmt: skip
+    sol = solve_ivp(
+        rhs,
+        (0.0, t_eval[-1]),
+        np.zeros(z0.size),
+        method="DOP853",
+        t_eval=t_eval,
+        rtol=rtol,
+        atol=1e-14,
+    )
     if not sol.success:
         raise SolverError(
             f"time-warped mirror flow failed: {sol.message}", t_reached=float(sol.t[-1])
@@ -125,8 +132,13 @@ def _warped_mirror_flow(a0, z0, loss, t_eval, rtol):
     return np.sqrt(delta + np.sum(z * z, axis=1))[:, None] * z
 
 
-def measure(case: str, seed: int, taus=(0.1, 0.05, 0.025, 0.0125), t_final: float = 3000.0,
-            rtol: float = 1e-12) -> list[dict]:  # fmt: skip
+def measure(
+    case: str,
+    seed: int,
+    taus=(0.1, 0.05, 0.025, 0.0125),
+    t_final: float = 3000.0,
+    rtol: float = 1e-12,
+) -> list[dict]:
     """Every measurement of one case at one seed (one sweep point), as result rows
     `{quantity, tau, value}`."""
     G, x0, X, y, R = _problem(case, seed)
@@ -146,8 +158,13 @@ def measure(case: str, seed: int, taus=(0.1, 0.05, 0.025, 0.0125), t_final: floa
         flow = gradient_flow(G, loss, x0, (0.0, 5.0), t_eval=t_eval, rtol=rtol)
         warped = _warped_mirror_flow(x0[0], x0[1:], loss, t_eval, rtol)
         scale = np.abs(flow.w).max()
-        rows.append({"quantity": "equivalence", "tau": None,
-                     "value": float(np.abs(flow.w - warped).max() / scale)})  # fmt: skip
+        rows.append(
+            {
+                "quantity": "equivalence",
+                "tau": None,
+                "value": float(np.abs(flow.w - warped).max() / scale),
+            }
+        )
     if R is not None:
         # near its limit the flow is stiff (fast directions of the loss Hessian, slow ones of
         # the bias): LSODA switches to BDF there, ~100x fewer evaluations than DOP853
@@ -166,13 +183,26 @@ def measure(case: str, seed: int, taus=(0.1, 0.05, 0.025, 0.0125), t_final: floa
         rep = loop_test(G, x0, tau=float(tau), rtol=rtol)
         rows.append({"quantity": "loop", "tau": float(tau), "value": rep.relative_displacement})
         if np.isfinite(rep.prediction_error):
-            rows.append({"quantity": "loop_prediction_error", "tau": float(tau),
-                         "value": rep.prediction_error})  # fmt: skip
+            rows.append(
+                {
+                    "quantity": "loop_prediction_error",
+                    "tau": float(tau),
+                    "value": rep.prediction_error,
+                }
+            )
     return rows
 
 
-def run(*, cases=CASES, seeds=(0, 1, 2), taus=(0.1, 0.05, 0.025, 0.0125), t_final: float = 3000.0,
-        store=None, n_jobs: int = 1, progress: bool = True):  # fmt: skip
+def run(
+    *,
+    cases=CASES,
+    seeds=(0, 1, 2),
+    taus=(0.1, 0.05, 0.025, 0.0125),
+    t_final: float = 3000.0,
+    store=None,
+    n_jobs: int = 1,
+    progress: bool = True,
+):
     """Every measurement for every case and seed: a long table with columns `case`, `seed`
     (the instance's seed), `quantity`, `tau` (loop legs, else NaN) and `value`.
 
@@ -214,45 +244,91 @@ def compare(df):
 
     if commuting:
         v = worst(commuting, "bracket")
-        claim("commuting families: Lie brackets vanish", "0", v, tol["bracket_commuting"],
-              v <= tol["bracket_commuting"])  # fmt: skip
+        claim(
+            "commuting families: Lie brackets vanish",
+            "0",
+            v,
+            tol["bracket_commuting"],
+            v <= tol["bracket_commuting"],
+        )
         v = worst(commuting, "closed_vs_numerical")
-        claim("closed-form Q = numerical forward construction", "equal", v,
-              tol["closed_vs_numerical"], v <= tol["closed_vs_numerical"])  # fmt: skip
+        claim(
+            "closed-form Q = numerical forward construction",
+            "equal",
+            v,
+            tol["closed_vs_numerical"],
+            v <= tol["closed_vs_numerical"],
+        )
         v = worst(commuting, "equivalence")
-        claim("gradient flow = mirror flow with R (every loss)", "equal", v, tol["equivalence"],
-              v <= tol["equivalence"])  # fmt: skip
+        claim(
+            "gradient flow = mirror flow with R (every loss)",
+            "equal",
+            v,
+            tol["equivalence"],
+            v <= tol["equivalence"],
+        )
         v = worst(commuting, "loop")
-        claim("loops of losses close (commuting)", "0", v, tol["loop_closes"],
-              v <= tol["loop_closes"])  # fmt: skip
+        claim(
+            "loops of losses close (commuting)", "0", v, tol["loop_closes"], v <= tol["loop_closes"]
+        )
     if other:
         v = worst(other, "bracket", how="min")
-        claim("neuron and generic quadratics do not commute", "> 0", v,
-              tol["bracket_noncommuting"], v >= tol["bracket_noncommuting"])  # fmt: skip
+        claim(
+            "neuron and generic quadratics do not commute",
+            "> 0",
+            v,
+            tol["bracket_noncommuting"],
+            v >= tol["bracket_noncommuting"],
+        )
         loops = df[df["case"].isin(other) & (df["quantity"] == "loop")]
         v = float(loops[loops["tau"] == loops["tau"].min()]["value"].min())
-        claim("their loops open (relative displacement, smallest tau)", "> 0", v,
-              tol["loop_opens"], v >= tol["loop_opens"])  # fmt: skip
+        claim(
+            "their loops open (relative displacement, smallest tau)",
+            "> 0",
+            v,
+            tol["loop_opens"],
+            v >= tol["loop_opens"],
+        )
         errors = df[df["case"].isin(other) & (df["quantity"] == "loop_prediction_error")]
         slopes = [_slope(g) for _, g in errors.groupby(["case", "seed"]) if len(g) > 1]
         if slopes:
             v = max(abs(s - 1.0) for s in slopes)
-            claim("displacement = tau^2 dG [X_i, X_j] + O(tau^3): the relative error of that "
-                  "prediction is O(tau), |fitted slope - 1|", "0", v, tol["loop_slope"],
-                  v <= tol["loop_slope"])  # fmt: skip
+            claim(
+                "displacement = tau^2 dG [X_i, X_j] + O(tau^3): the relative error of that "
+                "prediction is O(tau), |fitted slope - 1|",
+                "0",
+                v,
+                tol["loop_slope"],
+                v <= tol["loop_slope"],
+            )
     if "neuron" in set(df["case"]):
         v = worst(["neuron"], "equivalence")
-        claim("neuron: gradient flow = mirror flow of R at speed a(t)", "equal", v,
-              tol["equivalence"], v <= tol["equivalence"])  # fmt: skip
+        claim(
+            "neuron: gradient flow = mirror flow of R at speed a(t)",
+            "equal",
+            v,
+            tol["equivalence"],
+            v <= tol["equivalence"],
+        )
     biased = [c for c in ("quadratic", "sensing", "neuron") if c in set(df["case"])]
     if biased:
         v = worst(biased, "implicit_bias")
-        claim("limit = Bregman projection argmin D_R(w, w0), Xw = y", "equal", v,
-              tol["implicit_bias"], v <= tol["implicit_bias"])  # fmt: skip
+        claim(
+            "limit = Bregman projection argmin D_R(w, w0), Xw = y",
+            "equal",
+            v,
+            tol["implicit_bias"],
+            v <= tol["implicit_bias"],
+        )
     if "noncommuting" in set(df["case"]):
         v = worst(["noncommuting"], "potential_refused", how="min")
-        claim("mirror_potential refuses the non-commuting control (1 = refused)", "1", v,
-              0.0, v == 1.0)  # fmt: skip
+        claim(
+            "mirror_potential refuses the non-commuting control (1 = refused)",
+            "1",
+            v,
+            0.0,
+            v == 1.0,
+        )
     return claims.table()
 
 
@@ -277,8 +353,12 @@ def plot(df):
         values = [
             df[(df["case"] == c) & (df["quantity"] == quantity)]["value"].max() for c in cases
         ]
-        right.bar(np.arange(len(cases)) + k * width, np.nan_to_num(values, nan=0.0) + 1e-18,
-                  width, label=quantity.replace("_", " "))  # fmt: skip
+        right.bar(
+            np.arange(len(cases)) + k * width,
+            np.nan_to_num(values, nan=0.0) + 1e-18,
+            width,
+            label=quantity.replace("_", " "),
+        )
     right.set_yscale("log")
     right.set_xticks(np.arange(len(cases)) + width, cases)
     right.set_ylabel("relative gap (worst seed)")

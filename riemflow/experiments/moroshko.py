@@ -43,8 +43,7 @@ from scipy.optimize import brentq
 from scipy.special import logsumexp, softmax
 
 from .. import convex, losses, models
-from .._validation import as_float_array, as_positive, as_real_at_least, check_finite
-from ..convex import _matrix
+from .._validation import as_float_array, as_matrix, as_positive, as_real_at_least, check_finite
 from ..errors import ConvergenceError, InputError, ShapeError, SolverError
 from ..flows import gradient_flow
 from ..sweep import sweep
@@ -260,7 +259,7 @@ def flow_to_loss(
         >>> level.direction.round(3).tolist(), round(level.log10_loss, 6)
         ([0.995, 0.103], -4000.0)
     """
-    X = _matrix(X)
+    X = as_matrix(X)
     D = as_real_at_least(depth, "depth", 2.0)
     alpha = as_positive(alpha, "alpha")
     if not isinstance(log10_loss, numbers.Real) or not math.isfinite(log10_loss):
@@ -570,7 +569,7 @@ def run(
     Returns:
         A tidy `pandas.DataFrame`.
     """
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     fn = functools.partial(_point, n=n, d=d, data_seed=data_seed)
     grid_df = sweep(
@@ -654,7 +653,7 @@ def kkt_residual(
         >>> kkt_residual(np.array([1.0, 0.0]), X, 0.5)
         0.0
     """
-    X = _matrix(X)
+    X = as_matrix(X)
     u = check_finite(as_float_array(direction, "direction"), "direction")
     if u.shape != (X.shape[1],):
         raise ShapeError(
@@ -669,7 +668,7 @@ def kkt_residual(
     S = np.abs(w) > support_tol * np.max(np.abs(w))
     A = X @ w < 1.0 + active_tol
     rhs = q * np.abs(w[S]) ** (q - 1.0) * np.sign(w[S])
-    from scipy.optimize import nnls  # noqa: PLC0415
+    from scipy.optimize import nnls
 
     _, res = nnls(X[A][:, S].T, rhs)
     return float(res / np.linalg.norm(rhs))
@@ -779,7 +778,7 @@ def plot(df):
     """Distances to the two max-margin directions against `log(1/eps)/alpha^D`, one panel
     per depth (a line per alpha), and the single-point flow's approach to the l1 direction
     against the accuracy."""
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     grid_df = df[df["kind"] == "grid"]
     depths = sorted(grid_df["depth"].unique())

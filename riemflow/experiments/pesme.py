@@ -129,12 +129,14 @@ def saddle_sequence(X, y, *, max_steps: int = 50, tol: float = 1e-12) -> list[Sa
         signs = {int(i): float(np.sign(theta[i])) for i in np.flatnonzero(hit)}
         w = _constrained_minimizer(loss, X, y, signs, d)
         out.append(Saddle(t, w.copy(), float(loss(w)), tuple(sorted(signs))))
-    raise ConvergenceError(f"saddle_sequence: no minimizer after {max_steps} jumps",
-                           iterations=max_steps)  # fmt: skip
+    raise ConvergenceError(
+        f"saddle_sequence: no minimizer after {max_steps} jumps", iterations=max_steps
+    )
 
 
-def flow_point(alpha: float, d: int = 8, n: int = 5, seed: int = 0, n_times: int = 4000,
-               rtol: float = 1e-10) -> list[dict]:  # fmt: skip
+def flow_point(
+    alpha: float, d: int = 8, n: int = 5, seed: int = 0, n_times: int = 4000, rtol: float = 1e-10
+) -> list[dict]:
     """One alpha: the mirror flow on the rescaled time axis, its jump times and plateaus next
     to the limit staircase. Rows `kind="jump"` (one per jump `k`: `t_limit`, `t_flow`,
     `loss_limit`, `loss_flow` at the middle of the plateau that follows) and `kind="curve"`
@@ -153,30 +155,53 @@ def flow_point(alpha: float, d: int = 8, n: int = 5, seed: int = 0, n_times: int
         entering = sorted(set(saddles[k].support) - set(saddles[k - 1].support))
         # the jump of the entering coordinate: when |w_i| first reaches half its value at
         # the next saddle (the loss drop can be too small to time, e.g. 0.402 -> 0.392)
-        t_flow = min(first_crossing(tt, -np.abs(traj.w[:, i]), -0.5 * abs(saddles[k].w[i]))
-                     for i in entering)  # fmt: skip
+        t_flow = min(
+            first_crossing(tt, -np.abs(traj.w[:, i]), -0.5 * abs(saddles[k].w[i])) for i in entering
+        )
         t_next = saddles[k + 1].t if k + 1 < len(saddles) else saddles[k].t + 0.5
         middle = 0.5 * (saddles[k].t + t_next)
-        rows.append({
-            "kind": "jump", "k": k, "t_limit": saddles[k].t, "t_flow": t_flow,
-            "loss_limit": saddles[k].loss, "loss_flow": float(np.interp(middle, tt, values)),
-            "support": len(saddles[k].support),
-        })  # fmt: skip
+        rows.append(
+            {
+                "kind": "jump",
+                "k": k,
+                "t_limit": saddles[k].t,
+                "t_flow": t_flow,
+                "loss_limit": saddles[k].loss,
+                "loss_flow": float(np.interp(middle, tt, values)),
+                "support": len(saddles[k].support),
+            }
+        )
     stride = max(1, n_times // 300)
-    rows += [{"kind": "curve", "t": float(a), "loss": float(b)}
-             for a, b in zip(tt[::stride], values[::stride], strict=True)]  # fmt: skip
+    rows += [
+        {"kind": "curve", "t": float(a), "loss": float(b)}
+        for a, b in zip(tt[::stride], values[::stride], strict=True)
+    ]
     return rows
 
 
-def run(*, alphas=(1e-2, 1e-4, 1e-8, 1e-16, 1e-30, 1e-60), d: int = 8, n: int = 5,
-        seed: int = 0, n_times: int = 4000, store=None, n_jobs: int = 1,
-        progress: bool = True):  # fmt: skip
+def run(
+    *,
+    alphas=(1e-2, 1e-4, 1e-8, 1e-16, 1e-30, 1e-60),
+    d: int = 8,
+    n: int = 5,
+    seed: int = 0,
+    n_times: int = 4000,
+    store=None,
+    n_jobs: int = 1,
+    progress: bool = True,
+):
     """The staircase at every `alpha`: a long table with `alpha`, `kind` ("jump" / "curve")
     and the columns of `flow_point`. The paper's figures use one sparse regression; this one
     (`problem`) has 3 jumps, d = 8, n = 5."""
     fn = functools.partial(flow_point, d=d, n=n, seed=seed, n_times=n_times)
-    df = sweep(fn, {"alpha": [float(a) for a in alphas]}, store=store, n_jobs=n_jobs,
-               progress=progress, desc=NAME)  # fmt: skip
+    df = sweep(
+        fn,
+        {"alpha": [float(a) for a in alphas]},
+        store=store,
+        n_jobs=n_jobs,
+        progress=progress,
+        desc=NAME,
+    )
     return df.drop(columns="seed")
 
 
@@ -206,25 +231,44 @@ def compare(df):
 
     tol = TOLERANCES
     rows = [
-        {"claim": f"first jump at t/log(1/alpha) -> 1/(2|grad L(0)|_inf) (alpha={smallest:.0e})",
-         "paper": first, "riemflow": t1, "tolerance": tol["jump_time"],
-         "agrees": abs(t1 - first) <= tol["jump_time"]},
-        {"claim": "every jump time moves toward the saddle algorithm's (largest per-jump "
-                  "ratio of errors, smallest / largest alpha with a finite error)",
-         "paper": "-> 0", "riemflow": per_jump, "tolerance": 1.0, "agrees": per_jump < 1.0},
-        {"claim": f"jump-time error at alpha={smallest:.0e} (max over jumps)", "paper": 0.0,
-         "riemflow": float(at_small.max()), "tolerance": "reported",
-         "agrees": bool(np.isfinite(at_small.max()))},
-        {"claim": "jump-time error shrinks as alpha -> 0 (ratio smallest/largest alpha)",
-         "paper": "-> 0", "riemflow": float(at_small.max() / at_large.max()),
-         "tolerance": tol["shrink"], "agrees": float(at_small.max() / at_large.max())
-         <= tol["shrink"]},
-        {"claim": "plateau losses -> the saddles' losses (max relative gap, ratio smallest/"
-                  "largest alpha)", "paper": "-> 0",
-         "riemflow": plateau_gap(smallest) / plateau_gap(largest),
-         "tolerance": tol["plateau_shrink"],
-         "agrees": plateau_gap(smallest) / plateau_gap(largest) < tol["plateau_shrink"]},
-    ]  # fmt: skip
+        {
+            "claim": f"first jump at t/log(1/alpha) -> 1/(2|grad L(0)|_inf) (alpha={smallest:.0e})",
+            "paper": first,
+            "riemflow": t1,
+            "tolerance": tol["jump_time"],
+            "agrees": abs(t1 - first) <= tol["jump_time"],
+        },
+        {
+            "claim": "every jump time moves toward the saddle algorithm's (largest per-jump "
+            "ratio of errors, smallest / largest alpha with a finite error)",
+            "paper": "-> 0",
+            "riemflow": per_jump,
+            "tolerance": 1.0,
+            "agrees": per_jump < 1.0,
+        },
+        {
+            "claim": f"jump-time error at alpha={smallest:.0e} (max over jumps)",
+            "paper": 0.0,
+            "riemflow": float(at_small.max()),
+            "tolerance": "reported",
+            "agrees": bool(np.isfinite(at_small.max())),
+        },
+        {
+            "claim": "jump-time error shrinks as alpha -> 0 (ratio smallest/largest alpha)",
+            "paper": "-> 0",
+            "riemflow": float(at_small.max() / at_large.max()),
+            "tolerance": tol["shrink"],
+            "agrees": float(at_small.max() / at_large.max()) <= tol["shrink"],
+        },
+        {
+            "claim": "plateau losses -> the saddles' losses (max relative gap, ratio smallest/"
+            "largest alpha)",
+            "paper": "-> 0",
+            "riemflow": plateau_gap(smallest) / plateau_gap(largest),
+            "tolerance": tol["plateau_shrink"],
+            "agrees": plateau_gap(smallest) / plateau_gap(largest) < tol["plateau_shrink"],
+        },
+    ]
     return pd.DataFrame(rows)
 
 
@@ -236,8 +280,9 @@ def plot(df):
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     curves = df[df["kind"] == "curve"]
     for k, (alpha, group) in enumerate(curves.groupby("alpha", sort=False)):
-        left.semilogy(group["t"], group["loss"], color=plt.cm.viridis(k / 6),
-                      label=rf"$\alpha$ = {alpha:.0e}")  # fmt: skip
+        left.semilogy(
+            group["t"], group["loss"], color=plt.cm.viridis(k / 6), label=rf"$\alpha$ = {alpha:.0e}"
+        )
     jumps = df[df["kind"] == "jump"]
     for t in sorted(set(jumps["t_limit"])):
         left.axvline(t, color="gray", lw=0.8, ls="--")

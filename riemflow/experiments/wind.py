@@ -48,9 +48,8 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq, linprog, minimize
 from scipy.special import logsumexp
 
-from .._validation import as_float_array, as_positive, as_real_at_least, check_finite
+from .._validation import as_float_array, as_positive, as_real_at_least, as_system, check_finite
 from ..bregman import implicit_bias
-from ..convex import _system
 from ..errors import ConvergenceError, InputError, ShapeError, SolverError
 from ..sweep import sweep
 from ._claims import ClaimTable, relative_gap
@@ -92,7 +91,7 @@ _CAP = 700.0  # largest exponent of a layer (e^700 ~ 1e304)
 
 
 def _check_system(A, y) -> tuple[np.ndarray, np.ndarray]:
-    A, y = _system(A, y, names=("A", "y"))
+    A, y = as_system(A, y, names=("A", "y"))
     if not np.any(y != 0):
         raise InputError("`y` must not be 0 (the flow would not move)", argument="y")
     return A, y
@@ -202,8 +201,9 @@ def layer_flow(
         if f is None:
             return np.zeros((2 * d, 2 * d))
         with np.errstate(over="ignore", under="ignore"):
-            dx = np.concatenate([p * np.exp(np.minimum(p * z[:d], _CAP)),
-                                 -p * np.exp(np.minimum(p * z[d:], _CAP))])  # fmt: skip
+            dx = np.concatenate(
+                [p * np.exp(np.minimum(p * z[:d], _CAP)), -p * np.exp(np.minimum(p * z[d:], _CAP))]
+            )
         dg = np.hstack([H * dx[None, :d], H * dx[None, d:]])
         J = np.vstack([-f[:d, None] * dg, f[d:, None] * dg])
         idx = np.arange(d)
@@ -218,11 +218,22 @@ def layer_flow(
     converged.terminal = True
     converged.direction = -1
     z0 = np.full(2 * d, math.log(alpha))
-    sol = solve_ivp(velocity, (0.0, max_clock), z0, method="LSODA", jac=jacobian, rtol=rtol,
-                    atol=rtol, events=converged)  # fmt: skip
+    sol = solve_ivp(
+        velocity,
+        (0.0, max_clock),
+        z0,
+        method="LSODA",
+        jac=jacobian,
+        rtol=rtol,
+        atol=rtol,
+        events=converged,
+    )
     if sol.status == -1:
-        raise SolverError(f"LSODA failed at clock time {sol.t[-1]:.6g}: {sol.message}",
-                          t_reached=float(sol.t[-1]), reason=str(sol.message))  # fmt: skip
+        raise SolverError(
+            f"LSODA failed at clock time {sol.t[-1]:.6g}: {sol.message}",
+            t_reached=float(sol.t[-1]),
+            reason=str(sol.message),
+        )
     z = sol.y[:, -1]
     x = primal(z)
     residual = float(np.linalg.norm(A @ x - y)) / y_norm
@@ -235,8 +246,14 @@ def layer_flow(
             residual=residual,
             iterations=int(sol.nfev),
         )
-    return FlowLimit(x=x, log_a=z[:d].copy(), log_b=z[d:].copy(), residual=residual,
-                     clock=float(sol.t[-1]), evaluations=int(sol.nfev))  # fmt: skip
+    return FlowLimit(
+        x=x,
+        log_a=z[:d].copy(),
+        log_b=z[d:].copy(),
+        residual=residual,
+        clock=float(sol.t[-1]),
+        evaluations=int(sol.nfev),
+    )
 
 
 # -- the predicted limits -----------------------------------------------------------------------
@@ -266,8 +283,7 @@ def basis_pursuit_face(A, y, *, tol: float = 1e-9):
     """
     A, y = _check_system(A, y)
     d = A.shape[1]
-    res = linprog(np.ones(2 * d), A_eq=np.hstack([A, -A]), b_eq=y, bounds=(0, None),
-                  method="highs")  # fmt: skip
+    res = linprog(np.ones(2 * d), A_eq=np.hstack([A, -A]), b_eq=y, bounds=(0, None), method="highs")
     if res.status != 0:
         raise ConvergenceError(f"basis pursuit failed: {res.message}", residual=np.inf)
     nu = np.asarray(res.eqlin.marginals, dtype=np.float64)
@@ -327,10 +343,15 @@ def face_limit(A, y, *, depth: float, tol: float = 1e-14) -> np.ndarray:
     # an interior start: the least-norm point of the face, pulled inside
     z0 = np.linalg.lstsq(B, y, rcond=None)[0]
     z0 = np.maximum(z0, 1e-3 * max(1e-3, float(np.max(np.abs(z0)))))
-    res = minimize(lambda z: f(z)[0], z0, jac=lambda z: f(z)[1], method="SLSQP",
-                   bounds=[(1e-300, None)] * len(T),
-                   constraints=[{"type": "eq", "fun": lambda z: B @ z - y, "jac": lambda z: B}],
-                   options={"ftol": tol, "maxiter": 1000})  # fmt: skip
+    res = minimize(
+        lambda z: f(z)[0],
+        z0,
+        jac=lambda z: f(z)[1],
+        method="SLSQP",
+        bounds=[(1e-300, None)] * len(T),
+        constraints=[{"type": "eq", "fun": lambda z: B @ z - y, "jac": lambda z: B}],
+        options={"ftol": tol, "maxiter": 1000},
+    )
     z = res.x
     # SLSQP stops on the objective (ftol), which fixes z only to ~sqrt(ftol): polish with
     # Newton steps on the KKT system grad f(z) = B^T nu, Bz = y (f'' diagonal, > 0)
@@ -490,7 +511,7 @@ def bregman_limit(A, y, *, depth: float, alpha: float, tol: float = 1e-10) -> np
         >>> bool(np.max(np.abs(gap)) < 1e-9)
         True
     """
-    from . import woodworth  # noqa: PLC0415
+    from . import woodworth
 
     A, y = _check_system(A, y)
     Q = woodworth.paper_potential(A.shape[1], alpha, as_real_at_least(depth, "depth", 2.0))
@@ -511,8 +532,12 @@ def _point(problem, depth, alpha_p):
     alpha = alpha_p ** (1.0 / depth)
     end = layer_flow(A, y, depth=depth, alpha=alpha)
     x = end.x
-    row = {"residual": end.residual, "clock": end.clock, "evaluations": end.evaluations,
-           "x": x.tolist()}  # fmt: skip
+    row = {
+        "residual": end.residual,
+        "clock": end.clock,
+        "evaluations": end.evaluations,
+        "x": x.tolist(),
+    }
     if problem == "face":
         pred = face_limit(A, y, depth=depth)
         row["dist_limit"] = float(np.linalg.norm(x - pred))
@@ -562,7 +587,7 @@ def run(
         n_jobs: worker processes.
         progress: show a progress bar.
     """
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     points = []
     for depth in depths:
@@ -570,8 +595,9 @@ def run(
             if depth == 2 or a >= face_floor:
                 points.append({"problem": "face", "depth": float(depth), "alpha_p": float(a)})
             for eps in hard_eps:
-                points.append({"problem": f"hard:{eps:g}", "depth": float(depth),
-                               "alpha_p": float(a)})  # fmt: skip
+                points.append(
+                    {"problem": f"hard:{eps:g}", "depth": float(depth), "alpha_p": float(a)}
+                )
     df = sweep(_point, points, store=store, n_jobs=n_jobs, progress=progress, desc=NAME)
     return pd.DataFrame(df)
 
@@ -617,9 +643,13 @@ def compare(df):
     hard = df[df["problem"] != "face"]
     fin = all(np.all(np.isfinite(np.asarray(x, dtype=float))) for x in df["x"])
     # the event stops at |Ax - y| = 1e-13 |y| up to its root finding (measured 1.0004e-13)
-    claim(f"flows at alpha^p down to {df['alpha_p'].min():.0e}: finite, |Ax - y| <= 1e-13 |y|",
-          "no overflow or cancellation", float(df["residual"].max()), 1.01e-13,
-          fin and df["residual"].max() <= 1.01e-13)  # fmt: skip
+    claim(
+        f"flows at alpha^p down to {df['alpha_p'].min():.0e}: finite, |Ax - y| <= 1e-13 |y|",
+        "no overflow or cancellation",
+        float(df["residual"].max()),
+        1.01e-13,
+        fin and df["residual"].max() <= 1.01e-13,
+    )
     second = face.dropna(subset=["gap_second_method"])
     if len(second):
         gap = float(second["gap_second_method"].max())
@@ -632,9 +662,13 @@ def compare(df):
         )
     if len(hard):
         gap = float(hard["gap_second_method"].max())
-        claim("hard instance: flow = closed form (off-support x_2, relative)",
-              "limit of the flow", gap, T["flow_vs_closed_form"],
-              gap <= T["flow_vs_closed_form"])  # fmt: skip
+        claim(
+            "hard instance: flow = closed form (off-support x_2, relative)",
+            "limit of the flow",
+            gap,
+            T["flow_vs_closed_form"],
+            gap <= T["flow_vs_closed_form"],
+        )
     if len(face):
         A, y = face_problem()
         spread = float(np.linalg.norm(face_limit(A, y, depth=2) - face_limit(A, y, depth=4)))
@@ -642,16 +676,25 @@ def compare(df):
             best = g.loc[g["alpha_p"].idxmin()]
             frac = float(best["dist_limit"]) / spread
             what = "min sum |x| log |x|" if depth == 2 else f"max sum |x|^(2/{depth:g})"
-            claim(f"p = {depth:g}, alpha^p = {best['alpha_p']:.0e}: on the face, the flow's "
-                  f"limit is the {what} point (distance / |x_2 - x_4| = {spread:.1e})",
-                  what, frac, T["selection"], frac <= T["selection"])  # fmt: skip
+            claim(
+                f"p = {depth:g}, alpha^p = {best['alpha_p']:.0e}: on the face, the flow's "
+                f"limit is the {what} point (distance / |x_2 - x_4| = {spread:.1e})",
+                what,
+                frac,
+                T["selection"],
+                frac <= T["selection"],
+            )
     for (problem, depth), g in hard.groupby(["problem", "depth"]):
         eps = float(problem[5:])
         slope = fitted_slope(g["alpha_p"], g["dist_limit"])
         expected = eps if depth == 2 else 1.0
-        claim(f"{problem}, p = {depth:g}: log-log slope of the distance against alpha^p",
-              f"{expected:g}" + (" ((alpha^2)^eps)" if depth == 2 else " (alpha^p)"), slope,
-              T["slope"], abs(slope - expected) <= T["slope"])  # fmt: skip
+        claim(
+            f"{problem}, p = {depth:g}: log-log slope of the distance against alpha^p",
+            f"{expected:g}" + (" ((alpha^2)^eps)" if depth == 2 else " (alpha^p)"),
+            slope,
+            T["slope"],
+            abs(slope - expected) <= T["slope"],
+        )
     for depth, g in face.groupby("depth"):
         # off the face's support the flow keeps its relative precision at every alpha (on
         # it, the O(alpha^p) deviation drowns in the O(1) entries below alpha^p ~ 1e-8)
@@ -659,33 +702,49 @@ def compare(df):
         if len(g) >= 2:
             slope = fitted_slope(g["alpha_p"], g["off_support"])
             if depth == 2:
-                claim("face problem, p = 2: log-log slope of the off-support mass "
-                      "(problem-dependent; slower than alpha^2 here)", "< 1", slope, 0.9,
-                      slope < 0.9)  # fmt: skip
+                claim(
+                    "face problem, p = 2: log-log slope of the off-support mass "
+                    "(problem-dependent; slower than alpha^2 here)",
+                    "< 1",
+                    slope,
+                    0.9,
+                    slope < 0.9,
+                )
             else:
-                claim(f"face problem, p = {depth:g}: log-log slope of the off-support mass "
-                      "(alpha^p <= 1e-6)", "1 (alpha^p)", slope, T["face_slope"],
-                      abs(slope - 1.0) <= T["face_slope"])  # fmt: skip
+                claim(
+                    f"face problem, p = {depth:g}: log-log slope of the off-support mass "
+                    "(alpha^p <= 1e-6)",
+                    "1 (alpha^p)",
+                    slope,
+                    T["face_slope"],
+                    abs(slope - 1.0) <= T["face_slope"],
+                )
     return claims.table()
 
 
 def plot(df):
     """Distance to the predicted limit against `alpha^p`: the face problem (one line per
     depth) and the hard instances (one line per depth and eps)."""
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     face = df[df["problem"] == "face"]
     for depth, g in face.groupby("depth"):
         g = g.sort_values("alpha_p")
-        axes[0].loglog(g["alpha_p"], np.maximum(g["dist_limit"], 1e-16), "-o", ms=3,
-                       label=f"p = {depth:g}")  # fmt: skip
+        axes[0].loglog(
+            g["alpha_p"], np.maximum(g["dist_limit"], 1e-16), "-o", ms=3, label=f"p = {depth:g}"
+        )
     axes[0].set_title("face problem: to the depth's own selection")
     hard = df[df["problem"] != "face"]
     for (problem, depth), g in hard.groupby(["problem", "depth"]):
         g = g.sort_values("alpha_p")
-        axes[1].loglog(g["alpha_p"], g["dist_limit"], "-" if depth == 2 else ":", lw=1.2,
-                       label=f"{problem}, p = {depth:g}")  # fmt: skip
+        axes[1].loglog(
+            g["alpha_p"],
+            g["dist_limit"],
+            "-" if depth == 2 else ":",
+            lw=1.2,
+            label=f"{problem}, p = {depth:g}",
+        )
     axes[1].set_title("A = [1, 1 - eps]: to (1, 0)")
     for ax in axes:
         ax.set_xlabel("alpha^p")

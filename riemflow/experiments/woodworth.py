@@ -405,7 +405,16 @@ def sparse_problem(
 
 
 @functools.lru_cache(maxsize=8)
-def _instance(dim, n_samples, sparsity, noise_var, seed):
+def sparse_instance(dim, n_samples, sparsity, noise_var, seed):
+    """A `sparse_problem` with its two reference interpolants: `(P, basis pursuit (d,),
+    minimum l2 norm (d,))`.
+
+    Example:
+        >>> from riemflow.experiments.woodworth import sparse_instance
+        >>> P, bp, l2 = sparse_instance(12, 6, 2, 0.0, 0)
+        >>> bp.shape, l2.shape
+        ((12,), (12,))
+    """
     P = sparse_problem(dim, n_samples, sparsity, noise_var, seed)
     return P, convex.basis_pursuit(P.X, P.y), convex.min_norm(P.X, P.y)
 
@@ -424,9 +433,19 @@ def _potential(kind: str, dim: int, alpha: float, depth: float) -> Legendre:
     )
 
 
-def projection(X, y, alpha: float, depth: float = 2, *, potential: str = "paper",
-               tol: float = 1e-8, stage_tol: float = 1e-6, floor_margin: float = 10.0,
-               max_iter: int = 500, step: float = 10.0):  # fmt: skip
+def projection(
+    X,
+    y,
+    alpha: float,
+    depth: float = 2,
+    *,
+    potential: str = "paper",
+    tol: float = 1e-8,
+    stage_tol: float = 1e-6,
+    floor_margin: float = 10.0,
+    max_iter: int = 500,
+    step: float = 10.0,
+):
     """The predicted limit $\\arg\\min\\{Q^D_\\alpha(w) : Xw = y\\}$ (`riemflow.implicit_bias`).
 
     For $\\alpha < 1$ the dual solve is path-followed: `implicit_bias` solves a chain of
@@ -501,8 +520,9 @@ def projection(X, y, alpha: float, depth: float = 2, *, potential: str = "paper"
             if exc.residual is None or not exc.residual <= floor:
                 raise
             # deterministic: the same solve stops at the same best point, now accepted
-            res = implicit_bias(R, X, y, w0, tol=exc.residual * (1 + 1e-9), max_iter=max_iter,
-                                full_output=True)  # fmt: skip
+            res = implicit_bias(
+                R, X, y, w0, tol=exc.residual * (1 + 1e-9), max_iter=max_iter, full_output=True
+            )
         c = 1.0 if potential == "paper" else riemflow_scale(a_k, D)
         s = s + c * (X.T @ res.multipliers)
         eps = np.finfo(float).eps
@@ -514,8 +534,16 @@ def projection(X, y, alpha: float, depth: float = 2, *, potential: str = "paper"
     return res.w
 
 
-def flow_limit(X, y, alpha: float, depth: float = 2, *, t_final: float = 1e4,
-               rtol: float = 1e-10, method: str = "LSODA"):  # fmt: skip
+def flow_limit(
+    X,
+    y,
+    alpha: float,
+    depth: float = 2,
+    *,
+    t_final: float = 1e4,
+    rtol: float = 1e-10,
+    method: str = "LSODA",
+):
     """The end of a long gradient flow on $u^D - v^D$ from $u = v = \\alpha$.
 
     `riemflow.gradient_flow` on `models.diagonal_network(d, D, alpha)` with the loss
@@ -542,11 +570,22 @@ def flow_limit(X, y, alpha: float, depth: float = 2, *, t_final: float = 1e4,
         X.shape[1], depth=as_real_at_least(depth, "depth", 2.0), alpha=alpha
     )
     t_final = as_positive(t_final, "t_final")
-    return gradient_flow(G, losses.squared(X, y), x0, (0.0, t_final), t_eval=[0.0, t_final],
-                         rtol=rtol, method=method)  # fmt: skip
+    return gradient_flow(
+        G, losses.squared(X, y), x0, (0.0, t_final), t_eval=[0.0, t_final], rtol=rtol, method=method
+    )
 
 
-def _describe(P, bp, l2, w) -> dict:
+def describe(P, bp, l2, w) -> dict:
+    """Figures of an interpolant `w` of the problem `P` (see `sparse_instance`): its l1 and l2
+    norms, excess and population errors, and relative distances to the basis-pursuit
+    (`bp`) and minimum-norm (`l2`) interpolants.
+
+    Example:
+        >>> from riemflow.experiments.woodworth import describe, sparse_instance
+        >>> P, bp, l2 = sparse_instance(12, 6, 2, 0.0, 0)
+        >>> describe(P, bp, l2, bp)["dist_bp"]
+        0.0
+    """
     return {
         "l1": float(np.sum(np.abs(w))),
         "l2": float(np.linalg.norm(w)),
@@ -559,12 +598,12 @@ def _describe(P, bp, l2, w) -> dict:
 
 def _point(kind, depth, alpha, dim, n_samples, sparsity, noise_var, instance, t_final):
     """One sweep point: a list of result rows (see `run`)."""
-    P, bp, l2 = _instance(dim, n_samples, sparsity, noise_var, instance)
+    P, bp, l2 = sparse_instance(dim, n_samples, sparsity, noise_var, instance)
     empty = {"gap": None, "final_loss": None, "status": "ok"}
     if kind == "reference":
         return [
-            {"method": "basis_pursuit", **_describe(P, bp, l2, bp), **empty},
-            {"method": "min_l2", **_describe(P, bp, l2, l2), **empty},
+            {"method": "basis_pursuit", **describe(P, bp, l2, bp), **empty},
+            {"method": "min_l2", **describe(P, bp, l2, l2), **empty},
         ]
     if kind == "potential":  # Q = c R, values and gradients, |w| / alpha^D in 0.46 .. 7e11 and 0
         w = np.concatenate([np.sinh(np.linspace(-28.0, 28.0, 64)), [0.0]]) * alpha**depth
@@ -574,32 +613,58 @@ def _point(kind, depth, alpha, dim, n_samples, sparsity, noise_var, instance, t_
         c = riemflow_scale(alpha, depth)
         value_gap = relative_gap(c * np.asarray(R(w)), np.asarray(Q(w)))
         grad_gap = relative_gap(c * np.asarray(R.grad(w)), np.asarray(Q.grad(w)))
-        return [{"method": "potential_check", **dict.fromkeys(_COLUMNS),
-                 "gap": max(value_gap, grad_gap), "final_loss": None, "status": "ok"}]  # fmt: skip
+        return [
+            {
+                "method": "potential_check",
+                **dict.fromkeys(_COLUMNS),
+                "gap": max(value_gap, grad_gap),
+                "final_loss": None,
+                "status": "ok",
+            }
+        ]
     w = projection(P.X, P.y, alpha, depth)
     if kind == "bregman":
-        return [{"method": "bregman", **_describe(P, bp, l2, w), **empty}]
+        return [{"method": "bregman", **describe(P, bp, l2, w), **empty}]
     if kind == "riemflow":
         row = {"method": "riemflow_potential", **dict.fromkeys(_COLUMNS), **empty}
         try:
             w_rf = projection(P.X, P.y, alpha, depth, potential="riemflow")
-            row.update(_describe(P, bp, l2, w_rf), gap=relative_gap(w_rf, w))
+            row.update(describe(P, bp, l2, w_rf), gap=relative_gap(w_rf, w))
         except (ConvergenceError, SolverError) as exc:  # recorded, reported by compare()
             row["status"] = f"{type(exc).__name__}: {str(exc)[:200]}"
         return [row]
     traj = flow_limit(P.X, P.y, alpha, depth, t_final=t_final)
     w_flow = traj.w_final
-    return [{"method": "flow", **_describe(P, bp, l2, w_flow), "gap": relative_gap(w_flow, w),
-             "final_loss": float(traj.loss[-1]), "status": "ok"}]  # fmt: skip
+    return [
+        {
+            "method": "flow",
+            **describe(P, bp, l2, w_flow),
+            "gap": relative_gap(w_flow, w),
+            "final_loss": float(traj.loss[-1]),
+            "status": "ok",
+        }
+    ]
 
 
 _COLUMNS = ("l1", "l2", "excess_error", "population_error", "dist_bp", "dist_l2")
 
 
-def run(*, dim: int = 1000, n_samples: int = 100, sparsity: int = 5, noise_var: float = 0.01,
-        alphas=ALPHAS, depths=(2, 3, 4), flow_points=FLOW_POINTS, check_alphas=CHECK_ALPHAS,
-        t_final: float = 1e4, instance: int = 0, store=None, n_jobs: int = 1,
-        progress: bool = True):  # fmt: skip
+def run(
+    *,
+    dim: int = 1000,
+    n_samples: int = 100,
+    sparsity: int = 5,
+    noise_var: float = 0.01,
+    alphas=ALPHAS,
+    depths=(2, 3, 4),
+    flow_points=FLOW_POINTS,
+    check_alphas=CHECK_ALPHAS,
+    t_final: float = 1e4,
+    instance: int = 0,
+    store=None,
+    n_jobs: int = 1,
+    progress: bool = True,
+):
     """The kernel-to-rich sweep: the limit for every `(depth, alpha)`, two ways.
 
     Args:
@@ -633,17 +698,30 @@ def run(*, dim: int = 1000, n_samples: int = 100, sparsity: int = 5, noise_var: 
 
     Takes about 2 minutes on one core at the default sizes.
     """
-    base = {"dim": int(dim), "n_samples": int(n_samples), "sparsity": int(sparsity),
-            "noise_var": float(noise_var), "instance": int(instance)}  # fmt: skip
+    base = {
+        "dim": int(dim),
+        "n_samples": int(n_samples),
+        "sparsity": int(sparsity),
+        "noise_var": float(noise_var),
+        "instance": int(instance),
+    }
     points = [{"kind": "reference", "depth": None, "alpha": None, **base}]
-    points += [{"kind": "potential", "depth": int(D), "alpha": a, **base}
-               for D in depths for a in (1e-3, 1.0)]  # fmt: skip
-    points += [{"kind": "bregman", "depth": int(D), "alpha": float(a), **base}
-               for D in depths for a in alphas]  # fmt: skip
-    points += [{"kind": "riemflow", "depth": int(D), "alpha": float(a), **base}
-               for D in depths for a in check_alphas]  # fmt: skip
-    points += [{"kind": "flow", "depth": int(D), "alpha": float(a), **base}
-               for D, a in flow_points]  # fmt: skip
+    points += [
+        {"kind": "potential", "depth": int(D), "alpha": a, **base}
+        for D in depths
+        for a in (1e-3, 1.0)
+    ]
+    points += [
+        {"kind": "bregman", "depth": int(D), "alpha": float(a), **base}
+        for D in depths
+        for a in alphas
+    ]
+    points += [
+        {"kind": "riemflow", "depth": int(D), "alpha": float(a), **base}
+        for D in depths
+        for a in check_alphas
+    ]
+    points += [{"kind": "flow", "depth": int(D), "alpha": float(a), **base} for D, a in flow_points]
     fn = functools.partial(_point, t_final=float(t_final))
     df = sweep(fn, points, store=store, n_jobs=n_jobs, progress=progress, desc=NAME)
     df = df.drop(columns="seed")
@@ -688,45 +766,78 @@ def compare(df):
         sub = breg[breg["depth"] == D].sort_values("alpha")
         small, large = sub.iloc[0], sub.iloc[-1]
         excess = small["l1"] / ref.loc["basis_pursuit", "l1"] - 1.0
-        claim(f"D={D}: alpha={small['alpha']:.0e} -> min l1 (|w|_1/|w_BP|_1 - 1; "
-              f"|w - w_BP|/|w_BP| = {small['dist_bp']:.1e})", "-> 0", float(excess),
-              tol["rich_l1_excess"], -1e-6 <= excess <= tol["rich_l1_excess"])  # fmt: skip
-        claim(f"D={D}: alpha={large['alpha']:.0e} -> min l2 (|w - w_l2|/|w_l2|)", "-> 0",
-              float(large["dist_l2"]), tol["kernel_distance"],
-              large["dist_l2"] <= tol["kernel_distance"])  # fmt: skip
+        claim(
+            f"D={D}: alpha={small['alpha']:.0e} -> min l1 (|w|_1/|w_BP|_1 - 1; "
+            f"|w - w_BP|/|w_BP| = {small['dist_bp']:.1e})",
+            "-> 0",
+            float(excess),
+            tol["rich_l1_excess"],
+            -1e-6 <= excess <= tol["rich_l1_excess"],
+        )
+        claim(
+            f"D={D}: alpha={large['alpha']:.0e} -> min l2 (|w - w_l2|/|w_l2|)",
+            "-> 0",
+            float(large["dist_l2"]),
+            tol["kernel_distance"],
+            large["dist_l2"] <= tol["kernel_distance"],
+        )
         ratio = small["population_error"] / ref.loc["min_l2", "population_error"]
-        claim(f"D={D}: sparse truth, rich limit generalizes better (pop. error rich / kernel)",
-              "< 1", float(ratio), "< 1", ratio < 1.0)  # fmt: skip
+        claim(
+            f"D={D}: sparse truth, rich limit generalizes better (pop. error rich / kernel)",
+            "< 1",
+            float(ratio),
+            "< 1",
+            ratio < 1.0,
+        )
     if len(depths) > 1:
         try:
             where = [transition_alpha(df, D) for D in depths]
             text = ", ".join(f"D={D}: {a:.3g}" for D, a in zip(depths, where, strict=True))
-            claim(f"transition alpha (half-way in l1) grows with depth ({text})", "increasing",
-                  float(min(np.diff(np.log(where)))), "> 0",
-                  bool(np.all(np.diff(where) > 0)))  # fmt: skip
+            claim(
+                f"transition alpha (half-way in l1) grows with depth ({text})",
+                "increasing",
+                float(min(np.diff(np.log(where)))),
+                "> 0",
+                bool(np.all(np.diff(where) > 0)),
+            )
         except InputError as exc:
             claim("transition alpha grows with depth", "increasing", float("nan"), "> 0", False)
             claims.rows[-1]["claim"] += f" ({exc})"
     flows = df[df["method"] == "flow"]
     if len(flows):
         v = float(flows["gap"].max())
-        claim(f"long gradient flow = Bregman projection ({len(flows)} (D, alpha) points, "
-              f"final loss <= {flows['final_loss'].max():.0e})", "equal", v,
-              tol["flow_vs_projection"], v <= tol["flow_vs_projection"])  # fmt: skip
+        claim(
+            f"long gradient flow = Bregman projection ({len(flows)} (D, alpha) points, "
+            f"final loss <= {flows['final_loss'].max():.0e})",
+            "equal",
+            v,
+            tol["flow_vs_projection"],
+            v <= tol["flow_vs_projection"],
+        )
     checks = df[df["method"] == "riemflow_potential"]
     if len(checks):
         ok = checks[checks["status"] == "ok"]
         failed = checks[checks["status"] != "ok"]
         where = ", ".join(f"D={int(r.depth)} alpha={r.alpha:.0e}" for r in failed.itertuples())
         v = float(ok["gap"].max()) if len(ok) else float("nan")
-        claim(f"projection with the paper's Q = with riemflow's R ({len(ok)}/{len(checks)} "
-              f"points; riemflow's dual solve failed at: {where or 'none'})", "equal", v,
-              tol["paper_vs_riemflow"], len(ok) > 0 and v <= tol["paper_vs_riemflow"])  # fmt: skip
+        claim(
+            f"projection with the paper's Q = with riemflow's R ({len(ok)}/{len(checks)} "
+            f"points; riemflow's dual solve failed at: {where or 'none'})",
+            "equal",
+            v,
+            tol["paper_vs_riemflow"],
+            len(ok) > 0 and v <= tol["paper_vs_riemflow"],
+        )
     pot = df[df["method"] == "potential_check"]
     if len(pot):
         v = float(pot["gap"].max())
-        claim("Q = 4 R (D=2), Q = D(D-2) alpha^(D-2) R (D>=3): values and gradients",
-              "equal", v, tol["potential_scale"], v <= tol["potential_scale"])  # fmt: skip
+        claim(
+            "Q = 4 R (D=2), Q = D(D-2) alpha^(D-2) R (D>=3): values and gradients",
+            "equal",
+            v,
+            tol["potential_scale"],
+            v <= tol["potential_scale"],
+        )
     return claims.table()
 
 
@@ -740,16 +851,19 @@ def plot(df):
     ref = df[df["kind"] == "reference"].set_index("method")
     breg = df[df["method"] == "bregman"]
     flows = df[df["method"] == "flow"]
-    for ax, column, label in ((left, "population_error", "population error"),
-                              (right, "l1", r"$\|w\|_1$")):  # fmt: skip
+    for ax, column, label in (
+        (left, "population_error", "population error"),
+        (right, "l1", r"$\|w\|_1$"),
+    ):
         for D, sub in breg.groupby("depth"):
             sub = sub.sort_values("alpha")
             (line,) = ax.semilogx(sub["alpha"], sub[column], "-", label=f"D={int(D)}")
             fl = flows[flows["depth"] == D]
             if len(fl):
                 ax.semilogx(fl["alpha"], fl[column], "o", color=line.get_color(), mfc="none")
-        ax.axhline(ref.loc["basis_pursuit", column], color="k", ls="--", lw=1,
-                   label="basis pursuit")  # fmt: skip
+        ax.axhline(
+            ref.loc["basis_pursuit", column], color="k", ls="--", lw=1, label="basis pursuit"
+        )
         ax.axhline(ref.loc["min_l2", column], color="k", ls=":", lw=1, label=r"min $\ell_2$")
         ax.set_xlabel(r"initialization scale $\alpha$")
         ax.set_ylabel(label)

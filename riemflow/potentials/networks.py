@@ -142,9 +142,11 @@ def exponential_pair(
     float range (`alpha^2` for `alpha = 1e-160`) can be given by their logarithms.
 
     Args:
-        a, b: the two scales `(d,)` (or scalars broadcast against the other).
+        a: the scale of `e^{rate mu}`, `(d,)` (or a scalar broadcast against `b`).
+        b: the scale of `e^{-rate mu}`, `(d,)` (or a scalar).
         rate: `rate > 0`.
-        log_a, log_b: `log a`, `log b` instead of `a`, `b` (`-inf` for a zero scale).
+        log_a: `log a` instead of `a` (`-inf` for a zero scale).
+        log_b: `log b` instead of `b`.
         name: label.
 
     Example:
@@ -206,6 +208,7 @@ def product_pair(u1, u2, v1=None, v2=None) -> Legendre:
         >>> R.grad(np.array([3.0])).tolist()  # the initialization w0 = u1 u2
         [0.0]
     """
+
     def halves(first, second):
         first = np.atleast_1d(as_float_array(first, "u1"))
         second = np.atleast_1d(as_float_array(second, "u2"))

@@ -70,7 +70,7 @@ def _busy_store(tmp):
     import fcntl
 
     store = tmp / "s.sqlite"
-    lock = open(tmp / "s.sqlite.lock", "w")  # noqa: SIM115 (the sweep's lock file)
+    lock = open(tmp / "s.sqlite.lock", "w")
     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     try:
         rf.sweep.sweep(_sweep_fn, {"x": [1, 2]}, store=store, progress=False)

@@ -60,8 +60,9 @@ def _v_by_brentq(init, theta: float, i: int) -> float:
 
 def _quad_mirror_map(init, v: float, i: int, lower: float) -> float:
     dk = init.deltas[:, i]
-    val, _ = quad(lambda w: 1.0 / np.sqrt(np.prod(w * w + dk)), lower, v, epsabs=0.0,
-                  epsrel=1e-13, limit=200)  # fmt: skip
+    val, _ = quad(
+        lambda w: 1.0 / np.sqrt(np.prod(w * w + dk)), lower, v, epsabs=0.0, epsrel=1e-13, limit=200
+    )
     return init.sign[i] * val
 
 
@@ -117,8 +118,7 @@ def test_riemflows_numerical_forward_potential_agrees(case, depth):
     # a Newton solve per point (MATH.md section 4), nothing shared with this module
     U = _layers(case, depth)
     init = lab.DeepInit(U)
-    G, x0 = rf.models.diagonal_network(3, depth=depth, init=list(U), signed=False,
-                                       form="product")  # fmt: skip
+    G, x0 = rf.models.diagonal_network(3, depth=depth, init=list(U), signed=False, form="product")
     R = rf.mirror_potential(G, x0)
     theta = init.theta0 * np.array([[1.6, 0.7, 1.2], [0.5, 1.3, 0.9]])
     ours = lab.mirror_map(theta, init)
@@ -303,10 +303,16 @@ def test_quick_numbers(quick):
         index="alpha", columns="depth", values=["t_escape", "t_target"]
     )
     measured = {  # (alpha, depth): (t_escape, t_target), seed 0, d = 6, n = 3
-        (0.2, 2): (0.511, 34.68), (0.2, 3): (1.654, 244.5), (0.2, 4): (3.134, 1066.0),
-        (1.0, 2): (0.0796, 31.34), (1.0, 3): (0.0619, 21.62), (1.0, 4): (0.0512, 10.14),
-        (2.0, 2): (0.0388, 9.34), (2.0, 3): (0.00614, 1.684), (2.0, 4): (0.00136, 0.1388),
-    }  # fmt: skip
+        (0.2, 2): (0.511, 34.68),
+        (0.2, 3): (1.654, 244.5),
+        (0.2, 4): (3.134, 1066.0),
+        (1.0, 2): (0.0796, 31.34),
+        (1.0, 3): (0.0619, 21.62),
+        (1.0, 4): (0.0512, 10.14),
+        (2.0, 2): (0.0388, 9.34),
+        (2.0, 3): (0.00614, 1.684),
+        (2.0, 4): (0.00136, 0.1388),
+    }
     for (alpha, depth), (esc, tgt) in measured.items():
         # crossing times interpolated on 100 points per chunk: 2%
         assert speed["t_escape"].loc[alpha, depth] == pytest.approx(esc, rel=0.02)

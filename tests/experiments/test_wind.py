@@ -58,8 +58,12 @@ def test_hard_limit_solves_its_dual_equation(depth):
         from scipy.optimize import brentq
 
         def dual(xi):
-            return brentq(lambda v: alpha**depth * ((1 - v) ** -P - (1 + v) ** -P) - xi,
-                          1e-15, 1 - 1e-15, xtol=1e-15)  # fmt: skip
+            return brentq(
+                lambda v: alpha**depth * ((1 - v) ** -P - (1 + v) ** -P) - xi,
+                1e-15,
+                1 - 1e-15,
+                xtol=1e-15,
+            )
 
         s = np.array([dual(xi) for xi in x])
     assert s[1] == pytest.approx((1 - eps) * s[0], rel=1e-10)
@@ -112,8 +116,9 @@ def test_bad_inputs_are_refused():
         W.hard_instance(1.5)
     # no interpolant reachable: A x = y inconsistent
     with pytest.raises(ConvergenceError):
-        W.layer_flow(np.array([[1.0], [1.0]]), np.array([1.0, -1.0]), depth=2, alpha=0.1,
-                     max_clock=200.0)  # fmt: skip
+        W.layer_flow(
+            np.array([[1.0], [1.0]]), np.array([1.0, -1.0]), depth=2, alpha=0.1, max_clock=200.0
+        )
 
 
 # -- the claims ---------------------------------------------------------------------------------

@@ -124,8 +124,9 @@ def test_projections_with_both_potentials_coincide(small_problem, depth):
 def test_path_following_does_not_change_the_projection(small_problem):
     P = small_problem
     for depth, alpha in ((2, 1e-3), (3, 0.02)):  # where a cold dual solve converges too
-        cold = rf.implicit_bias(W.paper_potential(60, alpha, depth), P.X, P.y, np.zeros(60),
-                                tol=1e-10)  # fmt: skip
+        cold = rf.implicit_bias(
+            W.paper_potential(60, alpha, depth), P.X, P.y, np.zeros(60), tol=1e-10
+        )
         warm = W.projection(P.X, P.y, alpha, depth, tol=1e-10)
         np.testing.assert_allclose(warm, cold, rtol=0, atol=1e-9 * np.abs(cold).max())
 
@@ -169,12 +170,23 @@ def test_quick_numbers(quick):
 
 def test_store_resumes_and_plot(tmp_path, quick):
     store = tmp_path / "w.db"
-    kwargs = {**W.QUICK, "alphas": (0.1, 10.0), "depths": (2,), "flow_points": (),
-              "check_alphas": ()}  # fmt: skip
+    kwargs = {
+        **W.QUICK,
+        "alphas": (0.1, 10.0),
+        "depths": (2,),
+        "flow_points": (),
+        "check_alphas": (),
+    }
     first = W.run(**kwargs, store=store, progress=False)
     again = W.run(**kwargs, store=store, progress=False)
-    assert list(first["method"]) == ["basis_pursuit", "min_l2", "potential_check",
-                                     "potential_check", "bregman", "bregman"]  # fmt: skip
+    assert list(first["method"]) == [
+        "basis_pursuit",
+        "min_l2",
+        "potential_check",
+        "potential_check",
+        "bregman",
+        "bregman",
+    ]
     np.testing.assert_array_equal(first["l1"].to_numpy(), again["l1"].to_numpy())
     fig = W.plot(quick)
     assert len(fig.axes) == 2
@@ -223,8 +235,12 @@ def test_transition_alpha_needs_a_crossing(quick):
 # -- the paper's size ------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_paper_size_reproduction():
-    df = W.run(alphas=W.ALPHAS[::2], flow_points=((2, 0.1), (4, 0.3)),
-               check_alphas=(1e-4, 100.0), progress=False)  # fmt: skip
+    df = W.run(
+        alphas=W.ALPHAS[::2],
+        flow_points=((2, 0.1), (4, 0.3)),
+        check_alphas=(1e-4, 100.0),
+        progress=False,
+    )
     table = W.compare(df)
     assert table["agrees"].all(), table.to_string()
     where = [W.transition_alpha(df, D) for D in (2, 3, 4)]
