@@ -22,7 +22,7 @@ from autograd.core import make_jvp, make_vjp
 from autograd.differential_operators import make_jvp_reversemode
 from autograd.tracer import getval
 
-from .errors import NotCallableError, NotDifferentiableError, ShapeError
+from .errors import NotCallableError, NotDifferentiableError, RiemflowError, ShapeError
 
 _HINT = (
     "write the map with `import autograd.numpy as anp` (anp.sin, anp.stack, ...) instead of "
@@ -145,19 +145,15 @@ def jacobian(fn, xb, name: str = "fn", *, tiled: bool = False):
             unit cotangents in ONE backward pass. Without it, `k` backward passes are
             stacked row by row, and under forward mode (the Lie brackets) autograd's rule
             for that stack pads each row with `k - 1` zero blocks, `O(k^2)` traffic: at
-            `d = 50` the tiled form makes `check_commuting` 10x faster (issue 8,
-            `benchmarks/brackets.py`). Looped maps gain nothing from it and keep the rows.
+            `d = 50` the tiled form makes `check_commuting` about 10x faster. Looped maps
+            gain nothing from it and keep the rows.
     """
     if tiled:
         return _tiled_jacobian(fn, xb, name)
     try:
         vjp, out = make_vjp(fn, xb)
-    except NotDifferentiableError:
-        raise
-    except ShapeError:
-        raise
     except Exception as exc:
-        raise _not_differentiable(name, exc) from exc
+        _reraise(name, exc, fn, xb)
     _as_output(out, name)
     k = anp.shape(out)[-1]
     rows = []
@@ -167,7 +163,7 @@ def jacobian(fn, xb, name: str = "fn", *, tiled: bool = False):
         try:
             rows.append(vjp(cot))
         except Exception as exc:
-            raise _not_differentiable(name, exc) from exc
+            _reraise(name, exc)
     return anp.stack(rows, axis=-2)
 
 
@@ -175,10 +171,8 @@ def _tiled_jacobian(fn, xb, name: str):
     n, dim = anp.shape(xb)
     try:
         probe = fn(xb[:1])
-    except (NotDifferentiableError, ShapeError):
-        raise
     except Exception as exc:
-        raise _not_differentiable(name, exc) from exc
+        _reraise(name, exc, fn, xb[:1])
     k = anp.shape(_as_output(probe, name))[-1]
     # row r * n + b of the tiled batch is point b, paired with the unit cotangent e_r
     tiled = anp.reshape(xb[None, :, :] * np.ones((k, 1, 1)), (k * n, dim))
@@ -187,10 +181,8 @@ def _tiled_jacobian(fn, xb, name: str):
     try:
         vjp, _ = make_vjp(fn, tiled)
         rows = vjp(cot.reshape(k * n, k))
-    except (NotDifferentiableError, ShapeError):
-        raise
     except Exception as exc:
-        raise _not_differentiable(name, exc) from exc
+        _reraise(name, exc, fn, xb)
     return anp.swapaxes(anp.reshape(rows, (k, n, dim)), 0, 1)
 
 
@@ -198,21 +190,20 @@ def _tiled_jacobian(fn, xb, name: str):
 def pullback(fn, xb, name: str = "fn"):
     """`(fn(xb), vjp)` for a batched map: `vjp(cotangent (B, k)) -> (B, D)`.
 
-    Errors from autograd become `NotDifferentiableError` (at tracing and at the pullback).
+    Failures of autograd become `NotDifferentiableError` (at tracing and at the pullback);
+    exceptions of the map itself pass through (see `_reraise`).
     """
     try:
         vjp, out = make_vjp(fn, xb)
-    except (NotDifferentiableError, ShapeError):
-        raise
     except Exception as exc:
-        raise _not_differentiable(name, exc) from exc
+        _reraise(name, exc, fn, xb)
     _as_output(out, name)
 
     def pull(cotangent):
         try:
             return vjp(cotangent)
         except Exception as exc:
-            raise _not_differentiable(name, exc) from exc
+            _reraise(name, exc)
 
     return out, _quiet(pull)
 
@@ -222,12 +213,13 @@ def gradient(fn, xb, name: str = "fn"):
     """Gradient of a scalar function of a batch `(B, D)`; returns `(value, (B, D))`."""
     try:
         vjp, out = make_vjp(fn, xb)
-        _as_output(out, name)
-        return out, vjp(np.ones(anp.shape(out)))
-    except (NotDifferentiableError, ShapeError):
-        raise
     except Exception as exc:
-        raise _not_differentiable(name, exc) from exc
+        _reraise(name, exc, fn, xb)
+    _as_output(out, name)
+    try:
+        return out, vjp(np.ones(anp.shape(out)))
+    except Exception as exc:
+        _reraise(name, exc)
 
 
 @_quiet
@@ -246,10 +238,27 @@ def directional_derivative(fn, xb, vb, name: str = "fn"):
         pass  # inside a nested derivative (reported as NotDifferentiableError there)
     try:
         return make_jvp_reversemode(fn)(xb)(vb)
-    except (NotDifferentiableError, ShapeError):
-        raise
     except Exception as exc:
-        raise _not_differentiable(name, exc) from exc
+        _reraise(name, exc, fn, xb)
+
+
+def _reraise(name: str, exc: BaseException, fn=None, xb=None):
+    """Raise the right exception for `exc`, raised while autograd differentiated `fn`.
+
+    riemflow's own errors pass through, and so does an exception the map raises on plain
+    arrays too (the map's own, such as a `ValueError` of the user's: checked by evaluating
+    `fn` once more without autograd); anything else is autograd failing on the map, a
+    `NotDifferentiableError` chained to the original.
+    """
+    if isinstance(exc, RiemflowError):
+        raise exc
+    if fn is not None:
+        try:
+            with np.errstate(all="ignore"):
+                fn(np.asarray(getval(xb), dtype=np.float64))
+        except Exception:
+            raise exc from None
+    raise _not_differentiable(name, exc) from exc
 
 
 def _not_differentiable(name: str, exc: BaseException) -> NotDifferentiableError:

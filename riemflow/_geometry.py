@@ -23,7 +23,7 @@ from geomstats.geometry.base import ImmersedSet
 from geomstats.geometry.euclidean import Euclidean
 
 from . import _autodiff
-from .errors import UnsupportedSpaceError
+from .errors import DomainError, UnsupportedSpaceError
 
 
 def apply_predicate(predicate, xb: np.ndarray) -> np.ndarray:
@@ -68,6 +68,20 @@ class Geometry:
     def distance_to_manifold(self, xb: np.ndarray) -> np.ndarray:
         """Euclidean distance from each point to the manifold (0 for open sets): `(B,)`."""
         return np.zeros(xb.shape[0])
+
+    def require_inside(self, xb: np.ndarray, name: str, what: str) -> None:
+        """Raise `DomainError` (naming `name`) for the first point of `xb` off the manifold
+        or outside the domain, with its distance to the manifold."""
+        inside = self.in_domain(xb)
+        if not np.all(inside):
+            b = int(np.argmin(inside))
+            dist = self.distance_to_manifold(xb[b : b + 1])[0]
+            extra = f" (distance to the manifold {dist:.3e})" if dist > 0 else ""
+            raise DomainError(
+                f"`{name}` has a point outside {what} on {type(self.space).__name__}: "
+                f"{np.array2string(xb[b], precision=6, threshold=8)}{extra}",
+                argument=name,
+            )
 
     def project(self, xb):
         """Nearest point on the manifold (identity for open sets): `(B, D)`."""

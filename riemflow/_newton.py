@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._ode import Budget
 from .errors import ConvergenceError, NotPositiveDefiniteError
 
 __all__ = ["inverse_mirror_map", "newton_inverse", "positive_definite_starts"]
@@ -52,6 +53,7 @@ def newton_inverse(
     tol: float,
     max_iter: int,
     name: str,
+    time_limit: float | None = None,
 ) -> np.ndarray:
     """The `w` with `grad R(w) = mu`, by damped Newton on `phi(w) = R(w) - <mu, w>`.
 
@@ -65,12 +67,23 @@ def newton_inverse(
             round-off in `grad R` can resolve.
         max_iter: iteration budget.
         name: the potential's name, for errors.
+        time_limit: wall-time budget in seconds (`None`: none), checked at every
+            evaluation of the objective.
 
     Raises:
         NotPositiveDefiniteError: no start point with a positive definite Hessian.
-        ConvergenceError: the budget is spent, the line search stalls, or `hess R` stops
-            being positive definite at an iterate (residual and iterations reported).
+        ConvergenceError: the iteration budget is spent, the line search stalls, or
+            `hess R` stops being positive definite at an iterate (residual and iterations
+            reported).
+        BudgetError: the time budget is spent.
     """
+    budget = Budget(
+        f"the Newton solve of grad R(w) = mu for {name} at mu="
+        f"{np.array2string(mu, precision=6, threshold=8)} (mu may be outside the range of "
+        "grad R)",
+        max_evaluations=50 * max_iter,
+        time_limit=time_limit,
+    )
     w = next(iter(starts), None)
     if w is None:
         raise NotPositiveDefiniteError(
@@ -79,11 +92,13 @@ def newton_inverse(
         )
 
     def objective(z):
+        budget.spend()
         return float(value(z)) - float(mu @ z)
 
     phi = objective(w)
     last_step = np.inf
     for it in range(1, max_iter + 1):
+        budget.spend()
         g = np.asarray(grad(w)) - mu
         H = np.asarray(hessian(w))
         try:
@@ -162,4 +177,5 @@ def inverse_mirror_map(R, mu: np.ndarray, start=None) -> np.ndarray:
         tol=R.newton_tol,
         max_iter=R.max_newton,
         name=R.name,
+        time_limit=R.newton_time_limit,
     )

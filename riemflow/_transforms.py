@@ -77,6 +77,8 @@ def centered(R, w0: np.ndarray, name: str | None):
         name=name or f"{R.name} centered at w0",
         newton_tol=R.newton_tol,
         max_newton=R.max_newton,
+        newton_time_limit=R.newton_time_limit,
+        check_derivatives=False,
     )
 
 
@@ -95,6 +97,8 @@ def scaled(R, c: float, name: str | None):
         name=name or f"{c:g} * {R.name}",
         newton_tol=R.newton_tol,
         max_newton=R.max_newton,
+        newton_time_limit=R.newton_time_limit,
+        check_derivatives=False,
     )
 
 
@@ -110,8 +114,10 @@ def from_conjugate(
     name: str | None,
     newton_tol: float,
     max_newton: int,
+    check_derivatives: bool,
 ):
-    """`R = Q^*` from `Q`, `grad Q`, `hess Q` (see `Legendre.from_conjugate`)."""
+    """`R = Q^*` from `Q`, `grad Q`, `hess Q` (see `Legendre.from_conjugate`); the closed
+    forms of `Q` are checked when `check_derivatives`."""
     dual = cls(
         conjugate,
         dim,
@@ -121,6 +127,7 @@ def from_conjugate(
         name=f"({name or 'R'})*",
         newton_tol=newton_tol,
         max_newton=max_newton,
+        check_derivatives=check_derivatives,
     )
     solve = dual_solver(dual)
 
@@ -143,4 +150,5 @@ def from_conjugate(
         name=name,
         newton_tol=newton_tol,
         max_newton=max_newton,
+        check_derivatives=False,
     )

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._ode import Budget
 from ._validation import as_float_array, as_point, as_positive, as_positive_int, check_finite
 from .errors import (
+    BudgetError,
     ConvergenceError,
     DomainError,
     InputError,
@@ -92,7 +94,7 @@ def _line_search(objective, gradient, best, lam, phi, step, decrement):
     return None
 
 
-def _damped_newton(objective, gradient, hessian, best, n, tol, max_iter):
+def _damped_newton(objective, gradient, hessian, best, n, tol, max_iter, budget):
     """Minimize the dual `phi` from 0: Newton directions, halved until `phi` (inf outside its
     domain) decreases by Armijo's rule, or, once `phi` differences reach its round-off,
     until the residual `best["residual"]` (recorded by `gradient`) decreases."""
@@ -103,6 +105,7 @@ def _damped_newton(objective, gradient, hessian, best, n, tol, max_iter):
     message = f"iteration budget {max_iter} spent"
     history: list[float] = []
     for it in range(1, max_iter + 1):
+        budget.spend()
         g = gradient(lam)
         if best["residual"] <= tol:
             return lam, it - 1, "converged"
@@ -142,6 +145,7 @@ def implicit_bias(
     *,
     tol: float = 1e-10,
     max_iter: int = 500,
+    time_limit: float | None = 600.0,
     full_output: bool = False,
 ):
     """The Bregman projection `argmin {D_R(w, w0) : Xw = y}` (MATH.md section 4).
@@ -164,6 +168,8 @@ def implicit_bias(
         w0: the reference point `(d,)` (the initialization `G(x_init)` of the flow).
         tol: required `|Xw - y|_inf / max(1, |y|_inf)`.
         max_iter: iteration budget of the dual solver.
+        time_limit: wall-time budget of the dual solver in seconds (default 600; `None`:
+            none).
         full_output: return an `ImplicitBias` with the KKT residuals instead of `w`.
 
     Returns:
@@ -174,6 +180,7 @@ def implicit_bias(
         DomainError: `w0` outside the domain of `R`.
         ConvergenceError: the feasibility residual did not reach `tol` (reports it), e.g.
             because `Xw = y` has no solution in the domain of `R`.
+        BudgetError: `time_limit` spent (a `ConvergenceError` too).
 
     Example:
         >>> import numpy as np, riemflow as rf
@@ -193,9 +200,13 @@ def implicit_bias(
     w0 = as_point(w0, "w0", R.dim)
     tol = as_positive(tol, "tol")
     max_iter = as_positive_int(max_iter, "max_iter")
+    time_limit = None if time_limit is None else as_positive(time_limit, "time_limit")
     theta0 = np.asarray(R.grad(w0), dtype=np.float64)
     y_scale = max(1.0, float(np.max(np.abs(y))))
     failures = (DomainError, ConvergenceError, NotPositiveDefiniteError, SolverError)
+    budget = Budget(
+        f"implicit_bias with {R.name}", max_evaluations=max_iter + 1, time_limit=time_limit
+    )
 
     best = {"lam": np.zeros(X.shape[0]), "residual": np.inf}
 
@@ -205,6 +216,8 @@ def implicit_bias(
     def objective(lam):
         try:
             value = float(R.conjugate(theta0 + X.T @ lam)) - float(lam @ y)
+        except BudgetError:
+            raise
         except failures:
             return np.inf  # outside dom R*: trust-region steps are shrunk
         return value if np.isfinite(value) else np.inf
@@ -234,8 +247,10 @@ def implicit_bias(
 
     try:
         lam, iterations, message = _damped_newton(
-            objective, gradient, hessian, best, X.shape[0], tol, max_iter
+            objective, gradient, hessian, best, X.shape[0], tol, max_iter, budget
         )
+    except BudgetError:
+        raise
     except failures as exc:
         raise failure(f"{type(exc).__name__}: {exc}", max_iter) from exc
     lam = best["lam"]

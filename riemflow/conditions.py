@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _autodiff
 from ._validation import as_positive, as_positive_int, readonly_copy
 from .errors import (
     ConvergenceError,
@@ -33,6 +34,8 @@ __all__ = [
     "RegularityReport",
     "check_commuting",
     "check_vjp",
+    "require_vjp",
+    "require_closed_forms",
     "check_regular",
     "require_commuting",
     "require_regular",
@@ -192,6 +195,19 @@ def check_vjp(G, points=None, *, n_samples: int = 16, seed: int | None = 0) -> f
     reference = np.asarray(G.pullback(xb, closed_form=False)[1](cot))
     closed = G.pullback(xb)[1](cot)
     return float(np.max(np.abs(closed - reference)) / max(np.max(np.abs(reference)), 1e-300))
+
+
+def require_vjp(G, points, *, rtol: float) -> float:
+    """`check_vjp` at `points`, raising `InputError` (naming `vjp`) above `rtol`."""
+    difference = check_vjp(G, points)
+    if not difference <= rtol:
+        raise InputError(
+            f"the closed-form `vjp` of {G.name} is not the pullback of its map: it differs "
+            f"from autograd's dG(x)^T c by {difference:.3e} (relative, max over "
+            f"{np.atleast_2d(points).shape[0]} point(s) and random c; vjp_rtol={rtol:g})",
+            argument="vjp",
+        )
+    return difference
 
 
 def check_commuting(
@@ -360,3 +376,59 @@ def check_legendre(
         roundtrip_tol=roundtrip_tol,
         growth=growth,
     )
+
+
+def require_closed_forms(R, *, rtol: float, n_points: int = 3, seed: int = 0) -> None:
+    """Compare the closed forms given to a `Legendre` with autograd and with each other on
+    `n_points` points of its domain, raising `InputError` (naming the argument) when one
+    differs by more than `rtol` relative to the size of the reference:
+
+    - `grad` against the autograd gradient of `R`;
+    - `hessian` times a random direction against the derivative of `grad R` along it;
+    - `grad_conjugate(grad R(w))` against `w`;
+    - `conjugate(grad R(w))` against `<grad R(w), w> - R(w)` (Fenchel-Young equality);
+    - `hessian_conjugate(grad R(w)) hess R(w)` against the identity.
+    """
+    traced = R.traced
+    rng = np.random.default_rng(seed)
+    wb = np.asarray(R.domain.sample(rng, n_points), dtype=np.float64)
+    with np.errstate(all="ignore"):
+        checks = []
+        if R.closed_forms.get("grad"):
+            auto = np.asarray(_autodiff.gradient(lambda z: np.sum(traced.value(z)), wb)[1])
+            checks.append(("grad", np.asarray(traced.grad(wb)), auto))
+        if R.closed_forms.get("hessian"):
+            v = rng.standard_normal(wb.shape)
+            auto = np.asarray(_autodiff.directional_derivative(traced.grad, wb, v))
+            closed = np.einsum("bij,bj->bi", np.asarray(traced.hessian(wb)), v)
+            checks.append(("hessian", closed, auto))
+        mu = np.asarray(traced.grad(wb))
+        if R.closed_forms.get("grad_conjugate"):
+            checks.append(("grad_conjugate", np.asarray(traced.grad_conjugate(mu)), wb))
+        if R.closed_forms.get("conjugate"):
+            fenchel = np.sum(mu * wb, axis=-1) - np.asarray(traced.value(wb))
+            checks.append(("conjugate", np.asarray(traced.conjugate(mu)), fenchel))
+        if R.closed_forms.get("hessian_conjugate"):
+            product = np.asarray(traced.hessian_conjugate(mu)) @ np.asarray(traced.hessian(wb))
+            checks.append(
+                ("hessian_conjugate", product, np.broadcast_to(np.eye(R.dim), product.shape))
+            )
+    for argument, closed, reference in checks:
+        scale = max(float(np.max(np.abs(reference))), 1e-300)
+        gap = float(np.max(np.abs(closed - reference))) / scale
+        if not gap <= rtol:  # NaN fails too
+            raise InputError(
+                f"the closed-form `{argument}` given to Legendre {R.name!r} does not match "
+                f"{_REFERENCES[argument]}: relative difference {gap:.3e} on {n_points} points "
+                f"of its domain (derivative_rtol={rtol:g})",
+                argument=argument,
+            )
+
+
+_REFERENCES = {
+    "grad": "autograd's gradient of `fn`",
+    "hessian": "the derivative of `grad`",
+    "grad_conjugate": "the inverse of `grad` (grad R*(grad R(w)) = w)",
+    "conjugate": "the Fenchel-Young equality R*(grad R(w)) = <grad R(w), w> - R(w)",
+    "hessian_conjugate": "the inverse of `hessian`",
+}

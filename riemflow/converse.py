@@ -281,6 +281,7 @@ def commuting_parametrization(
     n_check: int = 256,
     seed: int | None = 0,
     max_iter: int = 60,
+    time_limit: float | None = 1800.0,
 ) -> ConverseParametrization:
     """A commuting parametrization whose gradient flows are the mirror flows of `R`.
 
@@ -306,6 +307,8 @@ def commuting_parametrization(
         max_iter: Levenberg-Marquardt iterations per solve. Each solve stops when the node
             residual is below `tol / 10`, or when it stagnates (less than a 30% decrease
             over 3 accepted steps: the degree cannot represent a better map, refine it).
+        time_limit: wall-time budget of the curved construction in seconds (default 1800;
+            `None`: none); a spent budget raises `BudgetError`.
 
     Returns:
         A `ConverseParametrization` (a `Parametrization` with `.embedding`,
@@ -366,6 +369,7 @@ def commuting_parametrization(
         n_check=n_check,
         seed=seed,
         max_iter=max_iter,
+        time_limit=time_limit,
     )
     return ConverseParametrization(
         R,

@@ -18,6 +18,7 @@ RiemflowError
 ├── SolverError (RuntimeError)         an ODE / iterative solve that failed
 │   └── DivergenceError                non-finite values or blow-up during a solve
 ├── ConvergenceError (RuntimeError)    an iteration that did not reach its tolerance
+│   └── BudgetError                    an iteration or time budget ran out (also a SolverError)
 ├── StoreBusyError (RuntimeError)      a sweep's results store is locked by a live sweep
 └── SweepPointError (RuntimeError)     a sweep's function raised at one of its points
 ```
@@ -41,6 +42,7 @@ __all__ = [
     "SolverError",
     "DivergenceError",
     "ConvergenceError",
+    "BudgetError",
     "StoreBusyError",
     "SweepPointError",
 ]
@@ -152,6 +154,37 @@ class ConvergenceError(RiemflowError, RuntimeError):
 
     def __init__(self, message: str, *, residual: float | None = None, iterations: int = 0):
         super().__init__(message)
+        self.residual = residual
+        self.iterations = iterations
+
+
+class BudgetError(ConvergenceError, SolverError):
+    """A solver spent its iteration or wall-time budget before finishing.
+
+    Every iterative solver of riemflow has both budgets, with documented defaults; this
+    error names the budget that ran out and what was reached. It is a `ConvergenceError`
+    and a `SolverError`, so code catching either catches it.
+
+    Attributes:
+        budget: which budget ran out, e.g. `"1000000 evaluations"` or `"60 s"`.
+        t_reached: the time (or iteration) reached, if known.
+        residual: the residual reached, if known.
+        iterations: the iterations or evaluations spent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget: str,
+        t_reached: float | None = None,
+        residual: float | None = None,
+        iterations: int = 0,
+    ):
+        RiemflowError.__init__(self, message)
+        self.budget = budget
+        self.t_reached = t_reached
+        self.reason = f"budget: {budget}"
         self.residual = residual
         self.iterations = iterations
 

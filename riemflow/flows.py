@@ -20,17 +20,26 @@ import numbers
 import numpy as np
 
 from . import _ode
-from ._validation import as_point, as_positive, as_positive_int
+from ._validation import as_point, as_positive, as_positive_int, as_time_span
 from .errors import (
+    BudgetError,
     ConvergenceError,
     DivergenceError,
     DomainError,
     InputError,
+    NotCallableError,
     NotPositiveDefiniteError,
     SolverError,
 )
 from .legendre import Legendre
-from .losses import at_time, gradient, gradient_function, is_time_dependent, values
+from .losses import (
+    at_time,
+    check_loss,
+    gradient,
+    gradient_function,
+    is_time_dependent,
+    values,
+)
 from .parametrization import Parametrization
 from .trajectory import Trajectory
 
@@ -53,8 +62,38 @@ def _check_parametrization(G) -> Parametrization:
 
 def _check_loss(loss):
     if not callable(loss):
-        raise InputError(f"`loss` must be callable w -> float; got {loss!r}", argument="loss")
+        raise NotCallableError(f"`loss` must be callable w -> float; got {loss!r}", argument="loss")
     return loss
+
+
+def _loss_along(loss, t: np.ndarray, ws: np.ndarray, what: str) -> np.ndarray:
+    """The loss at every recorded point; a non-finite value (a loss undefined where the
+    trajectory went) is a `DivergenceError` at the first such time, never a silent NaN."""
+    out = values(loss, t, ws)
+    bad = ~np.isfinite(out)
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        raise DivergenceError(
+            f"{what}: the loss is not finite ({float(out[k])}) at t={t[k]:.6g}, "
+            f"w={np.array2string(ws[k], precision=4, threshold=8)} ({int(bad.sum())} of "
+            f"{bad.size} recorded points): the loss is not defined where the trajectory went",
+            t_reached=float(t[k]),
+            reason="non-finite loss",
+        )
+    return out
+
+
+def _require_positive_definite(R: Legendre, w: np.ndarray, name: str) -> None:
+    """`hess R(w)` must be positive definite at the start of a mirror flow or descent."""
+    H = np.asarray(R.hessian(w), dtype=np.float64)
+    eig = np.linalg.eigvalsh(0.5 * (H + H.T))
+    if not eig[0] > 0:
+        raise NotPositiveDefiniteError(
+            f"{R.name} is not a Legendre function at `{name}`="
+            f"{np.array2string(w, precision=6, threshold=8)}: hess R has eigenvalue "
+            f"{eig[0]:.3e} (largest {eig[-1]:.3e}), so it is not strictly convex there and "
+            "its mirror map cannot be inverted"
+        )
 
 
 def loss_gradient_field(G: Parametrization, loss):
@@ -100,6 +139,8 @@ def gradient_flow(
     atol: float | None = None,
     method: str = "DOP853",
     max_norm: float = 1e12,
+    max_evaluations: int = _ode.MAX_EVALUATIONS,
+    time_limit: float | None = _ode.TIME_LIMIT,
 ) -> Trajectory:
     """Gradient flow of `L o G` on the manifold of `G`.
 
@@ -123,6 +164,9 @@ def gradient_flow(
             of being swamped by an absolute error larger than the coordinates.
         method: `solve_ivp` method (default `"DOP853"`, 8th order).
         max_norm: the flow counts as diverging once `|x| > max_norm`.
+        max_evaluations: budget of right-hand-side evaluations (default 1e6, 20x what the
+            longest flow of the test suite needs).
+        time_limit: wall-time budget in seconds (default 3600; `None`: no limit).
 
     Returns:
         A `Trajectory` with `t, x, w, loss` and `constraint_drift`.
@@ -132,7 +176,11 @@ def gradient_flow(
             manifold or outside the domain).
         InputError: bad `t_span`, `t_eval`, tolerances, or a non-callable loss.
         NotDifferentiableError: autograd cannot differentiate `L o G`.
-        DivergenceError: non-finite gradient or `|x|` beyond `max_norm`; reports the time.
+        DivergenceError: non-finite gradient or loss, `|x|` beyond `max_norm`, or a stalled
+            solve (the step size collapsed: a non-smooth or stiff right-hand side); reports
+            the time.
+        BudgetError: `max_evaluations` or `time_limit` spent.
+        ShapeError, NonFiniteError: the loss does not return a finite scalar at the start.
         SolverError: the integrator failed or the flow left the domain.
 
     Example:
@@ -146,6 +194,8 @@ def gradient_flow(
     G = _check_parametrization(G)
     loss = _check_loss(loss)
     x_start = G.start_point(x0)
+    check_loss(loss, G(x_start), as_time_span(t_span)[0])
+    what = f"gradient flow of {G.name}"
 
     if is_time_dependent(loss):
 
@@ -167,7 +217,9 @@ def gradient_flow(
         atol=atol,
         method=method,
         max_norm=max_norm,
-        what=f"gradient flow of {G.name}",
+        what=what,
+        max_evaluations=max_evaluations,
+        time_limit=time_limit,
     )
     xs = sol.y.T
     # Domain membership of the nearest points on M; the distance to M is reported apart.
@@ -183,7 +235,7 @@ def gradient_flow(
     return Trajectory(
         t=sol.t,
         w=ws,
-        loss=values(loss, sol.t, ws),
+        loss=_loss_along(loss, sol.t, ws, what),
         x=xs,
         constraint_drift=float(np.max(G.geometry.distance_to_manifold(xs))),
         method=method,
@@ -236,6 +288,7 @@ def gradient_descent(
     seed: int | None = 0,
     record_every: int = 1,
     max_norm: float = 1e12,
+    time_limit: float | None = _ode.TIME_LIMIT,
 ) -> Trajectory:
     """(Stochastic) gradient descent on `L o G`, projected back onto the manifold.
 
@@ -254,6 +307,8 @@ def gradient_descent(
         seed: seed for mini-batch sampling.
         record_every: keep every `record_every`-th iterate (the last one always).
         max_norm: iterates with `|x| > max_norm` count as diverging.
+        time_limit: wall-time budget in seconds (default 3600; `None`: no limit); the
+            iteration budget is `steps`.
 
     Returns:
         A `Trajectory` with `t_k = k * lr`; `loss` is the full loss at each kept iterate.
@@ -278,10 +333,15 @@ def gradient_descent(
     record_every = as_positive_int(record_every, "record_every")
     max_norm = as_positive(max_norm, "max_norm")
     x = G.start_point(x0)
+    check_loss(loss, G(x), 0.0)
     loss_at_step = _batch_schedule(loss, batches, steps, seed)
     geometry = G.geometry
     kept_t, kept_x = [0.0], [x.copy()]
+    budget = _ode.Budget(
+        f"gradient descent on {G.name}", max_evaluations=steps, time_limit=time_limit
+    )
     for k in range(steps):
+        budget.spend(k * lr)
         grad = loss_gradient_field(G, at_time(loss_at_step(k), k * lr))(x)
         x = np.asarray(geometry.project((x - lr * grad)[None, :]))[0]
         _check_iterate(x, k + 1, lr, max_norm, f"gradient descent on {G.name}")
@@ -299,10 +359,11 @@ def gradient_descent(
     xs = np.array(kept_x)
     ws = G.values(xs, "x_k")
     method = "gradient descent" if batches is None else "stochastic gradient descent"
+    what = f"{method} on {G.name}"
     return Trajectory(
         t=t,
         w=ws,
-        loss=values(loss, t, ws),
+        loss=_loss_along(loss, t, ws, what),
         x=xs,
         constraint_drift=float(np.max(geometry.distance_to_manifold(xs))),
         method=method,
@@ -325,7 +386,9 @@ def _primal(R: Legendre, mu: np.ndarray, t: float, what: str, start=None) -> np.
     not depend on what was computed with `R` before)."""
     try:
         return np.asarray(R.grad_conjugate(mu, start=start))
-    except (DomainError, ConvergenceError, NotPositiveDefiniteError) as exc:
+    except BudgetError:
+        raise
+    except (DomainError, ConvergenceError) as exc:
         raise DivergenceError(
             f"{what}: the dual iterate mu left the domain of grad R* at t={t:.6g} ({exc})",
             t_reached=float(t),
@@ -344,6 +407,8 @@ def mirror_flow(
     atol: float | None = None,
     method: str = "DOP853",
     max_norm: float = 1e12,
+    max_evaluations: int = _ode.MAX_EVALUATIONS,
+    time_limit: float | None = _ode.TIME_LIMIT,
 ) -> Trajectory:
     """Mirror flow `d/dt grad R(w) = -grad L(w)`, integrated in `mu = grad R(w)`.
 
@@ -362,6 +427,8 @@ def mirror_flow(
             coordinate (`1e-12` where `mu0` is 0).
         method: `solve_ivp` method.
         max_norm: `|mu| > max_norm` counts as diverging.
+        max_evaluations: budget of right-hand-side evaluations (default 1e6).
+        time_limit: wall-time budget in seconds (default 3600; `None`: no limit).
 
     Returns:
         A `Trajectory` with `t, w, mu, loss` (`x` is `None`).
@@ -369,7 +436,11 @@ def mirror_flow(
     Raises:
         DomainError, ShapeError, NonFiniteError: bad `w0`.
         DivergenceError: `mu` leaves the domain of `grad R*` (e.g. the finite-time blow-up
-            of depth >= 3 potentials), non-finite gradients, or `|mu| > max_norm`.
+            of depth >= 3 potentials), non-finite gradients or losses, `|mu| > max_norm`,
+            or a stalled solve.
+        NotPositiveDefiniteError: `hess R(w0)` is not positive definite (`R` is not
+            Legendre there).
+        BudgetError: `max_evaluations` or `time_limit` spent.
         SolverError: the integrator failed.
 
     Example:
@@ -384,6 +455,8 @@ def mirror_flow(
     loss = _check_loss(loss)
     w_start = as_point(w0, "w0", R.dim)
     mu_start = np.asarray(R.grad(w_start))
+    _require_positive_definite(R, w_start, "w0")
+    check_loss(loss, w_start, as_time_span(t_span)[0])
 
     what = f"mirror flow with {R.name}"
     last = [w_start]
@@ -406,6 +479,8 @@ def mirror_flow(
         method=method,
         max_norm=max_norm,
         what=what,
+        max_evaluations=max_evaluations,
+        time_limit=time_limit,
     )
     mus = sol.y.T
     if R.has_closed_form_inverse:
@@ -418,7 +493,7 @@ def mirror_flow(
     return Trajectory(
         t=sol.t,
         w=ws,
-        loss=values(loss, sol.t, ws),
+        loss=_loss_along(loss, sol.t, ws, what),
         mu=mus,
         method=method,
         n_evaluations=int(sol.nfev),
@@ -437,6 +512,7 @@ def mirror_descent(
     seed: int | None = 0,
     record_every: int = 1,
     max_norm: float = 1e12,
+    time_limit: float | None = _ode.TIME_LIMIT,
 ) -> Trajectory:
     """(Stochastic) mirror descent: `mu_{k+1} = mu_k - lr grad L_k(w_k)`, `w = grad R*(mu)`.
 
@@ -453,6 +529,8 @@ def mirror_descent(
         seed: seed for mini-batch sampling.
         record_every: keep every `record_every`-th iterate (and the last).
         max_norm: `|mu| > max_norm` counts as diverging.
+        time_limit: wall-time budget in seconds (default 3600; `None`: no limit); the
+            iteration budget is `steps`.
 
     Returns:
         A `Trajectory` with `t_k = k * lr`, `w`, `mu` and the full loss.
@@ -476,9 +554,15 @@ def mirror_descent(
     max_norm = as_positive(max_norm, "max_norm")
     w = as_point(w0, "w0", R.dim)
     mu = np.asarray(R.grad(w))
+    _require_positive_definite(R, w, "w0")
+    check_loss(loss, w, 0.0)
     loss_at_step = _batch_schedule(loss, batches, steps, seed)
     kept_t, kept_mu, kept_w = [0.0], [mu.copy()], [w.copy()]
+    budget = _ode.Budget(
+        f"mirror descent with {R.name}", max_evaluations=steps, time_limit=time_limit
+    )
     for k in range(steps):
+        budget.spend(k * lr)
         grad = gradient(at_time(loss_at_step(k), k * lr), w)
         mu = mu - lr * grad
         _check_iterate(mu, k + 1, lr, max_norm, f"mirror descent with {R.name}")
@@ -491,7 +575,7 @@ def mirror_descent(
     return Trajectory(
         t=t,
         w=ws,
-        loss=values(loss, t, ws),
+        loss=_loss_along(loss, t, ws, f"mirror descent with {R.name}"),
         mu=np.array(kept_mu),
         method="mirror descent" if batches is None else "stochastic mirror descent",
         n_evaluations=steps,

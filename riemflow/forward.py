@@ -31,7 +31,14 @@ from .joint_flow import joint_flow
 from .legendre import Legendre
 from .parametrization import Parametrization
 
-__all__ = ["mirror_potential"]
+__all__ = ["mirror_potential", "JOINT_FLOW_EVALUATIONS", "JOINT_FLOW_TIME_LIMIT"]
+
+#: evaluation budget of one joint flow of the numerical construction; a flow that needs
+#: more (a stiff one far out in mu, on the way to a point outside the range of grad R*)
+#: counts as outside the domain, and the Newton solves backtrack from it
+JOINT_FLOW_EVALUATIONS = 10_000
+#: its wall-time budget, seconds
+JOINT_FLOW_TIME_LIMIT = 10.0
 
 
 # -- the numerical construction -------------------------------------------------------------
@@ -71,6 +78,8 @@ class _JointFlow:
                     line_integral=True,
                     integral_atol=self._atol_q(mu),
                     project=True,
+                    max_evaluations=JOINT_FLOW_EVALUATIONS,
+                    time_limit=JOINT_FLOW_TIME_LIMIT,
                 )
             result = (end.x, end.integral)
         except (SolverError, DomainError, FloatingPointError):
@@ -259,6 +268,7 @@ def mirror_potential(
         hessian_conjugate=flow.traced_hessian(),
         domain=domain,
         name=f"numerical {kind} of {G.name}",
+        check_derivatives=False,
     )
 
 

@@ -52,6 +52,8 @@ def joint_flow(
     integral_atol: float = 1e-300,
     project: bool = False,
     max_norm: float = 1e12,
+    max_evaluations: int = _ode.MAX_EVALUATIONS,
+    time_limit: float | None = _ode.TIME_LIMIT,
 ) -> JointFlowEnd:
     """Integrate `dx/ds = sum_i mu_i grad G_i(x)` from `s = 0` to `1`.
 
@@ -67,13 +69,16 @@ def joint_flow(
         integral_atol: absolute tolerance of `q`.
         project: map the end onto the manifold (nearest point; identity on open sets).
         max_norm: the flow counts as blowing up once `|(x, q)| > max_norm`.
+        max_evaluations: budget of field evaluations (default 1e6).
+        time_limit: wall-time budget in seconds (default 3600; `None`: none).
 
     Returns:
         A `JointFlowEnd`.
 
     Raises:
         DivergenceError: the flow blows up before `s = 1` (`mu` outside the domain of the
-            joint flow, e.g. for `u^3`), or its fields are not finite.
+            joint flow, e.g. for `u^3`), its fields are not finite, or it stalls.
+        BudgetError: a budget is spent.
         SolverError: the integrator failed, or the end is outside the domain of `G`.
     """
     x = np.asarray(x, dtype=np.float64)
@@ -102,6 +107,8 @@ def joint_flow(
         atol=tolerance,
         method=method,
         max_norm=max_norm,
+        max_evaluations=max_evaluations,
+        time_limit=time_limit,
         what=(
             f"the joint flow psi(x; mu) of {G.name} (mu is probably outside the domain of "
             "the joint flow: a finite-time blow-up)"

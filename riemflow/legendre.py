@@ -126,9 +126,18 @@ class Legendre:
             `newton_tol * max(|w|_inf, tiny)`; `1e-15` reaches round-off in 1-2 steps
             after quadratic convergence sets in.
         max_newton: iteration budget of the Newton solve.
+        newton_time_limit: wall-time budget of one Newton solve in seconds (default 15;
+            `None`: none); a spent budget raises `BudgetError`.
+        check_derivatives: compare the given closed forms with autograd and with each other
+            on 3 points of the domain when `R` is built (`conditions.require_closed_forms`),
+            and refuse a mismatch.
+        derivative_rtol: the relative difference refused by that comparison (default
+            1e-6; correct closed forms agree to ~1e-12).
 
     Raises:
         ShapeError: bad `dim`/`domain`.
+        InputError: a closed form that does not match (naming it), see
+            `check_derivatives`.
 
     Example:
         >>> import autograd.numpy as anp, numpy as np, riemflow as rf
@@ -154,6 +163,9 @@ class Legendre:
         name: str | None = None,
         newton_tol: float = 1e-15,
         max_newton: int = 100,
+        newton_time_limit: float | None = 15.0,
+        check_derivatives: bool = True,
+        derivative_rtol: float = 1e-6,
     ):
         if not callable(fn):
             raise NotCallableError(f"`fn` must be callable w -> float; got {fn!r}", argument="fn")
@@ -163,6 +175,11 @@ class Legendre:
         self.name = name or getattr(fn, "__name__", "R")
         self.newton_tol = as_positive(newton_tol, "newton_tol")
         self.max_newton = as_positive_int(max_newton, "max_newton")
+        self.newton_time_limit = (
+            None
+            if newton_time_limit is None
+            else as_positive(newton_time_limit, "newton_time_limit")
+        )
         self._value_map = _autodiff.PointwiseMap(fn, name=self.name)
         self._grad_map = _optional_map(grad, "grad")
         self._hess_map = _optional_map(hessian, "hessian", matrix_dim=self.dim)
@@ -170,6 +187,13 @@ class Legendre:
         self._conj_map = _optional_map(conjugate, "conjugate")
         self._conj_hess_map = _optional_map(hessian_conjugate, "hessian*", matrix_dim=self.dim)
         self.traced = TracedLegendre(self)
+        given = (grad, hessian, grad_conjugate, conjugate, hessian_conjugate)
+        names = ("grad", "hessian", "grad_conjugate", "conjugate", "hessian_conjugate")
+        self.closed_forms = {n: f is not None for n, f in zip(names, given, strict=True)}
+        if check_derivatives and any(self.closed_forms.values()):
+            conditions.require_closed_forms(
+                self, rtol=as_positive(derivative_rtol, "derivative_rtol")
+            )
 
     def __repr__(self) -> str:
         return f"Legendre({self.name!r}, dim={self.dim}, domain={self.domain!r})"
@@ -420,6 +444,7 @@ class Legendre:
         name: str | None = None,
         newton_tol: float = 1e-15,
         max_newton: int = 100,
+        check_derivatives: bool = True,
     ) -> Legendre:
         """The Legendre function `R = Q^*` of a given conjugate `Q` (MATH.md section 4).
 
@@ -441,6 +466,8 @@ class Legendre:
             name: label.
             newton_tol: step tolerance of the Newton solve (see `Legendre`).
             max_newton: iteration budget of the Newton solve.
+            check_derivatives: check `grad_conjugate` and `hessian_conjugate` against
+                autograd derivatives of `conjugate` on 3 points of `conjugate_domain`.
 
         Example:
             >>> import autograd.numpy as anp, numpy as np, riemflow as rf
@@ -463,6 +490,7 @@ class Legendre:
             name=name,
             newton_tol=newton_tol,
             max_newton=max_newton,
+            check_derivatives=check_derivatives,
         )
 
     # -- geometry -----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from scipy.special import expit
 
 from . import _autodiff
 from ._validation import as_float_array, check_finite
-from .errors import InputError, NotCallableError, ShapeError
+from .errors import InputError, NonFiniteError, NotCallableError, ShapeError
 
 __all__ = [
     "Loss",
@@ -48,6 +48,7 @@ __all__ = [
     "exponential",
     "logistic",
     "time_dependent",
+    "check_loss",
     "is_time_dependent",
     "at_time",
     "gradient",
@@ -94,6 +95,51 @@ class TimeDependentLoss(Protocol):
     time_dependent: bool
 
     def __call__(self, w, t): ...
+
+
+def check_loss(loss, w, t: float = 0.0, *, name: str = "loss") -> float:
+    """Evaluate `loss` at `w: (d,)` (at time `t` if it depends on time) and check that it is
+    a finite real scalar there; the flows call it at their start point.
+
+    Returns:
+        The loss value.
+
+    Raises:
+        NotCallableError: `loss` is not callable.
+        ShapeError: the loss does not return a scalar (naming the shape it returned).
+        NonFiniteError: the loss is NaN or infinite at `w`.
+
+    Exceptions the loss raises itself pass through unchanged.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> rf.losses.check_loss(lambda w: (w**2).sum(), np.array([1.0, 2.0]))
+        5.0
+    """
+    if not callable(loss):
+        raise NotCallableError(f"`{name}` must be callable w -> float; got {loss!r}", argument=name)
+    value = at_time(loss, t)(np.asarray(w, dtype=np.float64))
+    shape = np.shape(value)
+    if int(np.prod(shape)) != 1 or len(shape) > 1:
+        raise ShapeError(
+            f"`{name}` must return a real scalar; it returned shape {shape} at "
+            f"w={np.array2string(np.asarray(w), precision=4, threshold=8)}",
+            argument=name,
+        )
+    try:
+        value = float(np.reshape(value, ()))
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(
+            f"`{name}` must return a real scalar; it returned {type(value).__name__}",
+            argument=name,
+        ) from exc
+    if not np.isfinite(value):
+        raise NonFiniteError(
+            f"`{name}` is not finite ({value!r}) at the start "
+            f"w={np.array2string(np.asarray(w), precision=4, threshold=8)}",
+            argument=name,
+        )
+    return value
 
 
 def is_time_dependent(loss) -> bool:

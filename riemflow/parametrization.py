@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _autodiff, conditions
 from ._geometry import Geometry, make_geometry
-from ._validation import as_point, as_points, as_positive_int
+from ._validation import as_point, as_points, as_positive, as_positive_int
 from .conditions import CommutingReport, RegularityReport
 from .errors import DomainError, InputError, NotCallableError, ShapeError
 from .joint_flow import joint_flow, sequential_flow
@@ -127,7 +127,9 @@ class Parametrization:
             point `x: (D,)` and `c: (d,)` (or row-wise on batches `(B, D), (B, d)` when
             `fn` is vectorized). The flows and descents then evaluate `G` and its pullback
             without an autograd trace (the cost of a flow step at large `d`); all other
-            derivatives stay autograd's. `check_vjp` compares it with autograd.
+            derivatives stay autograd's. It is compared with autograd's pullback on the
+            first points `G` is evaluated at, and refused (`InputError`) when they differ
+            by more than `vjp_rtol` (relative).
         potential: optional closed form of the forward theorem (Concepts: the forward
             theorem): `x_init -> Legendre` (or `None` where the closed form does not
             apply), used by `riemflow.mirror_potential` instead of the numerical
@@ -135,6 +137,8 @@ class Parametrization:
         point_over: optional map `w (d,) -> x (D,)` giving the point of `M` over `w` (a
             section of `G`); parametrizations built by `riemflow.commuting_parametrization`
             have one, so flows on them can start from a `w0`.
+        vjp_rtol: largest relative difference between `vjp` and autograd's pullback
+            (default 1e-8: a correct closed form agrees to round-off, ~1e-15).
 
     Raises:
         UnsupportedSpaceError: `space` is not a kind riemflow can do calculus on.
@@ -162,6 +166,7 @@ class Parametrization:
         vjp=None,
         potential=None,
         point_over=None,
+        vjp_rtol: float = 1e-8,
     ):
         if not callable(fn):
             raise NotCallableError(
@@ -180,6 +185,8 @@ class Parametrization:
                     f"`{argument}` must be callable {what}; got {value!r}", argument=argument
                 )
         self._vjp = vjp
+        self._vjp_rtol = as_positive(vjp_rtol, "vjp_rtol")
+        self._vjp_verified = vjp is None
         self._potential = potential
         self._point_over = point_over
         self._domain = domain
@@ -248,17 +255,10 @@ class Parametrization:
                 first.shape[1], domain=self._domain, sampler=self._sampler
             )
         xb, single = as_points(x, name, self.input_dim)
-        inside = self.geometry.in_domain(xb)
-        if not np.all(inside):
-            b = int(np.argmin(inside))
-            dist = self.geometry.distance_to_manifold(xb[b : b + 1])[0]
-            extra = f" (distance to the manifold {dist:.3e})" if dist > 0 else ""
-            raise DomainError(
-                f"`{name}` has a point outside the domain of {self.name} on "
-                f"{type(self.space).__name__}: {np.array2string(xb[b], precision=6, threshold=8)}"
-                f"{extra}",
-                argument=name,
-            )
+        self.geometry.require_inside(xb, name, f"the domain of {self.name}")
+        if not self._vjp_verified:  # the closed-form vjp is compared once, on first points
+            self._vjp_verified = True
+            conditions.require_vjp(self, xb[:4], rtol=self._vjp_rtol)
         return xb, single
 
     def start_point(self, x0, name: str = "x0") -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Reliability (issue 9): every row of the bad-input table raises its typed error; reports
+"""Reliability: every row of the bad-input table raises its typed error; reports
 state their tolerance and fail at an impossible one; seeded runs repeat bit for bit."""
 
 import numpy as np
@@ -120,3 +120,59 @@ def test_seeded_runs_repeat_bit_for_bit():
     f1 = rf.gradient_flow(G, loss, x0, (0.0, 1.0))
     f2 = rf.gradient_flow(G, loss, x0, (0.0, 1.0))
     assert np.array_equal(f1.x, f2.x)
+
+
+# -- answers in bounded time -------------------------------------------------------------------
+def test_a_users_own_exception_passes_through_unchanged():
+    """A map that raises its own error keeps it (not relabelled NotDifferentiableError);
+    autograd failing on a map that works on plain arrays is NotDifferentiableError."""
+    import autograd.numpy as anp
+
+    class Mine(ValueError):
+        pass
+
+    def refuses(x):
+        if x[0] > 10:
+            raise Mine("x0 too large")
+        return x * x
+
+    G = rf.Parametrization(refuses, 2)
+    with pytest.raises(Mine, match="x0 too large"):
+        G.jacobian(np.array([11.0, 1.0]))
+    with pytest.raises(Mine):
+        G.lie_brackets(np.array([11.0, 1.0]))
+    untraceable = rf.Parametrization(lambda x: anp.array([float(x[0]), x[1]]), 2)
+    with pytest.raises(rf.errors.NotDifferentiableError, match="float"):
+        untraceable.jacobian(np.array([1.0, 2.0]))
+
+
+def test_time_budgets_are_reported():
+    G, x0 = rf.models.diagonal_network(3, alpha=0.5)
+    loss = rf.losses.squared(np.ones((1, 3)), np.ones(1))
+    with pytest.raises(rf.errors.BudgetError, match="budget of 1e-06 s") as info:
+        rf.gradient_flow(G, loss, x0, (0.0, 10.0), time_limit=1e-6)
+    assert isinstance(info.value, rf.errors.SolverError)
+    assert isinstance(info.value, rf.errors.ConvergenceError)
+    with pytest.raises(rf.errors.BudgetError, match="budget of 50 evaluations"):
+        rf.gradient_flow(G, loss, x0, (0.0, 50.0), max_evaluations=50)
+    with pytest.raises(rf.errors.BudgetError, match="budget of 1e-06 s"):
+        rf.gradient_descent(G, loss, x0, lr=0.01, steps=100_000, time_limit=1e-6)
+
+
+@pytest.mark.slow
+def test_grad_outside_the_range_of_a_numerical_potential_is_answered():
+    """`G(x) = M (x * x)` (commuting, no closed form): `grad R(w)` at `w` outside the range
+    of `grad R*` sends Newton to |mu| ~ 1e3, where each joint flow is stiff; the budgets
+    answer with a ConvergenceError (or its BudgetError) within the Newton time budget."""
+    import time
+
+    import autograd.numpy as anp
+
+    M = np.array([[1.0, 0.3, -0.2], [0.1, 1.0, 0.4], [-0.3, 0.2, 1.0]])
+    G = rf.Parametrization(lambda x: anp.einsum("ij,...j->...i", M, x * x), 3)
+    R = rf.mirror_potential(G, np.array([0.5, 0.7, 0.9]))
+    for w in (np.array([-5.0, -5.0, -5.0]), np.array([1.0, -3.0, 2.0])):
+        start = time.perf_counter()
+        with pytest.raises(rf.errors.ConvergenceError):
+            R.grad(w)
+        assert time.perf_counter() - start < 3 * R.newton_time_limit + 30

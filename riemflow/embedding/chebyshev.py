@@ -18,6 +18,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from threadpoolctl import threadpool_limits
 
+from .._ode import Budget
 from ..domains import Box, Domain
 from ..errors import ConvergenceError, InputError
 from ..legendre import Legendre
@@ -155,7 +156,14 @@ class Collocation:
 
 
 def lm_solve(
-    col: Collocation, C: np.ndarray, target: np.ndarray, scale: float, *, tol: float, max_iter: int
+    col: Collocation,
+    C: np.ndarray,
+    target: np.ndarray,
+    scale: float,
+    *,
+    tol: float,
+    max_iter: int,
+    budget: Budget | None = None,
 ) -> tuple[np.ndarray, float, int]:
     """Damped Gauss-Newton on `r_ij = (dF_i . dF_j - H_ij) / scale` at the nodes.
 
@@ -169,14 +177,14 @@ def lm_solve(
     thread slows each small factorization by an order of magnitude.
     """
     with threadpool_limits(limits=LM_BLAS_THREADS, user_api="blas"):
-        return _lm_iterations(col, C, target, scale, tol=tol, max_iter=max_iter)
+        return _lm_iterations(col, C, target, scale, tol=tol, max_iter=max_iter, budget=budget)
 
 
 #: BLAS threads of the Levenberg-Marquardt solves (see `lm_solve`)
 LM_BLAS_THREADS = 1
 
 
-def _lm_iterations(col, C, target, scale, *, tol, max_iter):
+def _lm_iterations(col, C, target, scale, *, tol, max_iter, budget):
     nb, D = C.shape
     n = nb * D
 
@@ -192,6 +200,8 @@ def _lm_iterations(col, C, target, scale, *, tol, max_iter):
     maxima = [float(np.max(np.abs(r)))]
     diagonal = np.diag_indices(n)
     for it in range(1, max_iter + 1):  # noqa: B007 - `it` is returned
+        if budget is not None:
+            budget.spend()
         if maxima[-1] <= tol:
             break
         if len(maxima) >= 4 and maxima[-1] > 0.7 * maxima[-4]:
@@ -239,6 +249,7 @@ def curved_embedding(
     n_check: int,
     seed,
     max_iter: int,
+    time_limit: float | None = None,
 ) -> tuple[ChebyshevEmbedding, float, tuple[DegreeStep, ...]]:
     if not isinstance(region, Box):
         raise InputError(
@@ -275,6 +286,11 @@ def curved_embedding(
                 if max(index) <= 2:
                     coeffs[tuple(index)][a] = bump * rng.standard_normal()
     history: list[DegreeStep] = []
+    budget = Budget(
+        f"the isometric embedding of {R.name}",
+        max_evaluations=max_iter * (len(degrees) + 3),
+        time_limit=time_limit,
+    )
     embedding = None
     previous_degree = 2
     for degree in degrees:
@@ -297,10 +313,11 @@ def curved_embedding(
                     scale,
                     tol=1e-6,
                     max_iter=max_iter,
+                    budget=budget,
                 )
                 total += its
         C, node_residual, its = lm_solve(
-            col, C, col.target, scale, tol=0.1 * tol, max_iter=max_iter
+            col, C, col.target, scale, tol=0.1 * tol, max_iter=max_iter, budget=budget
         )
         total += its
         coeffs = C.reshape((degree + 1,) * d + (D,))

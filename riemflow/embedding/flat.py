@@ -17,6 +17,8 @@ import numpy as np
 from autograd.extend import defjvp, defvjp, primitive
 from scipy.integrate import quad, solve_ivp
 
+from .. import _ode
+from ..errors import SolverError
 from ..hessian_metric import christoffel_symbols
 from ..legendre import Legendre
 from .base import Embedding
@@ -90,7 +92,20 @@ def flat_embedding(R: Legendre, center: np.ndarray, *, rtol: float = 1e-12) -> E
             return np.concatenate([dE.reshape(B, -1), dF], axis=1).ravel()
 
         y0 = np.tile(np.concatenate([E0.ravel(), np.zeros(d)]), B)
-        sol = solve_ivp(rhs, (0.0, 1.0), y0, method="DOP853", rtol=rtol, atol=1e-14)
+        budget = _ode.Budget(
+            "the parallel transport of the coframe",
+            max_evaluations=_ode.MAX_EVALUATIONS,
+            time_limit=_ode.TIME_LIMIT,
+        )
+        sol = solve_ivp(
+            _ode.budgeted(rhs, budget), (0.0, 1.0), y0, method="DOP853", rtol=rtol, atol=1e-14
+        )
+        if sol.status != 0 or not np.all(np.isfinite(sol.y[:, -1])):
+            raise SolverError(
+                f"the parallel transport of the coframe failed: {sol.message}",
+                t_reached=float(sol.t[-1]),
+                reason=str(sol.message),
+            )
         end = sol.y[:, -1].reshape(B, d * d + d)
         E = end[:, : d * d].reshape(B, d, d)
         g = np.asarray(R.hessian(points)).reshape(B, d, d)

@@ -42,7 +42,7 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 from scipy.special import logsumexp, softmax
 
-from .. import convex, losses, models
+from .. import _ode, convex, losses, models
 from .._validation import as_float_array, as_matrix, as_positive, as_real_at_least, check_finite
 from ..errors import ConvergenceError, InputError, ShapeError, SolverError
 from ..flows import gradient_flow
@@ -290,8 +290,11 @@ def flow_to_loss(
     # log a, log b for D > 2 (an absolute error on a log is a relative one on a)
     atol = 1e-3 * rtol if D == 2 else rtol
     try:
+        budget = _ode.Budget(
+            "the rescaled flow", max_evaluations=_ode.MAX_EVALUATIONS, time_limit=_ode.TIME_LIMIT
+        )
         sol = solve_ivp(
-            flow.velocity,
+            _ode.budgeted(flow.velocity, budget),
             (0.0, max_tau),
             flow.y0,
             method="LSODA",
@@ -435,15 +438,23 @@ def _solve_single_point(x, D, alpha, f):
     """Root in the single-point parameter `s` of an increasing function `f(w(s))`."""
     if D == 2:
         lo, hi = 0.0, 1.0
-        while f(_single_point_w(x, D, alpha, hi)) < 0:
+        for _ in range(2000):  # f increases to +inf: a bounded bracket search
+            if not f(_single_point_w(x, D, alpha, hi)) < 0:
+                break
             lo, hi = hi, 2.0 * hi
+        else:
+            raise ConvergenceError(f"no bracket for the single-point root below s={hi:g}")
         g = lambda s: f(_single_point_w(x, D, alpha, s))  # noqa: E731
         return brentq(g, max(lo, 1e-300), hi, xtol=1e-300, rtol=4 * np.finfo(float).eps)
     log_c = (2.0 - D) * math.log(alpha)
     g = lambda s: f(_single_point_w(x, D, alpha, s))  # noqa: E731  (decreasing in s)
     lo = log_c - 1.0
-    while g(lo) < 0:
+    for _ in range(2000):  # g decreases to -inf as s -> log_c: a bounded bracket search
+        if not g(lo) < 0:
+            break
         lo -= 10.0
+    else:
+        raise ConvergenceError(f"no bracket for the single-point root above s={lo:g}")
     return brentq(lambda s: -g(s), lo, log_c - 1e-12, xtol=1e-15, rtol=4 * np.finfo(float).eps)
 
 

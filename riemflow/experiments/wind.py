@@ -48,6 +48,7 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq, linprog, minimize
 from scipy.special import logsumexp
 
+from .. import _ode
 from .._validation import as_float_array, as_positive, as_real_at_least, as_system, check_finite
 from ..bregman import implicit_bias
 from ..errors import ConvergenceError, InputError, ShapeError, SolverError
@@ -218,8 +219,11 @@ def layer_flow(
     converged.terminal = True
     converged.direction = -1
     z0 = np.full(2 * d, math.log(alpha))
+    budget = _ode.Budget(
+        "the layer flow", max_evaluations=_ode.MAX_EVALUATIONS, time_limit=_ode.TIME_LIMIT
+    )
     sol = solve_ivp(
-        velocity,
+        _ode.budgeted(velocity, budget),
         (0.0, max_clock),
         z0,
         method="LSODA",
@@ -363,8 +367,12 @@ def face_limit(A, y, *, depth: float, tol: float = 1e-14) -> np.ndarray:
         F = np.concatenate([f(z)[1] - B.T @ nu, B @ z - y])
         step = np.linalg.solve(K, -F)
         t = 1.0
-        while np.any(z + t * step[: len(z)] <= 0):
+        for _ in range(80):  # halve until the step keeps z > 0 (z > 0 holds at t = 0)
+            if not np.any(z + t * step[: len(z)] <= 0):
+                break
             t *= 0.5
+        else:
+            raise ConvergenceError("the KKT polish could not keep the iterate positive")
         z, nu = z + t * step[: len(z)], nu + t * step[len(z) :]
         if np.max(np.abs(step[: len(z)])) <= 4 * np.finfo(float).eps * np.max(z):
             break
@@ -461,9 +469,7 @@ def hard_limit(eps: float, *, depth: float, alpha: float) -> np.ndarray:
         def F(v):  # log(x_1 + c x_2) with x = 2 alpha^2 sinh(s)
             return log_scale + float(np.logaddexp(log_sinh(v), math.log(c) + log_sinh(c * v)))
 
-        hi = 1.0
-        while F(hi) < 0:
-            hi *= 2.0
+        hi = _bracket_above(F, 1.0)
         v = brentq(F, 1e-300, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps)
         return np.array([math.exp(log_scale + log_sinh(v)), math.exp(log_scale + log_sinh(c * v))])
     P = p / (p - 2.0)
@@ -475,11 +481,18 @@ def hard_limit(eps: float, *, depth: float, alpha: float) -> np.ndarray:
     def G(t):
         return log_scale + float(np.logaddexp(_log_h_tanh(t, P), math.log(c) + log_h2(t)))
 
-    hi = 1.0
-    while G(hi) < 0:
-        hi *= 2.0
+    hi = _bracket_above(G, 1.0)
     t = brentq(G, 1e-300, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps)
     return np.array([math.exp(log_scale + _log_h_tanh(t, P)), math.exp(log_scale + log_h2(t))])
+
+
+def _bracket_above(F, hi: float, doublings: int = 2000) -> float:
+    """The first `hi * 2^k` with `F >= 0` for an increasing `F` (a bounded search)."""
+    for _ in range(doublings):
+        if not F(hi) < 0:
+            return hi
+        hi *= 2.0
+    raise ConvergenceError(f"no sign change of an increasing function below {hi:g}")
 
 
 def bregman_limit(A, y, *, depth: float, alpha: float, tol: float = 1e-10) -> np.ndarray:

@@ -303,6 +303,7 @@ def paper_potential(dim: int, alpha: float, depth: float = 2) -> Legendre:
             conjugate=lambda s: anp.sum(4.0 * scale * anp.sinh(0.5 * s) ** 2, axis=-1),
             hessian_conjugate=lambda s: _diagonal(2.0 * scale * anp.cosh(s), dim),
             name=f"Woodworth Q (D=2, alpha={alpha:g})",
+            check_derivatives=False,
         )
     p = D / (D - 2.0)
 
@@ -334,6 +335,7 @@ def paper_potential(dim: int, alpha: float, depth: float = 2) -> Legendre:
         conjugate=lambda s: anp.sum(scale * _big_h(dual_t(s), p), axis=-1),
         hessian_conjugate=lambda s: _diagonal(scale * _h_prime(dual_t(s), p), dim),
         name=f"Woodworth Q (D={D:g}, alpha={alpha:g})",
+        check_derivatives=False,
     )
 
 

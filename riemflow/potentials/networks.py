@@ -110,6 +110,7 @@ def hyperbolic_entropy(dim: int, alpha=1.0) -> Legendre:
         grad_conjugate=lambda mu: _scaled_sinh(4.0 * mu, log_beta, beta),
         conjugate=conjugate,
         name=f"hyperbolic entropy (alpha={label})",
+        check_derivatives=False,
     )
 
 
@@ -297,6 +298,7 @@ def _exponential_pair(log_a, log_b, rate: float, name: str) -> Legendre:
         grad_conjugate=grad_conjugate,
         conjugate=conjugate,
         name=name,
+        check_derivatives=False,
     )
 
 
@@ -515,6 +517,7 @@ def _power_potential(sigma, c, mags, L: float, name: str) -> Legendre:
         grad_conjugate=lambda mu: inside(mu, h(mu)),
         conjugate=conjugate,
         name=name,
+        check_derivatives=False,
     )
 
 
@@ -635,4 +638,5 @@ def single_neuron(a0: float, z0) -> Legendre:
         grad_conjugate=grad_conjugate,
         hessian_conjugate=hessian_conjugate,
         name=f"single-neuron potential (a0={a0:g}, delta={delta:.3g})",
+        check_derivatives=False,
     )

@@ -94,4 +94,5 @@ def commuting_quadratic(matrices, x_init, *, tol: float = 1e-12) -> Legendre:
         hessian_conjugate=hessian_conjugate,
         domain=MirrorImage(w0, grad_conjugate, mu_scale),
         name="commuting quadratic potential",
+        check_derivatives=False,
     )

@@ -62,6 +62,34 @@ def _diverging_flow():
     return rf.gradient_flow(G, lambda w: -anp.sum(w**3), np.array([1.0]), (0.0, 1.0))
 
 
+def _concave():
+    return rf.Legendre(lambda w: -anp.sum(w**2), 2, name="concave")
+
+
+def _abs_map():
+    return rf.Parametrization(lambda x: anp.abs(x), 1, name="|x|")
+
+
+def _kinked_potential():
+    # (|x1| + x2, x2): commuting at smooth points, a kink where x1 = 0
+    G = rf.Parametrization(
+        lambda x: anp.stack([anp.abs(x[..., 0]) + x[..., 1], x[..., 1]], -1), 2, name="kinked"
+    )
+    return rf.mirror_potential(G, np.array([0.3, 0.2]))
+
+
+def _flow(kind, G_x0, loss, **kwargs):
+    G, x0 = G_x0
+    if kind == "flow":
+        return rf.gradient_flow(G, loss, x0, kwargs.pop("t_span", (0.0, 5.0)), **kwargs)
+    return rf.gradient_descent(G, loss, x0, lr=0.05, steps=50)
+
+
+def _nan_loss(w):
+    # NaN for w >= 1 (a loss undefined there), with a finite gradient everywhere
+    return anp.sum(anp.where(w >= 1.0, np.nan, 0.0) + (w - 2.0) ** 2)
+
+
 def _sweep_fn(x):
     return {"y": x}
 
@@ -494,6 +522,118 @@ CASES: list[Case] = [
         "mu beyond the range of the mirror map (depth 3)",
         lambda: _labarriere().inverse_mirror_map(np.array([1e6]), np.array([[1.0], [2.0], [3.0]])),
         E.DomainError,
+    ),
+    # -- answers in bounded time: budgets, stalls, user functions that are not what they claim
+    Case(
+        "mirror_flow",
+        "non-Legendre",
+        "a concave R: no positive definite Hessian anywhere",
+        lambda: rf.mirror_flow(_concave(), _sq_loss(), np.ones(2), (0.0, 1.0)),
+        E.NotPositiveDefiniteError,
+    ),
+    Case(
+        "mirror_descent",
+        "non-Legendre",
+        "a concave R",
+        lambda: rf.mirror_descent(_concave(), _sq_loss(), np.ones(2), lr=0.1, steps=3),
+        E.NotPositiveDefiniteError,
+    ),
+    Case(
+        "gradient_flow",
+        "shape",
+        "a loss that returns a vector",
+        lambda: rf.gradient_flow(_diag2()[0], lambda w: w, _diag2()[1], (0.0, 1.0)),
+        E.ShapeError,
+    ),
+    Case(
+        "mirror_flow",
+        "shape",
+        "a loss that returns a vector",
+        lambda: rf.mirror_flow(_entropy(), lambda w: w, np.ones(2), (0.0, 1.0)),
+        E.ShapeError,
+    ),
+    Case(
+        "gradient_flow",
+        "nan/inf",
+        "a loss that is NaN at the start",
+        lambda: rf.gradient_flow(
+            _diag2()[0], lambda w: anp.sum(w) * np.nan, _diag2()[1], (0.0, 1.0)
+        ),
+        E.NonFiniteError,
+    ),
+    Case(
+        "gradient_flow",
+        "nan/inf",
+        "a loss that is NaN where the flow goes (finite gradient)",
+        lambda: _flow("flow", _diag2(dim=1), _nan_loss),
+        E.DivergenceError,
+    ),
+    Case(
+        "mirror_flow",
+        "nan/inf",
+        "a loss that is NaN where the flow goes (finite gradient)",
+        lambda: rf.mirror_flow(
+            rf.potentials.hyperbolic_entropy(1, 0.5), _nan_loss, np.zeros(1), (0.0, 5.0)
+        ),
+        E.DivergenceError,
+    ),
+    Case(
+        "gradient_descent",
+        "nan/inf",
+        "a loss that is NaN where the iterates go",
+        lambda: _flow("descent", _diag2(dim=1), _nan_loss),
+        E.DivergenceError,
+    ),
+    Case(
+        "gradient_flow",
+        "solver failure",
+        "a non-smooth map |x| whose flow chatters at the kink",
+        lambda: rf.gradient_flow(
+            _abs_map(), rf.losses.squared(np.eye(1), [-1.0]), np.array([0.5]), (0.0, 1.0)
+        ),
+        E.DivergenceError,
+    ),
+    Case(
+        "mirror_potential",
+        "solver failure",
+        "a kinked map: grad R* across the kink",
+        lambda: _kinked_potential().grad_conjugate(np.array([-0.5, 0.1])),
+        E.RiemflowError,
+    ),
+    Case(
+        "Parametrization",
+        "non-commuting",
+        "a closed-form vjp that is not the pullback of the map (3x instead of 2x)",
+        lambda: rf.gradient_flow(
+            rf.Parametrization(lambda x: x * x, 2, vectorized=True, vjp=lambda x, c: 3 * x * c),
+            _sq_loss(),
+            np.array([1.0, 0.5]),
+            (0.0, 0.2),
+        ),
+        E.InputError,
+    ),
+    Case(
+        "Legendre",
+        "non-Legendre",
+        "a closed-form grad that is not the gradient of fn",
+        lambda: rf.Legendre(lambda w: anp.sum(w**2) / 2, 2, grad=lambda w: 2 * w),
+        E.InputError,
+    ),
+    Case(
+        "Legendre",
+        "non-Legendre",
+        "a closed-form grad_conjugate that does not invert grad",
+        lambda: rf.Legendre(
+            lambda w: anp.sum(w**2) / 2, 2, grad=lambda w: w, grad_conjugate=lambda m: 2 * m
+        ),
+        E.InputError,
+    ),
+    Case(
+        "flows",
+        "bad option",
+        "an evaluation budget too small for the flow",
+        lambda: _flow("flow", _diag2(), _sq_loss(), t_span=(0.0, 50.0), max_evaluations=50),
+        E.BudgetError,
     ),
     # -- sweeps ------------------------------------------------------------------------------
     Case("sweep.grid", "shape", "an empty axis", lambda: rf.sweep.grid(x=[]), E.InputError),
