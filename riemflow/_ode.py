@@ -6,9 +6,17 @@ as rejected steps (the solver shrinks the step), and typed errors with the time 
 (`DivergenceError` for blow-ups and step-size collapse, `SolverError` otherwise). The
 gradient and mirror flows, the joint flow of the gradient fields and the converse's flows
 all use it, so they fail the same way.
+
+`integrate_on_manifold` is the same integration for a state that must stay on a manifold
+embedded in `R^N` (a sphere, the Stiefel manifold, the symmetric matrices holding the SPD
+cone): the exact flow stays on it, the integrator drifts off by its local errors. The
+drift is measured at every recorded time; where it exceeds a threshold the state is
+retracted onto the manifold and the integration restarts from there.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -16,7 +24,7 @@ from scipy.integrate import solve_ivp
 from ._validation import as_positive, as_time_grid, as_time_span, as_tolerance
 from .errors import DivergenceError, SolverError
 
-__all__ = ["integrate", "default_atol"]
+__all__ = ["integrate", "integrate_on_manifold", "ManifoldSolution", "default_atol"]
 
 
 def default_atol(x0: np.ndarray, factor: float = 1e-12) -> np.ndarray:
@@ -94,3 +102,97 @@ def integrate(velocity, y0, t_span, *, t_eval, rtol, atol, method, max_norm, wha
             reason=str(sol.message),
         )
     return sol
+
+
+@dataclass(frozen=True)
+class ManifoldSolution:
+    """The result of `integrate_on_manifold`, shaped like `solve_ivp`'s.
+
+    Attributes:
+        t: recorded times `(T,)`.
+        y: recorded states `(n, T)` (retracted where their drift exceeded the threshold).
+        nfev: right-hand side evaluations over all segments.
+        message: the last segment's solver message.
+        drift: the largest distance of the integrator's state from the manifold at the
+            recorded times, measured before any retraction.
+        n_retractions: how many times the state was retracted (and the solve restarted).
+    """
+
+    t: np.ndarray
+    y: np.ndarray
+    nfev: int
+    message: str
+    drift: float
+    n_retractions: int
+
+
+def integrate_on_manifold(
+    velocity,
+    y0,
+    t_span,
+    *,
+    distance,
+    retract,
+    retract_tol: float | None,
+    t_eval,
+    rtol,
+    atol,
+    method,
+    max_norm,
+    what,
+) -> ManifoldSolution:
+    """`integrate`, keeping the state on a manifold: at every recorded time (the points of
+    `t_eval`, else the solver's steps) the distance `distance(states (T, n)) -> (T,)` of the
+    state from the manifold is measured; at the first time it exceeds `retract_tol` the
+    state is replaced by `retract(state (n,))` and the integration restarts from it.
+    `retract_tol=None` only measures. Without a retraction the result is `integrate`'s,
+    bit for bit (one `solve_ivp` call)."""
+    t0, t1 = as_time_span(t_span)
+    remaining = as_time_grid(t_eval, (t0, t1))
+    if retract_tol is not None:
+        retract_tol = as_positive(retract_tol, "retract_tol")
+    y0 = np.asarray(y0, dtype=np.float64)
+    atol = default_atol(y0) if atol is None else atol  # one scale for every segment
+    times, states, drifts = [], [], []
+    start, y, nfev, retractions, restarted = t0, y0, 0, 0, False
+    while True:
+        sol = integrate(
+            velocity,
+            y,
+            (start, t1),
+            t_eval=remaining,
+            rtol=rtol,
+            atol=atol,
+            method=method,
+            max_norm=max_norm,
+            what=what,
+        )
+        nfev += int(sol.nfev)
+        ts, ys = sol.t, sol.y.T
+        if restarted and remaining is None:  # the restart point is recorded already
+            ts, ys = ts[1:], ys[1:]
+        drift = np.asarray(distance(ys), dtype=np.float64).reshape(-1)
+        bad = np.flatnonzero(drift > retract_tol) if retract_tol is not None else []
+        stop = ys.shape[0] if len(bad) == 0 else int(bad[0]) + 1
+        times.extend(ts[:stop])
+        states.extend(np.array(ys[:stop]))
+        drifts.extend(drift[:stop])
+        if len(bad) == 0:
+            break
+        states[-1] = y = np.asarray(retract(ys[stop - 1]), dtype=np.float64)
+        retractions += 1
+        start, restarted = float(ts[stop - 1]), True
+        if remaining is not None:
+            remaining = remaining[remaining > start]
+            if remaining.size == 0:
+                break
+        if not start < t1:
+            break
+    return ManifoldSolution(
+        t=np.asarray(times),
+        y=np.asarray(states).T,
+        nfev=nfev,
+        message=str(sol.message),
+        drift=float(np.max(drifts)) if drifts else 0.0,
+        n_retractions=retractions,
+    )

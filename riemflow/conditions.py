@@ -58,7 +58,7 @@ class CommutingReport:
         max_bracket: the largest relative bracket norm found.
         max_abs_bracket: the largest absolute bracket norm found.
         worst_pair: `(i, j)` where `max_bracket` occurred (`None` if `d = 1`).
-        worst_point: the point `(D,)` where it occurred.
+        worst_point: the point where it occurred, of the space's point shape.
         n_points: number of points checked.
         rtol, atol: the tolerances decided with.
     """
@@ -98,7 +98,8 @@ class RegularityReport:
         passed: `d <= m` and `sigma_min(x) > rtol * sigma_max(x)` at every point.
         min_singular_value: smallest `sigma_min(x)` over the points.
         min_relative_singular_value: smallest `sigma_min(x) / sigma_max(x)`.
-        worst_point: the point `(D,)` where the relative value is smallest.
+        worst_point: the point (of the space's point shape) where the relative value is
+            smallest.
         n_points: number of points checked.
         output_dim, manifold_dim: `d` and `m`.
         rtol: the tolerance decided with.
@@ -175,8 +176,8 @@ class LegendreReport:
 
 
 def sample_points(G, points, n_samples: int, seed) -> np.ndarray:
-    """`points` validated as a `(B, D)` batch of `G`'s domain, or `n_samples` random ones
-    drawn with `seed` when `points` is `None`."""
+    """`points` validated as a flat `(B, N)` batch of `G`'s domain, or `n_samples` random
+    ones drawn with `seed` when `points` is `None`."""
     if points is None:
         points = G.sample(as_positive_int(n_samples, "n_samples"), seed=seed)
     xb, _ = G.points(points, "points")
@@ -244,7 +245,9 @@ def check_commuting(
         max_bracket=max_rel,
         max_abs_bracket=max_abs,
         worst_pair=worst_pair,
-        worst_point=readonly_copy(worst_point),
+        worst_point=None
+        if worst_point is None
+        else readonly_copy(G.geometry.unflatten(worst_point)),
         n_points=int(xb.shape[0]),
         rtol=rtol,
         atol=atol,
@@ -266,7 +269,9 @@ def check_regular(
     """
     rtol = as_positive(rtol, "rtol", allow_zero=True)
     xb = sample_points(G, points, n_samples, seed)
-    kernels = np.atleast_3d(G.kernel(xb)).reshape(xb.shape[0], G.output_dim, -1)
+    kernels = np.atleast_3d(G.kernel(G.geometry.unflatten(xb))).reshape(
+        xb.shape[0], G.output_dim, -1
+    )
     eig = np.clip(np.linalg.eigvalsh(kernels), 0.0, None)
     sigma = np.sqrt(eig)
     smax = sigma[:, -1]
@@ -278,7 +283,7 @@ def check_regular(
         passed=passed,
         min_singular_value=float(np.min(sigma[:, 0])),
         min_relative_singular_value=float(rel[worst]),
-        worst_point=readonly_copy(xb[worst]),
+        worst_point=readonly_copy(G.geometry.unflatten(xb[worst])),
         n_points=int(xb.shape[0]),
         output_dim=d,
         manifold_dim=m,
