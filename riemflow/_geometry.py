@@ -547,8 +547,21 @@ class SubspaceGeometry(_MetricGeometry):
     def retracts(self) -> bool:
         return not self.full
 
+    @property
+    def whole(self) -> bool:
+        """Whether the space is all of `R^N` (a geomstats `VectorSpace` of full rank, such as
+        `Matrices`): no membership test, no retraction."""
+        return self.full and isinstance(self.space, VectorSpace)
+
+    def flow_point(self, x):
+        if self.whole and self.domain is None:
+            return x
+        return super().flow_point(x)
+
     def _belongs(self, xb):
         xb = np.asarray(xb, dtype=np.float64)
+        if self.whole:
+            return np.ones(xb.shape[0], dtype=bool)
         scale = 1.0 + np.max(np.abs(xb), axis=1)
         near = self.distance_to_manifold(xb) <= self.atol * scale
         X = np.asarray(self.unflatten(np.asarray(self.project(xb))))
