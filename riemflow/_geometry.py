@@ -288,6 +288,11 @@ class Geometry:
             UnsupportedSpaceError: geomstats' `metric.exp` fails on this space.
         """
         metric = getattr(self.space, "metric", None)
+        if metric is None:
+            raise UnsupportedSpaceError(
+                f"{type(self.space).__name__} has no geomstats metric, so no exponential "
+                "map; use step='projection'"
+            )
         try:
             out = metric.exp(self.unflatten(np.asarray(vb)), self.unflatten(np.asarray(xb)))
             return np.asarray(self.flatten(out), dtype=np.float64).reshape(np.shape(xb))

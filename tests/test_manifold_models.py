@@ -316,3 +316,22 @@ def test_hyperbolic_line_is_a_mirror_flow_and_the_plane_is_not(model):
     x = H.sample(3, seed=0)
     scale = (1 - np.sum(x**2, axis=1)) ** 2 / 4 if model == "ball" else x[:, 1] ** 2
     np.testing.assert_allclose(H.kernel(x), scale[:, None, None] * np.eye(2), rtol=1e-13)
+
+
+def test_closed_form_pullbacks_take_matrix_points():
+    """A user `vjp` is written for the point shape: `dG(U)^T c = (C + C^T) U` for
+    `w = triu(U U^T)`, `C` the upper-triangular matrix holding `c`."""
+    from geomstats.geometry.matrices import Matrices
+
+    rows, cols = np.triu_indices(3)
+
+    def fn(U):
+        return anp.einsum("...ac,...bc->...ab", U, U)[..., rows, cols]
+
+    def vjp(U, c):
+        C = np.zeros(np.shape(c)[:-1] + (3, 3))
+        C[..., rows, cols] = c
+        return (C + np.swapaxes(C, -1, -2)) @ U
+
+    G = rf.Parametrization(fn, Matrices(3, 2), vectorized=True, vjp=vjp)
+    assert G.check_vjp() < 1e-14
