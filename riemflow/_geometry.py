@@ -46,12 +46,13 @@ For the common metrics a closed form of the same gradient replaces the generic
 | `Stiefel`, canonical; `SpecialOrthogonal(n)`, bi-invariant | `D - Y D^T Y` |
 | hyperboloid, Minkowski | `to_tangent(J D)`, `J = diag(-1, 1, ..., 1)` |
 
-`make_geometry` checks every route it builds, closed form or generic, against the defining
-identity `<grad f, v>_x = df[v]` with geomstats' own `inner_product` at sample points, and
-refuses a space (`UnsupportedSpaceError`) naming the geomstats method that is missing or
-fails. Lie brackets of tangent fields computed in ambient coordinates do not depend on how
-the fields are extended off `M` (or off `V`), so brackets in these coordinates are the
-intrinsic ones.
+`make_geometry` keeps the first three kinds for the vector spaces they describe (their
+numbers do not change), and checks every subspace and embedded route it builds, closed
+form or generic, against the defining identity `<grad f, v>_x = df[v]` with geomstats'
+own `inner_product` at sample points; it refuses a space (`UnsupportedSpaceError`) naming
+the geomstats method that is missing or fails. Lie brackets of tangent fields computed in
+ambient coordinates do not depend on how the fields are extended off `M` (or off `V`), so
+brackets in these coordinates are the intrinsic ones.
 """
 
 from __future__ import annotations

@@ -164,9 +164,11 @@ MODELS: dict[str, ModelEntry] = {
         ),
     ),
     "stiefel": ModelEntry(
-        "W = U U^T, U on Stiefel(dim, 2), canonical metric: not commuting",
+        "W = U U^T, U on Stiefel(dim + 1, 2), canonical metric: not commuting",
         False,
-        lambda dim, *, depth, alpha, rng: models.symmetric_factorization(dim, 2, space="stiefel"),
+        lambda dim, *, depth, alpha, rng: models.symmetric_factorization(
+            dim + 1, 2, space="stiefel"
+        ),
     ),
     "isospectral": ModelEntry(
         "W = Q diag(1, ..., dim) Q^T, Q on SO(dim), bi-invariant metric: not commuting",
