@@ -10,11 +10,18 @@ non-smooth right-hand side that chatters at a kink, a stiff problem for an expli
 method), the solve stops at once with the time reached. The gradient and mirror flows,
 the joint flow of the gradient fields and the converse's flows all use it, so they fail
 the same way.
+
+`integrate_on_manifold` is the same integration for a state that must stay on a manifold
+embedded in `R^N` (a sphere, the Stiefel manifold, the symmetric matrices holding the SPD
+cone): the exact flow stays on it, the integrator drifts off by its local errors. The
+drift is measured at every recorded time; where it exceeds a threshold the state is
+retracted onto the manifold and the integration restarts from there.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -26,6 +33,8 @@ __all__ = [
     "Budget",
     "budgeted",
     "integrate",
+    "integrate_on_manifold",
+    "ManifoldSolution",
     "default_atol",
     "MAX_EVALUATIONS",
     "TIME_LIMIT",
@@ -220,3 +229,102 @@ def _check_progress(budget: Budget, progress: dict, t1: float, what: str, window
             t_reached=t,
             reason="stalled",
         )
+
+
+@dataclass(frozen=True)
+class ManifoldSolution:
+    """The result of `integrate_on_manifold`, shaped like `solve_ivp`'s.
+
+    Attributes:
+        t: recorded times `(T,)`.
+        y: recorded states `(n, T)` (retracted where their drift exceeded the threshold).
+        nfev: right-hand side evaluations over all segments.
+        message: the last segment's solver message.
+        drift: the largest distance of the integrator's state from the manifold at the
+            recorded times, measured before any retraction.
+        n_retractions: how many times the state was retracted (and the solve restarted).
+    """
+
+    t: np.ndarray
+    y: np.ndarray
+    nfev: int
+    message: str
+    drift: float
+    n_retractions: int
+
+
+def integrate_on_manifold(
+    velocity,
+    y0,
+    t_span,
+    *,
+    distance,
+    retract,
+    retract_tol: float | None,
+    t_eval,
+    rtol,
+    atol,
+    method,
+    max_norm,
+    what,
+    max_evaluations: int = MAX_EVALUATIONS,
+    time_limit: float | None = TIME_LIMIT,
+) -> ManifoldSolution:
+    """`integrate`, keeping the state on a manifold: at every recorded time (the points of
+    `t_eval`, else the solver's steps) the distance `distance(states (T, n)) -> (T,)` of the
+    state from the manifold is measured; at the first time it exceeds `retract_tol` the
+    state is replaced by `retract(state (n,))` and the integration restarts from it.
+    `retract_tol=None` only measures. Without a retraction the result is `integrate`'s,
+    bit for bit (one `solve_ivp` call). The evaluation budget is shared by the segments;
+    the time budget applies to each."""
+    t0, t1 = as_time_span(t_span)
+    remaining = as_time_grid(t_eval, (t0, t1))
+    if retract_tol is not None:
+        retract_tol = as_positive(retract_tol, "retract_tol")
+    y0 = np.asarray(y0, dtype=np.float64)
+    atol = default_atol(y0) if atol is None else atol  # one scale for every segment
+    times, states, drifts = [], [], []
+    start, y, nfev, retractions, restarted = t0, y0, 0, 0, False
+    while True:
+        sol = integrate(
+            velocity,
+            y,
+            (start, t1),
+            t_eval=remaining,
+            rtol=rtol,
+            atol=atol,
+            method=method,
+            max_norm=max_norm,
+            what=what,
+            max_evaluations=max(1, max_evaluations - nfev),
+            time_limit=time_limit,
+        )
+        nfev += int(sol.nfev)
+        ts, ys = sol.t, sol.y.T
+        if restarted and remaining is None:  # the restart point is recorded already
+            ts, ys = ts[1:], ys[1:]
+        drift = np.asarray(distance(ys), dtype=np.float64).reshape(-1)
+        bad = np.flatnonzero(drift > retract_tol) if retract_tol is not None else []
+        stop = ys.shape[0] if len(bad) == 0 else int(bad[0]) + 1
+        times.extend(ts[:stop])
+        states.extend(np.array(ys[:stop]))
+        drifts.extend(drift[:stop])
+        if len(bad) == 0:
+            break
+        states[-1] = y = np.asarray(retract(ys[stop - 1]), dtype=np.float64)
+        retractions += 1
+        start, restarted = float(ts[stop - 1]), True
+        if remaining is not None:
+            remaining = remaining[remaining > start]
+            if remaining.size == 0:
+                break
+        if not start < t1:
+            break
+    return ManifoldSolution(
+        t=np.asarray(times),
+        y=np.asarray(states).T,
+        nfev=nfev,
+        message=str(sol.message),
+        drift=float(np.max(drifts)) if drifts else 0.0,
+        n_retractions=retractions,
+    )

@@ -51,8 +51,8 @@ class _JointFlow:
 
     def __init__(self, G: Parametrization, x_init: np.ndarray, *, rtol: float, method: str):
         self.G, self.x_init, self.rtol, self.method = G, x_init, rtol, method
-        self.w0 = np.asarray(G(x_init), dtype=np.float64)
-        self.K0 = np.asarray(G.kernel(x_init), dtype=np.float64)
+        self.w0 = np.asarray(G.values(x_init[None, :])[0], dtype=np.float64)
+        self.K0 = np.asarray(G.kernel(G.geometry.unflatten(x_init)), dtype=np.float64)
         scale = np.abs(x_init)
         self.atol_x = 1e-14 * np.where(scale > 0, scale, max(float(scale.max()), 1.0))
         self._cache: dict[bytes, tuple[np.ndarray, float]] = {}
@@ -119,7 +119,7 @@ class _JointFlow:
         K = np.full((mub.shape[0], d, d), np.nan)
         ok = np.all(np.isfinite(x), axis=1)
         if np.any(ok):
-            K[ok] = np.asarray(self.G.kernel(x[ok])).reshape(-1, d, d)
+            K[ok] = np.asarray(self.G.kernel(self.G.geometry.unflatten(x[ok]))).reshape(-1, d, d)
         return K[0] if single else K
 
     def _kernel_derivatives(self, mu):
@@ -158,10 +158,11 @@ class _JointFlow:
 
 
 def _check_points(G: Parametrization, x_init: np.ndarray, points, n_check: int, seed):
-    if points is not None:
-        xb, _ = G.points(points, "check_points")
-        return np.vstack([x_init[None, :], xb])
-    return np.vstack([x_init[None, :], G.sample(n_check, seed=seed)])
+    """`x_init` (flat) and the check points, point-shaped `(B, *S)`."""
+    if points is None:
+        points = G.sample(n_check, seed=seed)
+    xb, _ = G.points(points, "check_points")
+    return G.geometry.unflatten(np.vstack([x_init[None, :], xb]))
 
 
 def mirror_potential(
@@ -192,11 +193,13 @@ def mirror_potential(
       (`solve_ivp`, `method`, `rtol`), `hess R^* = K o psi`; `grad R(w)` solves
       `G(psi(x_init; mu)) = w` by damped Newton (Jacobian `K`), `R(w) = <mu, w> - R^*(mu)`
       and `hess R(w) = K(psi(x_init; mu))^{-1}`. Each evaluation integrates ODEs: expect
-      milliseconds to seconds per call, not microseconds.
+      milliseconds to seconds per call, not microseconds. On matrix and embedded
+      manifolds the joint flow runs in the points' flat coordinates and is retracted onto
+      the manifold where it drifts (see `riemflow.gradient_flow`).
 
     Args:
         G: a commuting, regular parametrization.
-        x_init: the initialization `(D,)`.
+        x_init: the initialization, of the space's point shape (`(D,)`, `(n, n)`, ...).
         closed_form: use `G`'s closed form when it has one.
         local: build the numerical `R` even if `G` is not commuting. Then
             `grad R^* = G o psi` along straight lines in `mu` is not a gradient field and
@@ -204,7 +207,7 @@ def mirror_potential(
             generally not be mirror flow with it (see `riemflow.loop_test`).
         domain: the domain of `R` for the numerical construction (a `Domain` or box pairs);
             default `domains.MirrorImage`, the image of the joint flow.
-        check_points: points `(B, D)` where commutation and regularity are checked
+        check_points: points `(B, *S)` where commutation and regularity are checked
             (with `x_init`); default `x_init` and `n_check` samples of `G`'s domain.
         n_check: number of sampled check points.
         commuting_rtol: relative bracket tolerance of `check_commuting`.

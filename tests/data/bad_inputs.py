@@ -34,6 +34,18 @@ def _diag2(alpha=0.5, dim=2):
     return rf.models.diagonal_network(dim, depth=2, alpha=alpha)
 
 
+def _spd_space(equip=True):
+    from geomstats.geometry.spd_matrices import SPDMatrices
+
+    return SPDMatrices(2, equip=equip)
+
+
+def _minkowski():
+    from geomstats.geometry.minkowski import Minkowski
+
+    return Minkowski(3)
+
+
 def _sq_loss(n=1, d=2):
     return rf.losses.squared(np.ones((n, d)), np.ones(n))
 
@@ -135,6 +147,41 @@ CASES: list[Case] = [
         "a non-callable map",
         lambda: rf.Parametrization(3.0, 2),
         E.NotCallableError,
+    ),
+    Case(
+        "Parametrization",
+        "bad option",
+        "a geomstats space without a metric",
+        lambda: rf.Parametrization(lambda P: P[..., 0, 0], _spd_space(equip=False)),
+        E.UnsupportedSpaceError,
+    ),
+    Case(
+        "Parametrization",
+        "bad option",
+        "a pseudo-Riemannian space (Minkowski)",
+        lambda: rf.Parametrization(lambda x: x[..., 0], _minkowski()),
+        E.UnsupportedSpaceError,
+    ),
+    Case(
+        "Parametrization.kernel",
+        "shape",
+        "a flat vector where the space has matrix points",
+        lambda: rf.models.spd_chart(2)[0].kernel(np.ones(4)),
+        E.ShapeError,
+    ),
+    Case(
+        "Parametrization.kernel",
+        "out-of-domain",
+        "a symmetric matrix that is not positive definite on SPD",
+        lambda: rf.models.spd_chart(2)[0].kernel(np.array([[1.0, 2.0], [2.0, 1.0]])),
+        E.DomainError,
+    ),
+    Case(
+        "Parametrization.lie_brackets",
+        "singular",
+        "log-Euclidean brackets at repeated eigenvalues",
+        lambda: rf.models.spd_chart(2, "log_euclidean")[0].lie_brackets(np.eye(2)),
+        E.NotDifferentiableError,
     ),
     Case(
         "Parametrization.jacobian",
@@ -357,6 +404,24 @@ CASES: list[Case] = [
         "a step size that diverges",
         lambda: rf.gradient_descent(_diag2()[0], _sq_loss(), _diag2()[1], lr=1e3, steps=50),
         E.SolverError,
+    ),
+    Case(
+        "gradient_descent",
+        "bad option",
+        "step = 'newton'",
+        lambda: rf.gradient_descent(
+            _diag2()[0], _sq_loss(), _diag2()[1], lr=0.1, steps=3, step="newton"
+        ),
+        E.InputError,
+    ),
+    Case(
+        "gradient_flow",
+        "bad option",
+        "retract_tol = 0 on a matrix manifold",
+        lambda: rf.gradient_flow(
+            *rf.models.spd_chart(2), lambda w: w[0], (0.0, 1.0), retract_tol=0.0
+        ),
+        E.InputError,
     ),
     Case(
         "mirror_descent",
