@@ -32,7 +32,7 @@ def _model(U, V=None):
 
 
 def _joint_flow_potential(G, x0):
-    return rf.mirror_potential(G, x0, closed_form=False)  # TODO structure=None
+    return rf.mirror_potential(G, x0, closed_form=False, structure=None)
 
 
 @pytest.mark.parametrize(("depth", "seed"), [(3, 0), (3, 1), (4, 0)])
