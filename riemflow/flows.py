@@ -19,7 +19,7 @@ import numbers
 
 import numpy as np
 
-from . import _ode
+from . import _ode, losses
 from ._validation import as_point, as_positive, as_positive_int
 from .errors import (
     ConvergenceError,
@@ -100,6 +100,7 @@ def gradient_flow(
     atol: float | None = None,
     method: str = "DOP853",
     max_norm: float = 1e12,
+    switch_times=None,
 ) -> Trajectory:
     """Gradient flow of `L o G` on the manifold of `G`.
 
@@ -123,6 +124,8 @@ def gradient_flow(
             of being swamped by an absolute error larger than the coordinates.
         method: `solve_ivp` method (default `"DOP853"`, 8th order).
         max_norm: the flow counts as diverging once `|x| > max_norm`.
+        switch_times: times where a time-dependent loss jumps (default: those it declares,
+            `riemflow.losses.switch_times`): the flow is integrated from one to the next.
 
     Returns:
         A `Trajectory` with `t, x, w, loss` and `constraint_drift`.
@@ -168,6 +171,7 @@ def gradient_flow(
         method=method,
         max_norm=max_norm,
         what=f"gradient flow of {G.name}",
+        switch_times=losses.switch_times(loss) if switch_times is None else switch_times,
     )
     xs = sol.y.T
     # Domain membership of the nearest points on M; the distance to M is reported apart.
@@ -344,6 +348,7 @@ def mirror_flow(
     atol: float | None = None,
     method: str = "DOP853",
     max_norm: float = 1e12,
+    switch_times=None,
 ) -> Trajectory:
     """Mirror flow `d/dt grad R(w) = -grad L(w)`, integrated in `mu = grad R(w)`.
 
@@ -362,6 +367,10 @@ def mirror_flow(
             coordinate (`1e-12` where `mu0` is 0).
         method: `solve_ivp` method.
         max_norm: `|mu| > max_norm` counts as diverging.
+        switch_times: times where a time-dependent loss jumps (default: those it declares,
+            `riemflow.losses.switch_times`). The flow is integrated from one to the next with
+            that interval's loss, `mu` carried across: no step straddles a jump and no dual
+            solve is repeated there, so a switching loss costs what its pieces cost.
 
     Returns:
         A `Trajectory` with `t, w, mu, loss` (`x` is `None`).
@@ -406,6 +415,7 @@ def mirror_flow(
         method=method,
         max_norm=max_norm,
         what=what,
+        switch_times=losses.switch_times(loss) if switch_times is None else switch_times,
     )
     mus = sol.y.T
     if R.has_closed_form_inverse:

@@ -117,43 +117,86 @@ class _JointFlow:
 
     Rows whose flow blows up or leaves the domain of `G` come back as NaN: the Newton
     solves backtrack from them, and `Legendre` reports them as outside the domain.
+
+    With `anchors` (commuting `G` only), a solve starts from the nearest point `a` of a
+    lattice in `mu` (spacing `anchor_spacing` times the dual scale): `psi(x_init; mu) =
+    Phi^{mu - a}(psi(x_init; a))` because the flows commute, and the line integral is
+    path-independent, so `Q(mu) = Q(a) + int <mu - a, G>` along the short hop. Each anchor
+    is one solve from `x_init`, kept; the result is a function of `mu` alone (whatever was
+    evaluated before), and the successive evaluations of a flow, which stay close to each
+    other, cost short hops instead of whole paths.
     """
 
-    def __init__(self, G: Parametrization, x_init: np.ndarray, *, rtol: float, method: str):
+    def __init__(
+        self,
+        G: Parametrization,
+        x_init: np.ndarray,
+        *,
+        rtol: float,
+        method: str,
+        anchors: bool = False,
+        anchor_spacing: float = 0.5,
+    ):
         self.G, self.x_init, self.rtol, self.method = G, x_init, rtol, method
         self.cost = JointFlowCost()
         self.w0 = np.asarray(G(x_init), dtype=np.float64)
         self.K0 = np.asarray(G.kernel(x_init), dtype=np.float64)
         scale = np.abs(x_init)
         self.atol_x = 1e-14 * np.where(scale > 0, scale, max(float(scale.max()), 1.0))
+        lam_max = float(np.linalg.eigvalsh(self.K0)[-1])
+        self.mu_scale = 0.5 * max(1.0, float(np.max(np.abs(self.w0)))) / max(lam_max, 1e-300)
+        self.spacing = anchor_spacing * self.mu_scale if anchors else None
         self._cache: dict[bytes, tuple[np.ndarray, float]] = {}
+        self._anchors: dict[bytes, tuple[np.ndarray, float]] = {}
 
     def _atol_q(self, mu: np.ndarray) -> float:
         # q ~ <mu, w0> + mu^T K0 mu / 2: resolve it relative to that size
         size = abs(float(mu @ self.w0)) + abs(float(mu @ self.K0 @ mu))
         return 1e-14 * size + 1e-300
 
-    def _solve_one(self, mu: np.ndarray) -> tuple[np.ndarray, float]:
-        key = mu.tobytes()
-        if key in self._cache:
-            return self._cache[key]
-        start = time.perf_counter()
+    def _flow(self, x, mu, atol_q, first_step=None) -> tuple[np.ndarray, float]:
+        """The joint flow from `x` by `mu` and its line integral; NaN where it fails."""
         try:
             with np.errstate(all="ignore"):
                 end = joint_flow(
                     self.G,
-                    self.x_init,
+                    x,
                     mu,
                     rtol=self.rtol,
                     atol=self.atol_x,
                     method=self.method,
                     line_integral=True,
-                    integral_atol=self._atol_q(mu),
+                    integral_atol=atol_q,
                     project=True,
+                    first_step=first_step,
                 )
-            result = (end.x, end.integral)
+            return end.x, end.integral
         except (SolverError, DomainError, FloatingPointError):
-            result = (np.full(self.x_init.size, np.nan), np.nan)
+            return np.full(self.x_init.size, np.nan), np.nan
+
+    def _anchor(self, a: np.ndarray) -> tuple[np.ndarray, float]:
+        key = a.tobytes()
+        if key not in self._anchors:
+            if len(self._anchors) > 4096:
+                self._anchors.clear()
+            self._anchors[key] = self._flow(self.x_init, a, self._atol_q(a))
+        return self._anchors[key]
+
+    def _solve_one(self, mu: np.ndarray) -> tuple[np.ndarray, float]:
+        key = mu.tobytes()
+        if key in self._cache:
+            return self._cache[key]
+        start = time.perf_counter()
+        atol_q = self._atol_q(mu)
+        result = None
+        if self.spacing is not None:
+            a = self.spacing * np.round(mu / self.spacing)
+            x_a, q_a = self._anchor(a)
+            if np.all(np.isfinite(x_a)):
+                x, q = self._flow(x_a, mu - a, atol_q, first_step=1.0)  # a short hop
+                result = (x, q_a + q)
+        if result is None:
+            result = self._flow(self.x_init, mu, atol_q)
         self.cost.solves += 1
         self.cost.seconds += time.perf_counter() - start
         if len(self._cache) > 256:
@@ -262,12 +305,10 @@ def _joint_flow_potential(
                 "construction",
                 report=report,
             )
-    flow = _JointFlow(G, x0, rtol=rtol, method=method)
+    flow = _JointFlow(G, x0, rtol=rtol, method=method, anchors=not local)
     d = flow.w0.size
-    lam_max = float(np.linalg.eigvalsh(flow.K0)[-1])
-    mu_scale = 0.5 * max(1.0, float(np.max(np.abs(flow.w0)))) / max(lam_max, 1e-300)
     if domain is None:
-        domain = MirrorImage(flow.w0, flow.grad_conjugate, mu_scale)
+        domain = MirrorImage(flow.w0, flow.grad_conjugate, flow.mu_scale)
     kind = "local potential" if local else "potential"
     R = Legendre.from_conjugate(
         flow.conjugate,

@@ -52,6 +52,7 @@ def joint_flow(
     integral_atol: float = 1e-300,
     project: bool = False,
     max_norm: float = 1e12,
+    first_step: float | None = None,
 ) -> JointFlowEnd:
     """Integrate `dx/ds = sum_i mu_i grad G_i(x)` from `s = 0` to `1`.
 
@@ -67,6 +68,8 @@ def joint_flow(
         integral_atol: absolute tolerance of `q`.
         project: map the end onto the manifold (nearest point; identity on open sets).
         max_norm: the flow counts as blowing up once `|(x, q)| > max_norm`.
+        first_step: the solver's first trial step in `s` (e.g. `1.0` for a short flow that
+            one step may cover); default the solver's own estimate.
 
     Returns:
         A `JointFlowEnd`.
@@ -102,6 +105,7 @@ def joint_flow(
         atol=tolerance,
         method=method,
         max_norm=max_norm,
+        first_step=first_step,
         what=(
             f"the joint flow psi(x; mu) of {G.name} (mu is probably outside the domain of "
             "the joint flow: a finite-time blow-up)"
