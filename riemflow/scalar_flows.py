@@ -140,6 +140,11 @@ class ScalarFlows:
         x_init: the initialization `(D,)`.
         outputs: `(P,)` the output of each problem's representative block.
         inputs: `P` index arrays, the representative blocks' inputs.
+        family: `(P,)` the family of each problem (identical maps), with
+        hosts: per family, `(outputs (m_f,), inputs (m_f, k_f))` of its blocks: any of them
+            evaluates the family's map, so a row of `G` carries up to `m_f` states of the
+            family's problems (a balanced initialization, one problem for `d` blocks, then
+            costs `d` times fewer rows). Default: each problem evaluated in its own block.
         n_nodes: Chebyshev points per panel.
         tol: relative tolerance of the Picard iteration (in the max norm of the block's
             state) and of the coefficient tails of `r*'` and `r*''`; `1e-13` resolves the
@@ -169,6 +174,8 @@ class ScalarFlows:
         outputs,
         inputs,
         *,
+        family=None,
+        hosts=None,
         n_nodes: int = 21,
         tol: float = 1e-13,
         max_iter: int = 40,
@@ -194,27 +201,26 @@ class ScalarFlows:
                 f"output {int(self.outputs[np.argmin(sizes)])} of the separable map depends on "
                 "no input: dG loses rank (no mirror map)"
             )
-        # the problems' inputs as a padded (P, m) gather (padding repeats the first input
-        # and is masked in sums)
+        # each problem's inputs as a padded (P, m) gather (padding repeats the first input
+        # and is masked)
         m = int(sizes.max())
         self.gather = np.stack(
             [np.concatenate([i, np.full(m - i.size, i[0])]) for i in self.inputs]
         )
-        self.gather_mask = np.arange(m)[None, :] < sizes[:, None]
-        self.uniform = bool(np.all(sizes == m))
+        self.mask = np.arange(m)[None, :] < sizes[:, None]
+        self._hosts(family, hosts, m)
         self.sides = {+1: _Side(+1, P, n_nodes), -1: _Side(-1, P, n_nodes)}
-        self.state = {+1: self.x0.copy(), -1: self.x0.copy()}
+        local = np.where(self.mask, self.x0[self.gather], 0.0)
+        self.state = {+1: local.copy(), -1: local.copy()}  # each problem's end state
         self.mu_end = {+1: np.zeros(P), -1: np.zeros(P)}
         self.F_end = {+1: np.zeros(P), -1: np.zeros(P)}
         self.edge = {+1: np.zeros(P, dtype=bool), -1: np.zeros(P, dtype=bool)}
         self.edge_reason = {+1: np.full(P, "", dtype="<U8"), -1: np.full(P, "", dtype="<U8")}
         self.n_attempts = self.n_accepted = self.n_rejected = 0
         self.n_iterations = self.n_extensions = 0
-        covector = np.zeros((1, bmap.output_dim))
-        covector[0, self.outputs] = 1.0
-        W, F = bmap.pullback(self.x0[None, :], covector)
-        self.w0 = W[0, self.outputs]
-        self.K0 = self._sum_sq(F[0])
+        problems = np.arange(P)
+        self.w0, F = self._evaluate(local, problems, np.ones(P))
+        self.K0 = np.sum(F**2, axis=-1)
         if not np.all(self.K0 > 0):
             bad = int(np.argmax(~(self.K0 > 0)))
             raise NotRegularError(
@@ -224,14 +230,11 @@ class ScalarFlows:
         self.f_end = {+1: self.w0.copy(), -1: self.w0.copy()}
         # first panel length: |h| Lip(grad g) ~ 1/2 (Picard converges fast), and r*' moving
         # by at most ~2 |w0| where w0 != 0; Lip from a difference of the field along itself
-        scale_x = np.maximum(self._max(np.abs(self.x0)), 1e-3)
-        eps = 1e-5 * scale_x / np.maximum(self._max(np.abs(F[0])), 1e-300)
-        step = np.zeros(bmap.input_dim)
-        for p, idx in enumerate(self.inputs):
-            step[idx] = eps[p]
-        _, F2 = bmap.pullback((self.x0 + step * F[0])[None, :], covector)
+        scale_x = np.maximum(np.max(np.abs(local), axis=-1), 1e-3)
+        eps = 1e-5 * scale_x / np.maximum(np.max(np.abs(F), axis=-1), 1e-300)
+        _, F2 = self._evaluate(local + eps[:, None] * F, problems, np.ones(P))
         with np.errstate(all="ignore"):
-            lip = np.sqrt(self._sum_sq(F2[0] - F[0]) / self.K0) / eps
+            lip = np.sqrt(np.sum((F2 - F) ** 2, axis=-1) / self.K0) / eps
         lip = np.where(np.isfinite(lip), lip, 1.0)
         w_ref = np.abs(self.w0) + 0.1 * float(np.max(np.abs(self.w0)))
         h0 = np.minimum(
@@ -247,83 +250,128 @@ class ScalarFlows:
         )
         self.mu_scale = h0.copy()
 
-    # -- reductions over each problem's inputs ----------------------------------------------
-    def _sum_sq(self, F):
-        """`sum_{j in I_p} F_j^2` over the last axis: `(..., D) -> (..., P)`."""
-        sq = F[..., self.gather] ** 2
-        return np.sum(sq if self.uniform else sq * self.gather_mask, axis=-1)
+    # -- evaluation of many problem states in few rows of G ------------------------------------
+    def _hosts(self, family, hosts, m: int):
+        """The blocks that can evaluate each problem's map (its family's members): a table of
+        host blocks, global block ids per family, and each problem's family."""
+        if family is None:
+            family = np.arange(self.P)
+            hosts = [(self.outputs[p : p + 1], self.inputs[p][None, :]) for p in range(self.P)]
+        self.family = np.asarray(family, dtype=int)
+        outs, ins, table = [], [], []
+        for host_out, host_in in hosts:
+            host_in = np.atleast_2d(np.asarray(host_in, dtype=int))
+            pad = np.repeat(host_in[:, :1], m - host_in.shape[1], axis=1)
+            table.append(np.arange(len(outs), len(outs) + host_in.shape[0]))
+            outs.extend(np.asarray(host_out, dtype=int).tolist())
+            ins.extend(np.concatenate([host_in, pad], axis=1))
+        self.host_out = np.array(outs, dtype=int)
+        self.host_in = np.array(ins, dtype=int)
+        self.family_size = np.array([t.size for t in table])
+        width = int(self.family_size.max())
+        self.family_table = np.stack(
+            [np.concatenate([t, np.full(width - t.size, -1)]) for t in table]
+        )
 
-    def _max(self, A):
-        """`max_{j in I_p} A_j` over the last axis: `(..., D) -> (..., P)`."""
-        return np.max(A[..., self.gather], axis=-1)
+    def _evaluate(self, states, problems, speeds):
+        """`(g_p(z), speed grad g_p(z))` for local states `z: (N, m)` of `problems (N,)`,
+        in as few rows of `G` as the hosts allow: the `k`-th state of a family goes to row
+        `k // m_f` in the `(k % m_f)`-th block of that family, all others at `x_init`.
+
+        Returns:
+            `(N,)` values and `(N, m)` fields (0 in the padding).
+        """
+        family = self.family[problems]
+        order = np.argsort(family, kind="stable")
+        ranked = family[order]
+        rank = np.empty(family.size, dtype=int)
+        rank[order] = np.arange(family.size) - np.searchsorted(ranked, ranked, side="left")
+        size = self.family_size[family]
+        row, block = rank // size, self.family_table[family, rank % size]
+        rows = int(row.max()) + 1
+        idx, mask = self.host_in[block], self.mask[problems]
+        X = np.broadcast_to(self.x0, (rows, self.x0.size)).copy()
+        X[np.repeat(row, idx.shape[1])[mask.ravel()], idx[mask]] = states[mask]
+        H = np.zeros((rows, self.bmap.output_dim))
+        out = self.host_out[block]
+        H[row, out] = speeds
+        W, F = self.bmap.pullback(X, H)
+        return W[row, out], np.where(mask, F[row[:, None], idx], 0.0)
 
     # -- one panel for every active (direction, problem) ------------------------------------
     def _attempt(self, active):
         """Chebyshev-Picard on one panel per active problem and direction."""
-        rule, n, bmap = self.rule, self.n, self.bmap
+        rule, n = self.rule, self.n
         lanes = [s for s in (+1, -1) if np.any(active[s])]
-        L = len(lanes)
-        H = np.zeros((L, bmap.output_dim))
-        for li, s in enumerate(lanes):
-            H[li, self.outputs[active[s]]] = self.h[s][active[s]]
-        X0 = np.stack([self.state[s] for s in lanes])
-        Hn = np.repeat(H, n, axis=0)
-        act = np.stack([active[s] for s in lanes])
-        converged = np.full(act.shape, -1)
-        previous = np.full(act.shape, np.inf)
-        rising = np.zeros(act.shape, dtype=int)
-        failed = np.zeros(act.shape, dtype=bool)
+        which = [np.flatnonzero(active[s]) for s in lanes]
+        prob = np.concatenate(which)
+        speed = np.concatenate([self.h[s][w] for s, w in zip(lanes, which, strict=True)])
+        A = prob.size
+        mask = self.mask[prob][:, None, :]
+        X0 = np.concatenate([self.state[s][w] for s, w in zip(lanes, which, strict=True)])
+        prob_n, speed_n = np.repeat(prob, n), np.repeat(speed, n)
+        converged = np.full(A, -1)
+        previous = np.full(A, np.inf)
+        rising = np.zeros(A, dtype=int)
+        failed = np.zeros(A, dtype=bool)
         with np.errstate(all="ignore"):
-            X = X0[:, None, :] + rule.s[None, :, None] * bmap.pullback(X0, H)[1][:, None, :]
+            X = X0[:, None, :] + rule.s[None, :, None] * self._evaluate(X0, prob, speed)[1][:, None]
             for it in range(1, self.max_iter + 1):
-                F = bmap.pullback(X.reshape(L * n, -1), Hn)[1].reshape(L, n, -1)
-                Xn = X0[:, None, :] + np.matmul(rule.S, F)
-                delta = self._max(np.max(np.abs(Xn - X), axis=1))
-                scale = self._max(np.max(np.abs(Xn), axis=1))
+                F = self._evaluate(X.reshape(A * n, -1), prob_n, speed_n)[1].reshape(X.shape)
+                Xn = X0[:, None, :] + np.einsum("ij,ajk->aik", rule.S, F)
+                delta = np.max(np.where(mask, np.abs(Xn - X), 0.0), axis=(1, 2))
+                scale = np.max(np.where(mask, np.abs(Xn), 0.0), axis=(1, 2))
                 X = Xn
                 ok = np.isfinite(delta) & np.isfinite(scale)
                 done = ok & (delta <= self.tol * scale)
                 converged = np.where((converged < 0) & done, it, converged)
                 rising = np.where(ok & (delta > previous), rising + 1, 0)
-                failed |= act & (~ok | (rising >= 3))
+                failed |= ~ok | (rising >= 3)
                 previous = np.where(ok, delta, np.inf)
                 self.n_iterations += 1
-                if np.all(~act | (converged > 0) | failed):
+                if np.all((converged > 0) | failed):
                     break
-                # stragglers: once 90% of the active problems converged, wait at most twice
-                # their median iteration count (the rest are retried on shorter panels)
-                its = converged[act & (converged > 0)]
-                if its.size >= 0.9 * np.sum(act) and it >= max(12, 2 * np.median(its)):
+                # stragglers: once 90% of the problems converged, wait at most twice their
+                # median iteration count (the rest are retried on shorter panels)
+                its = converged[converged > 0]
+                if its.size >= 0.9 * A and it >= max(12, 2 * np.median(its)):
                     break
-            W, F = bmap.pullback(X.reshape(L * n, -1), Hn)
-            W = W.reshape(L, n, -1)[:, :, self.outputs]
-            speed = np.stack([self.h[s] ** 2 + ~active[s] for s in lanes])[:, None, :]
-            K = self._sum_sq(F.reshape(L, n, -1)) / speed
-            cf = np.einsum("ij,ljp->lpi", rule.to_coef, W)
-            cK = np.einsum("ij,ljp->lpi", rule.to_coef, K)
-            tail_f = np.max(np.abs(cf[..., -3:]), axis=-1) / (
-                np.max(np.abs(W), axis=1) + self.fscale
+            W, F = self._evaluate(X.reshape(A * n, -1), prob_n, speed_n)
+            W = W.reshape(A, n)
+            K = np.sum(F**2, axis=-1).reshape(A, n) / speed[:, None] ** 2
+            cf = W @ rule.to_coef.T
+            cK = K @ rule.to_coef.T
+            tail_f = np.max(np.abs(cf[:, -3:]), axis=-1) / (
+                np.max(np.abs(W), axis=-1) + self.fscale[prob]
             )
-            tail_K = np.max(np.abs(cK[..., -3:]), axis=-1) / np.maximum(
-                np.max(np.abs(K), axis=1), 1e-300
+            tail_K = np.max(np.abs(cK[:, -3:]), axis=-1) / np.maximum(
+                np.max(np.abs(K), axis=-1), 1e-300
             )
             tail = np.maximum(tail_f, tail_K)
-            finite = np.all(np.isfinite(W), axis=1) & np.all(np.isfinite(K) & (K > 0), axis=1)
-            good = act & (converged > 0) & ~failed & finite & (tail <= 10.0 * self.tol)
+            finite = np.all(np.isfinite(W), axis=-1) & np.all(np.isfinite(K) & (K > 0), axis=-1)
+            good = (converged > 0) & ~failed & finite & (tail <= 10.0 * self.tol)
         self.n_attempts += 1
-        return {
-            s: {
-                "good": good[li],
-                "failed": (failed[li] | ~finite[li]) & act[li],
-                "X_end": X[li, -1],
-                "W": W[li],
-                "cf": cf[li],
-                "cK": cK[li],
-                "tail": tail[li],
-                "iterations": converged[li],
+        out, start = {}, 0
+        for s, w in zip(lanes, which, strict=True):
+            sel = slice(start, start + w.size)
+            start += w.size
+
+            def full(values, fill, w=w, sel=sel):
+                arr = np.full((self.P,) + values.shape[1:], fill, dtype=values.dtype)
+                arr[w] = values[sel]
+                return arr
+
+            out[s] = {
+                "good": full(good, False),
+                "failed": full(failed | ~finite, False),
+                "X_end": full(X[:, -1], 0.0),
+                "W": full(W, 0.0).T,
+                "cf": full(cf, 0.0),
+                "cK": full(cK, 0.0),
+                "tail": full(tail, np.inf),
+                "iterations": full(converged, -1),
             }
-            for li, s in enumerate(lanes)
-        }
+        return out
 
     def _store(self, s, mask, data):
         side = self.sides[s]
@@ -349,8 +397,7 @@ class ScalarFlows:
         self.F_end[s][idx] += 0.5 * h * C.chebval(1.0, cI.T, tensor=False)
         self.mu_end[s][idx] += h
         self.f_end[s][idx] = data["W"][-1, idx]
-        cols = self.gather[idx].ravel()
-        self.state[s][cols] = data["X_end"][cols]
+        self.state[s][idx] = data["X_end"][idx]
 
     def extend(self, mu_target=None, f_target=None):
         """Extend every problem until it covers `mu_target[s]` and `f_target[s]` (per sign

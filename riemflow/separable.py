@@ -312,11 +312,23 @@ def _scalar_flows(structure: Structure, blocks, outs, transform, *, tol, n_nodes
     for b in blocks:
         first.setdefault(int(structure.problem[b]), int(b))
     position = {int(o): k for k, o in enumerate(outs)}
+    # the blocks of each family host its problems' evaluations (identical maps)
+    families = sorted({int(structure.family[b]) for b in blocks})
+    members = {f: [int(b) for b in blocks if structure.family[b] == f] for f in families}
+    hosts = [
+        (
+            np.array([position[int(structure.blocks[b][0][0])] for b in members[f]]),
+            np.stack([structure.blocks[b][1] for b in members[f]]),
+        )
+        for f in families
+    ]
     flows = ScalarFlows(
         BatchedMap(G, transform),
         x0,
         [position[int(structure.blocks[first[p]][0][0])] for p in problems],
         [structure.blocks[first[p]][1] for p in problems],
+        family=[families.index(int(structure.family[first[p]])) for p in problems],
+        hosts=hosts,
         n_nodes=n_nodes,
         tol=tol,
         max_seconds=seconds,
