@@ -183,9 +183,9 @@ class Structure:
 
     @property
     def separable(self) -> bool:
-        """Whether there is anything to split: more than one block, or scalar blocks after
-        an output mixing."""
-        return len(self.blocks) > 1 or (self.mixing is not None and bool(np.all(self.scalar)))
+        """Whether the block construction applies: more than one block, or every block
+        with one output (a single output, or scalar blocks after an output mixing)."""
+        return len(self.blocks) > 1 or bool(np.all(self.scalar))
 
     @property
     def n_problems(self) -> int:
