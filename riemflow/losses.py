@@ -120,7 +120,16 @@ def at_time(loss, t: float):
 
 def switch_times(loss) -> np.ndarray:
     """The times where a time-dependent `loss` jumps, as declared (sorted, `(k,)`; empty
-    when none are declared or the loss does not depend on time)."""
+    when none are declared or the loss does not depend on time).
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> full = rf.losses.squared(np.eye(2), np.ones(2))
+        >>> rf.losses.switch_times(rf.losses.piecewise([full, full], [0.5])).tolist()
+        [0.5]
+        >>> rf.losses.switch_times(full).size
+        0
+    """
     if not is_time_dependent(loss):
         return np.zeros(0)
     times = getattr(loss, "switch_times", None)

@@ -165,6 +165,17 @@ class ScalarFlows:
 
     Raises:
         NotRegularError: `grad g = 0` at `x_init` for some problem.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> from riemflow.scalar_flows import ScalarFlows
+        >>> from riemflow.structure import BatchedMap
+        >>> G, x0 = rf.models.diagonal_network(1, init=(np.array([0.7]), np.array([0.4])))
+        >>> flows = ScalarFlows(BatchedMap(G), x0, [0], [np.array([0, 1])])
+        >>> mu = np.array([0.3])        # u*u - v*v along the flow: u0^2 e^{4mu} - v0^2 e^{-4mu}
+        >>> f = flows.evaluate(np.array([0]), mu)["f"]
+        >>> bool(np.isclose(f[0], 0.49 * np.exp(1.2) - 0.16 * np.exp(-1.2), rtol=1e-12))
+        True
     """
 
     def __init__(

@@ -292,6 +292,13 @@ def dependency_pattern(
 
     Returns:
         `pattern[i, j]`: output `i` depends on input `j` (non-finite entries count).
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> from riemflow.structure import BatchedMap, dependency_pattern
+        >>> G, x0 = rf.models.hadamard_product(2, init=(1.0, 3.0))
+        >>> dependency_pattern(BatchedMap(G), x0).astype(int).tolist()
+        [[1, 0, 1, 0], [0, 1, 0, 1]]
     """
     rng = np.random.default_rng(seed)
     x = np.asarray(x, dtype=np.float64)
@@ -334,6 +341,15 @@ def verify_blocks(
             probability 3/4).
         rtol: relative threshold of a change.
         seed: seed of the halvings and moves.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> from riemflow.structure import BatchedMap, verify_blocks
+        >>> G, x0 = rf.models.hadamard_product(2, init=(1.0, 3.0))
+        >>> verify_blocks(BatchedMap(G), x0[None, :], [([0], [0, 2]), ([1], [1, 3])])
+        0
+        >>> verify_blocks(BatchedMap(G), x0[None, :], [([0], [0, 1]), ([1], [2, 3])]) > 0
+        True
     """
     rng = np.random.default_rng(None if seed is None else seed + 1)
     D = bmap.input_dim
@@ -365,7 +381,17 @@ def find_output_mixing(bmap: BatchedMap, x, *, rtol: float = 1e-9, max_condition
     """`A` `(d, d)` with `G = A g` and every input of `g` feeding one output, from the
     columns of `dG(x)` (see the module docstring), or `None` if the columns do not fall
     into `d` classes of parallel vectors (cosine within `rtol` of 1) or `A` has a
-    condition number above `max_condition`."""
+    condition number above `max_condition`.
+
+    Example:
+        >>> import autograd.numpy as anp, numpy as np, riemflow as rf
+        >>> from riemflow.structure import BatchedMap, find_output_mixing
+        >>> M = np.array([[1.0, 0.5], [-0.3, 1.0]])
+        >>> G = rf.Parametrization(lambda x: anp.einsum("ij,...j->...i", M, x**3 + x), 2)
+        >>> A = find_output_mixing(BatchedMap(G), np.array([0.5, 0.8]))
+        >>> bool(np.allclose(A / np.linalg.norm(A, axis=0), M / np.linalg.norm(M, axis=0)))
+        True
+    """
     J = bmap.jacobian(x)
     d = J.shape[0]
     norms = np.linalg.norm(J, axis=0)

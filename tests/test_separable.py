@@ -253,3 +253,18 @@ def test_direct_sum_has_the_pieces_derivatives():
     np.testing.assert_allclose(T[0, 0, 0], -1 / 0.7**2, rtol=1e-13)
     np.testing.assert_allclose(T[1, 1, 1], b.third_derivative(w[[1]])[0, 0, 0], rtol=1e-13)
     assert np.count_nonzero(T) == 3
+
+
+def test_a_failed_verification_falls_back_to_the_joint_flow_route():
+    """`structure_tol` below the measured gap (~1e-14) stands in for a dependency the
+    detection missed: the joint-flow route is taken, and the report says why."""
+    G, x0 = rf.models.diagonal_network(2, 2, init=(np.array([0.7, 1.2]), 0.5))
+    R = rf.mirror_potential(G, x0, closed_form=False, structure_tol=1e-30)
+    assert R.report.route == "joint flow"
+    assert "missed an independent joint flow" in R.report.notes[-1]
+
+
+def test_the_panels_have_a_time_budget():
+    G, x0, _, _ = _product(3, 3, 1)
+    with pytest.raises(rf.errors.ConvergenceError, match="max_seconds"):
+        separable_potential(find_structure(G, x0), max_seconds=1e-9)
