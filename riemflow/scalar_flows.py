@@ -46,6 +46,7 @@ import time
 
 import numpy as np
 from numpy.polynomial import chebyshev as C
+from threadpoolctl import threadpool_limits
 
 from ._validation import as_positive, as_positive_int
 from .errors import ConvergenceError, NotRegularError
@@ -414,9 +415,16 @@ class ScalarFlows:
         """Extend every problem until it covers `mu_target[s]` and `f_target[s]` (per sign
         `s`, `(P,)` arrays, NaN for no target) or reaches its edge.
 
+        BLAS runs on one thread here: the products are small (a few dozen rows), and a
+        threaded BLAS on a loaded machine spends more time waiting than computing.
+
         Raises:
             ConvergenceError: the time budget `max_seconds` is spent.
         """
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._extend(mu_target, f_target)
+
+    def _extend(self, mu_target, f_target):
         self.n_extensions += 1
         start = time.perf_counter()
         rows = np.arange(self.P)

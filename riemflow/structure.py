@@ -50,6 +50,7 @@ import autograd.numpy as anp
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from threadpoolctl import threadpool_limits
 
 from ._validation import as_float_array, as_positive, as_positive_int
 from .errors import InputError, ShapeError
@@ -555,11 +556,30 @@ def find_structure(
         >>> s.n_blocks, s.mixing is not None
         (2, True)
     """
-    start = time.perf_counter()
     if not isinstance(G, Parametrization):
         raise InputError(
             f"`G` must be a riemflow Parametrization; got {type(G).__name__}", argument="G"
         )
+    # one BLAS thread: small products (a mixing of a few dozen rows), where a threaded BLAS
+    # on a loaded machine waits more than it computes
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _find_structure(
+            G,
+            x_init,
+            blocks=blocks,
+            mixing=mixing,
+            inner=inner,
+            n_points=n_points,
+            n_probes=n_probes,
+            mixing_rtol=mixing_rtol,
+            max_condition=max_condition,
+            family_rtol=family_rtol,
+            seed=seed,
+        )
+
+
+def _find_structure(G, x_init, *, blocks, mixing, inner, n_points, n_probes, **options):
+    start = time.perf_counter()
     x0 = G.start_point(x_init, "x_init")
     if G.geometry.kind != "euclidean":
         raise InputError(
@@ -569,7 +589,10 @@ def find_structure(
         )
     n_points = as_positive_int(n_points, "n_points")
     n_probes = as_positive_int(n_probes, "n_probes")
-    mixing_rtol = as_positive(mixing_rtol, "mixing_rtol")
+    mixing_rtol = as_positive(options["mixing_rtol"], "mixing_rtol")
+    max_condition, family_rtol, seed = (
+        options[k] for k in ("max_condition", "family_rtol", "seed")
+    )
     notes: list[str] = []
     B = None
     if inner is not None:
