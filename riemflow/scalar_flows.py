@@ -285,14 +285,10 @@ class ScalarFlows:
             [np.concatenate([t, np.full(width - t.size, -1)]) for t in table]
         )
 
-    def _evaluate(self, states, problems, speeds):
-        """`(g_p(z), speed grad g_p(z))` for local states `z: (N, m)` of `problems (N,)`,
-        in as few rows of `G` as the hosts allow: the `k`-th state of a family goes to row
-        `k // m_f` in the `(k % m_f)`-th block of that family, all others at `x_init`.
-
-        Returns:
-            `(N,)` values and `(N, m)` fields (0 in the padding).
-        """
+    def _layout(self, problems):
+        """Where the states of `problems (N,)` go: the `k`-th state of a family to row
+        `k // m_f`, in the `(k % m_f)`-th block of that family (all other blocks of a row
+        stay at `x_init`)."""
         family = self.family[problems]
         order = np.argsort(family, kind="stable")
         ranked = family[order]
@@ -300,12 +296,28 @@ class ScalarFlows:
         rank[order] = np.arange(family.size) - np.searchsorted(ranked, ranked, side="left")
         size = self.family_size[family]
         row, block = rank // size, self.family_table[family, rank % size]
-        rows = int(row.max()) + 1
         idx, mask = self.host_in[block], self.mask[problems]
-        X = np.broadcast_to(self.x0, (rows, self.x0.size)).copy()
-        X[np.repeat(row, idx.shape[1])[mask.ravel()], idx[mask]] = states[mask]
-        H = np.zeros((rows, self.bmap.output_dim))
-        out = self.host_out[block]
+        return {
+            "rows": int(row.max()) + 1,
+            "row": row,
+            "out": self.host_out[block],
+            "idx": idx,
+            "mask": mask,
+            "scatter": (np.repeat(row, idx.shape[1])[mask.ravel()], idx[mask]),
+        }
+
+    def _evaluate(self, states, problems, speeds, layout=None):
+        """`(g_p(z), speed grad g_p(z))` for local states `z: (N, m)` of `problems (N,)`,
+        in as few rows of `G` as the hosts allow (`_layout`, computed unless given).
+
+        Returns:
+            `(N,)` values and `(N, m)` fields (0 in the padding).
+        """
+        layout = self._layout(problems) if layout is None else layout
+        row, out, idx, mask = layout["row"], layout["out"], layout["idx"], layout["mask"]
+        X = np.broadcast_to(self.x0, (layout["rows"], self.x0.size)).copy()
+        X[layout["scatter"]] = states[mask]
+        H = np.zeros((layout["rows"], self.bmap.output_dim))
         H[row, out] = speeds
         W, F = self.bmap.pullback(X, H)
         return W[row, out], np.where(mask, F[row[:, None], idx], 0.0)
@@ -322,15 +334,18 @@ class ScalarFlows:
         mask = self.mask[prob][:, None, :]
         X0 = np.concatenate([self.state[s][w] for s, w in zip(lanes, which, strict=True)])
         prob_n, speed_n = np.repeat(prob, n), np.repeat(speed, n)
+        layout, layout_n = self._layout(prob), self._layout(prob_n)
         converged = np.full(A, -1)
         previous = np.full(A, np.inf)
         rising = np.zeros(A, dtype=int)
         failed = np.zeros(A, dtype=bool)
         with np.errstate(all="ignore"):
-            X = X0[:, None, :] + rule.s[None, :, None] * self._evaluate(X0, prob, speed)[1][:, None]
+            F0 = self._evaluate(X0, prob, speed, layout)[1]
+            X = X0[:, None, :] + rule.s[None, :, None] * F0[:, None, :]
             for it in range(1, self.max_iter + 1):
-                F = self._evaluate(X.reshape(A * n, -1), prob_n, speed_n)[1].reshape(X.shape)
-                Xn = X0[:, None, :] + np.einsum("ij,ajk->aik", rule.S, F)
+                F = self._evaluate(X.reshape(A * n, -1), prob_n, speed_n, layout_n)[1]
+                F = F.reshape(X.shape)
+                Xn = X0[:, None, :] + np.swapaxes(np.tensordot(rule.S, F, axes=(1, 1)), 0, 1)
                 delta = np.max(np.where(mask, np.abs(Xn - X), 0.0), axis=(1, 2))
                 scale = np.max(np.where(mask, np.abs(Xn), 0.0), axis=(1, 2))
                 X = Xn
@@ -348,7 +363,7 @@ class ScalarFlows:
                 its = converged[converged > 0]
                 if its.size >= 0.9 * A and it >= max(12, 2 * np.median(its)):
                     break
-            W, F = self._evaluate(X.reshape(A * n, -1), prob_n, speed_n)
+            W, F = self._evaluate(X.reshape(A * n, -1), prob_n, speed_n, layout_n)
             W = W.reshape(A, n)
             K = np.sum(F**2, axis=-1).reshape(A, n) / speed[:, None] ** 2
             cf = W @ rule.to_coef.T
