@@ -28,7 +28,10 @@ class Solution:
     """The solution of `integrate`: the fields of scipy's `OdeResult` the flows read.
 
     Attributes:
-        t: times `(T,)`; y: states `(n, T)`; nfev: right-hand side evaluations; status: 0;
+        t: times `(T,)`.
+        y: states `(n, T)`.
+        nfev: right-hand side evaluations.
+        status: 0 (failures raise).
         message: the solver's message.
     """
 

@@ -158,11 +158,17 @@ class ScalarFlows:
             extension on demand).
 
     Attributes:
-        w0, K0: `r*'(0)` and `r*''(0)` per problem `(P,)`.
+        w0: `r*'(0)` per problem `(P,)`.
+        K0: `r*''(0)` per problem `(P,)`.
         edge: per sign, whether the direction has ended `(P,)`; `edge_reason` why
             (`"blow-up"`, `"cap"`, `"limit"`, `"panels"`).
-        mu_end, f_end: per sign, the represented dual interval's end and `r*'` there.
-        n_attempts, n_accepted, n_rejected, n_iterations, n_extensions: work counters.
+        mu_end: per sign, the end of the represented dual interval `(P,)`.
+        f_end: per sign, `r*'` there `(P,)`.
+        n_attempts: panel attempts (each one Chebyshev-Picard iteration loop).
+        n_accepted: accepted panels.
+        n_rejected: rejected panel attempts (shortened and retried).
+        n_iterations: Picard iterations.
+        n_extensions: extensions (the first construction is one).
 
     Raises:
         NotRegularError: `grad g = 0` at `x_init` for some problem.

@@ -557,8 +557,14 @@ def structured_potential(
         structure: from `riemflow.structure.find_structure`.
         general: the construction for multi-output blocks (`riemflow.mirror_potential`
             passes its joint-flow construction, which checks the block's brackets).
-        tol, n_nodes, w_span, verify, verify_rtol, max_seconds, seed: as
-            `separable_potential` (the verification moves the scalar blocks only).
+        tol: relative tolerance of the panels (as `separable_potential`).
+        n_nodes: Chebyshev points per panel.
+        w_span: the first construction's half-width around `w0` (as `separable_potential`).
+        verify: compare with one independent joint flow of the full map (moving the scalar
+            blocks only).
+        verify_rtol: `solve_ivp` relative tolerance of that joint flow.
+        max_seconds: time budget of each extension of the panels.
+        seed: seed of the verification point.
         domain: the domain of `R`; default the product of the pieces' domains.
         name: label.
 

@@ -29,8 +29,11 @@ structure; `riemflow.separable` builds the potential from it.
   threshold `mixing_rtol`: its zeros are round-off). `A` can also be declared. Examples:
   the commuting quadratic families in their common eigenbasis, `M (u^3 + u - v^3 - v)`.
 - **Input mixing** `G(x) = g(Bx)` with `B` orthogonal (only then is the Euclidean metric,
-  and with it the joint flow, preserved) is declared (`inner=B`): the structure is then
-  that of `g` from `B x_init`.
+  and with it the joint flow, preserved): the structure is that of `g` from `B x_init`.
+  `B` is declared (`inner=B`) or, for a map that is one dense block of not too many
+  inputs, tried from the eigenvectors of `hess_x <c, G>` at a random point for a random
+  covector `c` (`find_input_mixing`; exact for one-input blocks, such as commuting
+  quadratic families in their common eigenbasis).
 
 Example:
     >>> import numpy as np, riemflow as rf
@@ -44,6 +47,7 @@ Example:
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import autograd.numpy as anp
@@ -62,6 +66,7 @@ __all__ = [
     "block_parametrization",
     "connected_blocks",
     "dependency_pattern",
+    "find_input_mixing",
     "find_output_mixing",
     "find_structure",
     "verify_blocks",
@@ -80,7 +85,8 @@ class BatchedMap:
         transform: optional `(d', d)` matrix `T`; the map is then `x -> T G(x)`.
 
     Attributes:
-        input_dim, output_dim: `D` and `d'`.
+        input_dim: `D`.
+        output_dim: `d'`.
         rows: rows of `G` evaluated so far (values and pullbacks): the cost measure.
 
     Example:
@@ -209,7 +215,7 @@ class Structure:
         if self.mixing is not None:
             text += ", output mixing A (A^-1 G separable)"
         if self.inner is not None:
-            text += ", input mixing B (declared)"
+            text += ", orthogonal input mixing B"
         return text
 
 
@@ -416,6 +422,34 @@ def find_output_mixing(bmap: BatchedMap, x, *, rtol: float = 1e-9, max_condition
     return A if np.linalg.cond(A) <= max_condition else None
 
 
+def find_input_mixing(G: Parametrization, x, *, seed: int | None = 0) -> np.ndarray:
+    """A candidate orthogonal `B` `(D, D)` with `G(x) = A g(Bx)`, `g` separable into
+    one-input blocks: the eigenvectors (as rows) of `hess_x <c, G>(x)` for a random
+    covector `c`. For such maps that Hessian is `B^T diag(sum_i c_i A_ik g_k''(z_k)) B`, so
+    its eigenvectors are the rows of `B` (the commuting quadratic families: the common
+    eigenbasis of the `A_i`). A candidate only: `find_structure` keeps it if `G(B^T z)`
+    splits into blocks.
+
+    Example:
+        >>> import autograd.numpy as anp, numpy as np, riemflow as rf
+        >>> V, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((3, 3)))
+        >>> A = np.stack([V @ np.diag(lam) @ V.T for lam in np.eye(3) + 0.5])
+        >>> G = rf.Parametrization(lambda x: 0.5 * anp.einsum("kij,...i,...j->...k", A, x, x), 3)
+        >>> B = rf.structure.find_input_mixing(G, np.array([0.3, -0.2, 0.9]))
+        >>> bool(np.allclose(np.abs(B @ V), np.eye(3)[np.argmax(np.abs(B @ V), axis=1)]))
+        True
+    """
+    from autograd import hessian
+
+    x = np.asarray(x, dtype=np.float64)
+    c = np.random.default_rng(seed).standard_normal(G.output_dim)
+    with warnings.catch_warnings():  # a linear map has a zero Hessian: not an error here
+        warnings.filterwarnings("ignore", message="Output seems independent of input")
+        H = np.asarray(hessian(lambda z: anp.sum(c * G.traced.values(z[None, :])[0]))(x))
+    _, vectors = np.linalg.eigh(0.5 * (H + H.T))
+    return vectors.T
+
+
 def _families(bmap: BatchedMap, x0, blocks, rng, n_trials: int, rtol: float):
     """Family index per block: blocks whose local maps agree at common random inputs."""
     family = -np.ones(len(blocks), dtype=int)
@@ -513,12 +547,13 @@ def find_structure(
     *,
     blocks=None,
     mixing="auto",
-    inner=None,
+    inner="auto",
     n_points: int = 3,
     n_probes: int = 48,
     mixing_rtol: float = 1e-9,
     max_condition: float = 1e10,
     family_rtol: float = 1e-13,
+    max_inner_dim: int = 200,
     seed: int | None = 0,
 ) -> Structure:
     """The blocks of `G` around `x_init` (see the module docstring).
@@ -530,7 +565,11 @@ def find_structure(
             measurement, only the random probes (identical blocks are still found).
         mixing: `"auto"` (look for an output mixing `A` when the blocks are not all
             scalar), `None` (do not), or a declared `A` `(d, d)` with `A^{-1} G` separable.
-        inner: a declared orthogonal `B` `(D, D)` with `G(x) = g(Bx)`, `g` separable.
+        inner: a declared orthogonal `B` `(D, D)` with `G(x) = g(Bx)`, `g` separable;
+            `"auto"` (when `G` is one dense block of at most `max_inner_dim` inputs, try the
+            eigenbasis of `find_input_mixing`); `None` (do not).
+        max_inner_dim: largest `D` for which an input mixing is looked for (a Hessian and
+            its eigenvectors, `O(D^3)`).
         n_points: points the structure is checked on (`x_init` and random samples of
             `G`'s domain; the sparsity is measured at the last one).
         n_probes: random probes per point (`verify_blocks`).
@@ -574,6 +613,7 @@ def find_structure(
             mixing_rtol=mixing_rtol,
             max_condition=max_condition,
             family_rtol=family_rtol,
+            max_inner_dim=max_inner_dim,
             seed=seed,
         )
 
@@ -594,8 +634,8 @@ def _find_structure(G, x_init, *, blocks, mixing, inner, n_points, n_probes, **o
         options[k] for k in ("max_condition", "family_rtol", "seed")
     )
     notes: list[str] = []
-    B = None
-    if inner is not None:
+    B, look_inside = None, isinstance(inner, str) and inner == "auto"
+    if inner is not None and not look_inside:
         B = as_float_array(inner, "inner")
         D = x0.size
         if B.shape != (D, D) or np.max(np.abs(B @ B.T - np.eye(D))) > 1e-10:
@@ -683,6 +723,23 @@ def _find_structure(G, x_init, *, blocks, mixing, inner, n_points, n_probes, **o
     for b, (outs, _) in enumerate(found):
         block_of_output[outs] = b
     scalar = np.array([len(o) == 1 for o, _ in found])
+    if look_inside and blocks is None and len(found) == 1 and not scalar[0] and d > 1:
+        if D <= options["max_inner_dim"]:
+            candidate = find_input_mixing(G, points[-1], seed=seed)
+            rotated = _find_structure(
+                G,
+                x_init,
+                blocks=None,
+                mixing=mixing,
+                inner=candidate,
+                n_points=n_points,
+                n_probes=n_probes,
+                **options,
+            )
+            if rotated.separable:
+                rotated.notes[0] = "input mixing B found: the eigenvectors of hess <c, G>"
+                return rotated
+            notes.append("candidate input mixing rejected (G(B^T z) not separable)")
     family = _families(bmap, x0, found, rng, 3, family_rtol)
     return Structure(
         parametrization=G,

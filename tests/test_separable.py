@@ -141,6 +141,24 @@ def test_quadratic_family_with_a_declared_input_mixing():
     assert not R.domain.contains(-np.abs(G(x0)))  # outside the range
 
 
+def test_hand_written_quadratic_family_is_rotated_without_being_told():
+    """The same family written as a user map (no closed form attached): the input mixing
+    is found from the eigenvectors of hess <c, G>, the output mixing from the Jacobian."""
+    d = 4
+    rng = np.random.default_rng(4)
+    V, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    A = np.einsum("ik,ak,jk->aij", V, rng.uniform(0.5, 2.0, size=(d, d)), V)
+    G = rf.Parametrization(lambda x: 0.5 * anp.einsum("kij,...i,...j->...k", A, x, x), d)
+    x0 = rng.uniform(0.5, 1.0, d)
+    R = rf.mirror_potential(G, x0)
+    assert R.report.route == "separable" and R.report.structure.inner is not None
+    exact = rf.mirror_potential(*rf.models.quadratic(A, init=x0))
+    for x in x0 * rng.uniform(0.7, 1.3, size=(2, d)):
+        w = G(x)
+        assert _rel(R.grad(w), exact.grad(w)) < TOL
+        assert _rel(R.hessian(w), exact.hessian(w)) < TOL
+
+
 def test_gradient_flow_is_mirror_flow_with_the_separable_potential():
     d = 8
     G, x0, _, _ = _product(d, 3, 9)

@@ -107,10 +107,15 @@ def test_declared_input_mixing_of_a_commuting_quadratic_family():
     V, _ = np.linalg.qr(rng.standard_normal((d, d)))
     A = np.einsum("ik,ak,jk->aij", V, rng.uniform(0.5, 2.0, size=(d, d)), V)
     G, x0 = rf.models.quadratic(A, init=rng.uniform(0.5, 1.0, d))
-    assert find_structure(G, x0).n_blocks == 1  # dense in x
+    assert find_structure(G, x0, inner=None).n_blocks == 1  # dense in x
     found = find_structure(G, x0, inner=V.T)
     assert found.separable and found.mixing is not None and np.all(found.scalar)
     np.testing.assert_allclose(found.x_init, V.T @ x0, rtol=1e-14)
+    # found without being declared: the eigenbasis of hess <c, G> (up to signs and order)
+    auto = find_structure(G, x0)
+    assert auto.separable and np.all(auto.scalar) and "input mixing B found" in auto.notes[0]
+    overlap = np.abs(auto.inner @ V)
+    np.testing.assert_allclose(overlap.max(axis=1), 1.0, rtol=1e-10)
     with pytest.raises(rf.errors.InputError, match="orthogonal"):
         find_structure(G, x0, inner=2.0 * V.T)
 

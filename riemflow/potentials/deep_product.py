@@ -748,10 +748,12 @@ class SignedDeepInit:
     Attributes:
         dim: `d`.
         w0: $w(0)$ `(d,)`.
-        mu_lo, mu_hi: the dual interval per coordinate.
-        w_lo, w_hi: the domain of $R$ per coordinate (the range of $\\nabla R^*$): all of
-            $\\mathbb{R}$ unless both networks are tied at their smallest layer with
-            opposite orientations (a half-line).
+        mu_lo: the lower end of the dual interval per coordinate.
+        mu_hi: its upper end.
+        w_lo: the lower end of the domain of $R$ per coordinate (the range of
+            $\\nabla R^*$): $-\\infty$ unless both networks are tied at their smallest layer
+            with opposite orientations (a half-line).
+        w_hi: its upper end.
 
     Raises:
         ShapeError, NonFiniteError: malformed layers.
