@@ -769,7 +769,8 @@ def block_parametrization(structure: Structure, block: int) -> tuple[Parametriza
         >>> G, x0 = rf.models.hadamard_product(2, init=(1.0, 3.0))
         >>> s = rf.structure.find_structure(G, x0)
         >>> Gb, xb = rf.structure.block_parametrization(s, 1)
-        >>> Gb(xb).tolist(), s.blocks[1][1].tolist()
+        >>> outputs, inputs = s.blocks[1]
+        >>> Gb(xb).tolist(), inputs.tolist()
         ([3.0], [1, 3])
     """
     G, x0 = structure.parametrization, structure.x_init
