@@ -81,7 +81,7 @@ from geomstats.geometry.spd_matrices import (
 from geomstats.geometry.stiefel import Stiefel, StiefelCanonicalMetric
 
 from . import _autodiff
-from ._validation import as_float_array, as_point, as_points, check_finite
+from ._validation import as_float_array, as_point, as_points, check_finite, check_magnitude
 from .errors import (
     DivergenceError,
     DomainError,
@@ -188,7 +188,8 @@ class Geometry:
         batch = arr[None] if single else arr
         if batch.shape[0] == 0:
             raise ShapeError(f"`{name}` is an empty batch (shape {arr.shape})", argument=name)
-        return check_finite(batch, name).reshape(batch.shape[0], self.point_dim), single
+        batch = check_magnitude(check_finite(batch, name), name)
+        return batch.reshape(batch.shape[0], self.point_dim), single
 
     def one_point(self, value, name: str) -> np.ndarray:
         """One point of shape `point_shape` (a batch is refused), finite.

@@ -198,6 +198,15 @@ POTENTIALS: dict[str, PotentialEntry] = {
         False,
         lambda dim, *, alpha, p: potentials.hyperbolic_entropy(dim, alpha),
     ),
+    "product_network": PotentialEntry(
+        "w = u1 u2 u3 - v1 v2 v3 from unbalanced layers (scales 2, 1, 1/2 and 3/2, -1, 7/10 "
+        "times --alpha)",
+        False,
+        lambda dim, *, alpha, p: potentials.product_network(
+            alpha * np.array([[2.0], [1.0], [0.5]]) * np.ones(dim),
+            alpha * np.array([[1.5], [-1.0], [0.7]]) * np.ones(dim),
+        ),
+    ),
     "p_norm": PotentialEntry(
         "|w|_p^p / p (--p)", False, lambda dim, *, alpha, p: potentials.p_norm(dim, p)
     ),

@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from . import _ode
+from . import _ode, losses
 from ._validation import as_point, as_positive, as_positive_int, as_time_span
 from .errors import (
     BudgetError,
@@ -146,6 +146,7 @@ def gradient_flow(
     max_evaluations: int = _ode.MAX_EVALUATIONS,
     time_limit: float | None = _ode.TIME_LIMIT,
     retract_tol: float | None = 1e-9,
+    switch_times=None,
 ) -> Trajectory:
     """Gradient flow of `L o G` on the manifold of `G`.
 
@@ -182,6 +183,8 @@ def gradient_flow(
             zoo's flows on the sphere drift by less than 1e-12, so retractions only act
             at loose tolerances, where each costs a restart of the solver. `None`
             measures the drift without retracting.
+        switch_times: times where a time-dependent loss jumps (default: those it declares,
+            `riemflow.losses.switch_times`): the flow is integrated from one to the next.
 
     Returns:
         A `Trajectory` with `t`, `x: (T, *S)`, `w: (T, d)`, `loss`, `constraint_drift`
@@ -240,6 +243,7 @@ def gradient_flow(
         what=what,
         max_evaluations=max_evaluations,
         time_limit=time_limit,
+        switch_times=losses.switch_times(loss) if switch_times is None else switch_times,
     )
     xs = sol.y.T
     # Domain membership of the nearest points on M; the distance to M is reported apart.
@@ -475,6 +479,7 @@ def mirror_flow(
     max_norm: float = 1e12,
     max_evaluations: int = _ode.MAX_EVALUATIONS,
     time_limit: float | None = _ode.TIME_LIMIT,
+    switch_times=None,
 ) -> Trajectory:
     """Mirror flow `d/dt grad R(w) = -grad L(w)`, integrated in `mu = grad R(w)`.
 
@@ -495,6 +500,10 @@ def mirror_flow(
         max_norm: `|mu| > max_norm` counts as diverging.
         max_evaluations: budget of right-hand-side evaluations (default 1e6).
         time_limit: wall-time budget in seconds (default 3600; `None`: no limit).
+        switch_times: times where a time-dependent loss jumps (default: those it declares,
+            `riemflow.losses.switch_times`). The flow is integrated from one to the next with
+            that interval's loss, `mu` carried across: no step straddles a jump and no dual
+            solve is repeated there, so a switching loss costs what its pieces cost.
 
     Returns:
         A `Trajectory` with `t, w, mu, loss` (`x` is `None`).
@@ -547,6 +556,7 @@ def mirror_flow(
         what=what,
         max_evaluations=max_evaluations,
         time_limit=time_limit,
+        switch_times=losses.switch_times(loss) if switch_times is None else switch_times,
     )
     mus = sol.y.T
     if R.has_closed_form_inverse:

@@ -55,6 +55,7 @@ def joint_flow(
     max_evaluations: int = _ode.MAX_EVALUATIONS,
     time_limit: float | None = _ode.TIME_LIMIT,
     retract_tol: float = 1e-9,
+    first_step: float | None = None,
 ) -> JointFlowEnd:
     """Integrate `dx/ds = sum_i mu_i grad G_i(x)` from `s = 0` to `1`.
 
@@ -77,6 +78,8 @@ def joint_flow(
         max_evaluations: budget of field evaluations (default 1e6).
         time_limit: wall-time budget in seconds (default 3600; `None`: none).
         retract_tol: largest drift off the manifold accepted without a retraction.
+        first_step: the solver's first trial step in `s` (e.g. `1.0` for a short flow that
+            one step may cover); default the solver's own estimate.
 
     Returns:
         A `JointFlowEnd`.
@@ -114,6 +117,7 @@ def joint_flow(
         max_norm=max_norm,
         max_evaluations=max_evaluations,
         time_limit=time_limit,
+        first_step=first_step,
         what=(
             f"the joint flow psi(x; mu) of {G.name} (mu is probably outside the domain of "
             "the joint flow: a finite-time blow-up)"

@@ -72,7 +72,7 @@ from .potentials import (
     log_barrier,
     log_det,
     power_network,
-    product_pair,
+    product_network,
     simplex_entropy,
     squared_euclidean,
 )
@@ -177,7 +177,8 @@ def diagonal_network(
     - `form="product"`: $w = u_1 \\odot \\cdots \\odot u_L - v_1 \\odot \\cdots \\odot v_L$
       (`signed`) or $w = u_1 \\odot \\cdots \\odot u_L$, with $x$ the layers concatenated
       ($D = 2Ld$ or $Ld$); general initialization (Labarriere et al. 2024). Domain:
-      all of $\\mathbb{R}^D$.
+      all of $\\mathbb{R}^D$. The closed-form potential at every depth $L \\ge 2$ is
+      `potentials.product_network`, and the pullback has a closed form.
 
     Each $w_i$ depends on its own variables only, so the gradient fields commute.
 
@@ -265,14 +266,23 @@ def diagonal_network(
         formula = "u_1*...*u_L - v_1*...*v_L" if signed else "u_1*...*u_L"
         formula = formula.replace("L", str(power))
         domain = None
-        vjp = None
+        signs = np.array([1.0, -1.0][:n_nets])[:, None, None]
 
-        def potential(x):
-            if power != 2:
-                return None  # no elementary closed form: mirror_potential integrates
-            u1, u2 = x[:dim], x[dim : 2 * dim]
-            v1, v2 = (x[2 * dim : 3 * dim], x[3 * dim :]) if signed else (None, None)
-            return _closed_form_or_none(product_pair, u1, u2, v1, v2)
+        def vjp(x, c):  # layer j: +-c prod_{k != j} u_k (prefix times suffix products)
+            layers = x.reshape(x.shape[:-1] + (n_nets, power, dim))
+            prefix, suffix = np.ones_like(layers), np.ones_like(layers)
+            for j in range(1, power):
+                prefix[..., j, :] = prefix[..., j - 1, :] * layers[..., j - 1, :]
+                k = power - 1 - j
+                suffix[..., k, :] = suffix[..., k + 1, :] * layers[..., k + 1, :]
+            return (signs * prefix * suffix * c[..., None, None, :]).reshape(x.shape)
+
+        def potential(x):  # any depth >= 2 and init (depth >= 3: Labarriere et al.)
+            if power == 1:
+                return None  # w = u - v: the numerical construction
+            layers = x.reshape(n_nets * power, dim)
+            v_layers = layers[power:] if signed else None
+            return _closed_form_or_none(product_network, layers[:power], v_layers)
 
     G = Parametrization(
         fn,

@@ -341,6 +341,37 @@ CASES: list[Case] = [
         lambda: rf.potentials.hyperbolic_entropy(2, alpha=0.0),
         E.InputError,
     ),
+    Case(
+        "potentials.product_network",
+        "shape",
+        "layers_v with another number of coordinates",
+        lambda: rf.potentials.product_network(np.ones((3, 2)), np.ones((3, 3))),
+        E.ShapeError,
+    ),
+    Case(
+        "potentials.product_network",
+        "non-regular",
+        "two zero layers in both networks at a coordinate",
+        lambda: rf.potentials.product_network(
+            np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 1.0]]),
+            np.array([[0.0, 1.0], [0.0, 2.0], [1.0, 1.0]]),
+        ),
+        E.NotRegularError,
+    ),
+    Case(
+        "losses.piecewise",
+        "shape",
+        "as many switch times as losses",
+        lambda: rf.losses.piecewise([_sq_loss(), _sq_loss()], [0.5, 1.0]),
+        E.InputError,
+    ),
+    Case(
+        "losses.time_dependent",
+        "bad option",
+        "switch times not increasing",
+        lambda: rf.losses.time_dependent(lambda w, t: 0.0, switch_times=[1.0, 0.5]),
+        E.InputError,
+    ),
     # -- flows -------------------------------------------------------------------------------
     Case(
         "gradient_flow",
@@ -451,6 +482,36 @@ CASES: list[Case] = [
         "x_init of the wrong length",
         lambda: rf.mirror_potential(_diag2()[0], np.ones(3)),
         E.ShapeError,
+    ),
+    Case(
+        "mirror_potential",
+        "bad option",
+        "structure='sometimes'",
+        lambda: rf.mirror_potential(*_diag2(), closed_form=False, structure="sometimes"),
+        E.InputError,
+    ),
+    Case(
+        "mirror_potential",
+        "bad option",
+        "declared blocks the map contradicts (G = (x1, x1 x2) split in two)",
+        lambda: rf.mirror_potential(
+            _non_commuting(), np.array([1.0, 2.0]), structure=[([0], [0]), ([1], [1])]
+        ),
+        E.InputError,
+    ),
+    Case(
+        "structure.find_structure",
+        "bad option",
+        "an input mixing that is not orthogonal",
+        lambda: rf.structure.find_structure(*_diag2(), inner=2.0 * np.eye(4)),
+        E.InputError,
+    ),
+    Case(
+        "structure.find_structure",
+        "dtype",
+        "a map on the sphere (not Euclidean)",
+        lambda: rf.structure.find_structure(*rf.models.simplex_sphere(2)),
+        E.InputError,
     ),
     Case(
         "implicit_bias",
