@@ -122,6 +122,10 @@ def loss_gradient_field(G: Parametrization, loss):
     return lambda x: G.covector_field(x[None, :], covectors)[1][0]
 
 
+#: storage for the primal points a mirror flow keeps to avoid re-solving recorded states
+_SOLVED_BYTES = 256 * 2**20
+
+
 def _check_iterate(y, k: int, lr: float, max_norm: float, what: str) -> None:
     """Raise `DivergenceError` for a non-finite iterate or one beyond `max_norm`."""
     with np.errstate(over="ignore", invalid="ignore"):  # |y| of huge entries is inf
@@ -543,10 +547,17 @@ def mirror_flow(
     what = f"mirror flow with {R.name}"
     last = [w_start]
     fixed_gradient = None if is_time_dependent(loss) else gradient_function(loss)
+    # the primal points solved during the integration, by dual state: the explicit
+    # Runge-Kutta methods evaluate the velocity at every step's end, so the recorded states
+    # need no second Newton solve (bounded to _SOLVED_BYTES of storage)
+    solved: dict[bytes, np.ndarray] = {}
+    room = max(1, _SOLVED_BYTES // (16 * R.dim))
 
     def velocity(t, mu):
         w = _primal(R, mu, t, what, start=last[0])
         last[0] = w
+        if not R.has_closed_form_inverse and len(solved) < room:
+            solved[mu.tobytes()] = w
         if fixed_gradient is not None:
             return -np.asarray(fixed_gradient(w), dtype=np.float64)
         return -gradient(at_time(loss, t), w)
@@ -572,7 +583,10 @@ def mirror_flow(
         ws = np.empty_like(mus)
         start = w_start
         for k, (tk, mu) in enumerate(zip(sol.t, mus, strict=True)):
-            ws[k] = start = _primal(R, mu, float(tk), what, start=start)
+            known = solved.get(mu.tobytes())
+            if known is None:
+                known = _primal(R, mu, float(tk), what, start=start)
+            ws[k] = start = known
     return Trajectory(
         t=sol.t,
         w=ws,
