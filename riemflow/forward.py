@@ -21,17 +21,25 @@ regression, the Bregman projection, is `riemflow.bregman.implicit_bias`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 from autograd.extend import defjvp, defvjp, primitive
 
+from . import fibres
 from ._validation import as_positive, as_positive_int
 from .domains import MirrorImage
-from .errors import DomainError, InputError, NotCommutingError, SolverError
+from .errors import DomainError, InputError, SolverError
 from .joint_flow import joint_flow
 from .legendre import Legendre
 from .parametrization import Parametrization
 
-__all__ = ["mirror_potential", "JOINT_FLOW_EVALUATIONS", "JOINT_FLOW_TIME_LIMIT"]
+__all__ = [
+    "mirror_potential",
+    "PotentialConstruction",
+    "JOINT_FLOW_EVALUATIONS",
+    "JOINT_FLOW_TIME_LIMIT",
+]
 
 #: evaluation budget of one joint flow of the numerical construction; a flow that needs
 #: more (a stiff one far out in mu, on the way to a point outside the range of grad R*)
@@ -157,11 +165,19 @@ class _JointFlow:
         return hessian_conjugate
 
 
-def _check_points(G: Parametrization, x_init: np.ndarray, points, n_check: int, seed):
-    if points is not None:
-        xb, _ = G.points(points, "check_points")
-        return np.vstack([x_init[None, :], xb])
-    return np.vstack([x_init[None, :], G.sample(n_check, seed=seed)])
+@dataclass(frozen=True)
+class PotentialConstruction:
+    """Result of `mirror_potential(..., full_output=True)`.
+
+    Attributes:
+        potential: the `Legendre` function.
+        report: the `riemflow.fibres.ConstructionReport` saying why the construction is
+            valid (`"forward theorem"` or `"constructed"`, with the figures it was decided
+            on); `None` for a closed form or with `local=True`.
+    """
+
+    potential: Legendre
+    report: fibres.ConstructionReport | None
 
 
 def mirror_potential(
@@ -178,7 +194,10 @@ def mirror_potential(
     rtol: float = 1e-12,
     method: str = "DOP853",
     seed: int | None = 0,
-) -> Legendre:
+    region=None,
+    flow_check: bool = False,
+    full_output: bool = False,
+):
     """The Legendre function `R` of the forward theorem for `G` and `x_init`.
 
     Gradient flow on `L o G` from `x_init` is mirror flow with `R` from `w0 = G(x_init)`,
@@ -194,33 +213,62 @@ def mirror_potential(
       and `hess R(w) = K(psi(x_init; mu))^{-1}`. Each evaluation integrates ODEs: expect
       milliseconds to seconds per call, not microseconds.
 
+    Before building, the hypotheses are decided (`riemflow.fibres.decide`, Concepts:
+    necessity): regularity, then the brackets of the gradient fields on the checked region,
+    split along `ker dG` and measured at the region's length scale
+    (`riemflow.brackets`):
+
+    - they vanish: the forward theorem applies;
+    - one (of order 2 or 3) leaves `ker dG`: `NotMirrorFlowError`, the proven statement
+      (from initializations at that point the loop of linear losses moves `w`, which no
+      mirror flow does), with the loop run there;
+    - they lie in `ker dG` without vanishing, which the forward theorem does not cover:
+      the same decision on the set reachable from `x_init`, then whether `K` is a function
+      of `w` there and `K^{-1}` a Hessian metric in `w`; if so the same construction is
+      valid (the proposition in `riemflow.fibres`) and `R` is built, else
+      `NotMirrorFlowError` says which test failed.
+
     Args:
-        G: a commuting, regular parametrization.
+        G: a regular parametrization.
         x_init: the initialization `(D,)`.
         closed_form: use `G`'s closed form when it has one.
-        local: build the numerical `R` even if `G` is not commuting. Then
-            `grad R^* = G o psi` along straight lines in `mu` is not a gradient field and
-            the result is only the local, path-dependent construction; gradient flow will
-            generally not be mirror flow with it (see `riemflow.loop_test`).
+        local: build the numerical `R` without deciding anything. For a `G` whose flows
+            are not mirror flows, `grad R^* = G o psi` along straight lines in `mu` is not a
+            gradient field and the result is only the local, path-dependent construction;
+            gradient flow will generally not be mirror flow with it (see
+            `riemflow.loop_test`).
         domain: the domain of `R` for the numerical construction (a `Domain` or box pairs);
             default `domains.MirrorImage`, the image of the joint flow.
-        check_points: points `(B, D)` where commutation and regularity are checked
-            (with `x_init`); default `x_init` and `n_check` samples of `G`'s domain.
+        check_points: points `(B, D)` where the hypotheses are checked (with `x_init`);
+            default `x_init` and `n_check` samples of `G`'s domain.
         n_check: number of sampled check points.
-        commuting_rtol: relative bracket tolerance of `check_commuting`.
+        commuting_rtol: tolerance of every figure the decision is taken on: the bracket
+            measures of `check_commuting` (its `rtol`), `K` along the fibres, the Hessian
+            defect (default `1e-8`, the package's trajectory tolerance).
         regular_rtol: relative singular value tolerance of `check_regular`.
         rtol: `solve_ivp` relative tolerance of the joint flow; `1e-12` makes the numerical
             `R`, `grad R`, `hess R` agree with the closed forms to ~1e-10 relative.
         method: `solve_ivp` method of the joint flow.
         seed: seed of the sampled check points.
+        region: where the hypotheses are checked instead of `check_points`: a
+            `riemflow.regions.Region`, or `"reachable"` for the set reachable from `x_init`
+            (`riemflow.regions.reachable_region`), where the flows from `x_init` live.
+        flow_check: after building, compare gradient flow with the mirror flow of `R` on a
+            least-squares loss with two samples (`riemflow.fibres.flow_check`) and put the
+            deviation in the report.
+        full_output: return a `PotentialConstruction` (the potential and the
+            `ConstructionReport`) instead of the `Legendre` alone.
 
     Returns:
-        A `Legendre` (`R.grad_conjugate` is `G o psi`, `R.conjugate` is `Q`).
+        A `Legendre` (`R.grad_conjugate` is `G o psi`, `R.conjugate` is `Q`), or a
+        `PotentialConstruction`.
 
     Raises:
-        InputError: `G` is not a `Parametrization`, bad `x_init`.
-        NotCommutingError: `G` is not commuting at the check points (the error carries the
-            `CommutingReport`: largest relative bracket, pair and point), unless `local`.
+        InputError: `G` is not a `Parametrization`, bad `x_init` or `region`.
+        NotMirrorFlowError: a bracket leaves `ker dG` at a checked point, or `K` is not a
+            function of `w` (or `K^{-1}` not a Hessian metric) on the reachable set; the
+            error carries the `CommutingReport` (`.report`). Not raised with `local`.
+        NotCommutingError: the brackets could not be decided at float64 resolution.
         NotRegularError: `dG` loses rank at the check points.
 
     Example:
@@ -240,20 +288,14 @@ def mirror_potential(
     if closed_form:
         R = G.closed_form_potential(x0)
         if R is not None:
-            return R
+            return PotentialConstruction(R, None) if full_output else R
     n_check = as_positive_int(n_check, "n_check")
     rtol = as_positive(rtol, "rtol")
-    points = _check_points(G, x0, check_points, n_check, seed)
-    G.require_regular(points, rtol=regular_rtol)
-    if not local:
-        report = G.check_commuting(points, rtol=commuting_rtol)
-        if not report.passed:
-            raise NotCommutingError(
-                f"{G.name} is not commuting, so no single Legendre function describes its "
-                f"gradient flows: {report}. Pass local=True for the local, path-dependent "
-                "construction",
-                report=report,
-            )
+    checked = fibres.check_region(G, x0, region, check_points, n_check, seed)
+    G.require_regular(checked.points, rtol=regular_rtol)
+    decision = None
+    if not local:  # raises NotMirrorFlowError / NotCommutingError when it must refuse
+        decision = fibres.decide(G, x0, checked, tol=as_positive(commuting_rtol, "commuting_rtol"))
     flow = _JointFlow(G, x0, rtol=rtol, method=method)
     d = flow.w0.size
     lam_max = float(np.linalg.eigvalsh(flow.K0)[-1])
@@ -261,7 +303,9 @@ def mirror_potential(
     if domain is None:
         domain = MirrorImage(flow.w0, flow.grad_conjugate, mu_scale)
     kind = "local potential" if local else "potential"
-    return Legendre.from_conjugate(
+    if decision is not None and decision.outcome == fibres.CONSTRUCTED:
+        kind = "potential (brackets in ker dG)"
+    R = Legendre.from_conjugate(
         flow.conjugate,
         d,
         grad_conjugate=flow.grad_conjugate,
@@ -270,6 +314,9 @@ def mirror_potential(
         name=f"numerical {kind} of {G.name}",
         check_derivatives=False,
     )
+    if decision is not None and flow_check:
+        decision = replace(decision, flow_deviation=fibres.flow_check(G, x0, R))
+    return PotentialConstruction(R, decision) if full_output else R
 
 
 def __getattr__(name: str):

@@ -449,23 +449,27 @@ class Parametrization:
         rtol: float = 1e-8,
         atol: float = 0.0,
         seed: int | None = 0,
+        region=None,
+        length_scale=None,
+        order: int = 3,
     ) -> CommutingReport:
-        """Check that the gradient fields of `G` commute (Concepts: Lie brackets).
+        """Check that the gradient fields of `G` commute, and whether their brackets leave
+        `ker dG` (Concepts: Lie brackets, necessity). Measures, verdicts and arguments in
+        full: `riemflow.brackets.check_commuting`.
 
         Args:
-            points: points `(B, D)` (or one `(D,)`) to check at; default `n_samples`
-                random points of the domain drawn with `seed`.
-            n_samples: number of random points when `points` is `None`.
-            rtol: relative tolerance on each bracket (see `CommutingReport`): `1e-8`
-                leaves room for the round-off of the two cancelling terms (observed
-                `< 1e-13` on the model zoo) while an honest non-commuting pair has
-                relative brackets of order 1 at generic points.
-            atol: absolute tolerance on the bracket norm, default 0 (scale-free test).
-            seed: seed of the random points.
+            points: points `(B, D)` (or one `(D,)`); default `n_samples` random points
+                drawn with `seed`.
+            rtol: tolerance on each `rho = ell |[X_i, X_j]|_g / (|X_i|_g |X_j|_g)`, the
+                relative misclosure of loops of linear losses with legs `ell` (`1e-8`).
+            atol: absolute tolerance on `|[X_i, X_j]|`, default 0 (scale-free test).
+            region: a `riemflow.regions.Region` (sampled, given, or reachable from an
+                initialization) instead of `points`.
+            length_scale: `ell` (default: the RMS distance of the points to their centroid).
+            order: 3 (default) also checks `[X_k, [X_i, X_j]]` when needed; 2 does not.
 
         Returns:
-            A `CommutingReport` with the largest relative and absolute brackets, the
-            worst pair and point.
+            A `CommutingReport` (verdict, measures and floors, worst pair, region).
 
         Example:
             >>> import riemflow as rf
@@ -473,8 +477,9 @@ class Parametrization:
             >>> G.check_commuting().passed
             True
         """
+        options = {"region": region, "length_scale": length_scale, "order": order}
         return conditions.check_commuting(
-            self, points, n_samples=n_samples, rtol=rtol, atol=atol, seed=seed
+            self, points, n_samples=n_samples, rtol=rtol, atol=atol, seed=seed, **options
         )
 
     def check_regular(
@@ -484,21 +489,22 @@ class Parametrization:
         n_samples: int = 64,
         rtol: float = 1e-8,
         seed: int | None = 0,
+        region=None,
     ) -> RegularityReport:
         """Check that `dG(x)` has rank `d` (so `K(x)` is positive definite).
 
         Args:
-            points: points `(B, D)` (or one `(D,)`); default `n_samples` random points.
-            n_samples: number of random points when `points` is `None`.
+            points: points `(B, D)` (or one `(D,)`); default `n_samples` random points
+                drawn with `seed`; or a `riemflow.regions.Region` as `region`.
             rtol: `dG(x)` counts as rank-deficient when
                 `sigma_min(x) <= rtol * sigma_max(x)`; `1e-8` is about `sqrt(eps)`, the
                 accuracy to which `sigma_min` is resolved from the eigenvalues of `K`.
-            seed: seed of the random points.
 
         Returns:
             A `RegularityReport`.
         """
-        return conditions.check_regular(self, points, n_samples=n_samples, rtol=rtol, seed=seed)
+        options = {"n_samples": n_samples, "seed": seed, "region": region}
+        return conditions.check_regular(self, points, rtol=rtol, **options)
 
     def require_commuting(self, points=None, **kwargs) -> CommutingReport:
         """`check_commuting`, raising `NotCommutingError` (with the report) if it fails."""

@@ -1,0 +1,135 @@
+"""The decision of mirror_potential: forward theorem, refusal with the proven statement, and
+the construction on the reachable set when the brackets lie in ker dG without vanishing.
+
+Constructed potentials are compared with closed forms (the Euclidean potential for the
+Heisenberg map, the log-ball potential for its twisted version) and with the flows.
+"""
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+
+import riemflow as rf
+from riemflow import fibres
+from tests.data import bracket_examples as ex
+
+
+def test_heisenberg_flows_are_mirror_flows_and_the_potential_is_built():
+    """The issue's example: regular, not commuting, [X1, X2] = (0, 0, 1) in ker dG; gradient
+    flow on L o G is the Euclidean flow in w. mirror_potential used to refuse it."""
+    G = ex.heisenberg()
+    xb, _ = G.points(ex.X_H[None, :])
+    fields = G.gradient_fields(ex.X_H)
+    ginv = ex.heisenberg_inverse_metric(ex.X_H)
+    np.testing.assert_allclose(fields, ginv[:2], atol=1e-15)  # X_i = g^{-1} e_i
+    out = rf.mirror_potential(G, ex.X_H, full_output=True)
+    assert out.report.outcome == fibres.CONSTRUCTED, str(out.report)
+    assert out.report.region.kind == "reachable" and out.report.flow_deviation is None
+    R, w0 = out.potential, G(ex.X_H)
+    for w in (w0, w0 + np.array([0.2, -0.1]), w0 + np.array([-0.3, 0.25])):
+        np.testing.assert_allclose(R.hessian(w), np.eye(2), atol=1e-9)
+        np.testing.assert_allclose(R.grad(w), w - w0, atol=1e-9)  # R = |w - w0|^2 / 2
+    # second method: the closed-form potential against gradient flow
+    closed = rf.potentials.squared_euclidean(2).centered(w0)
+    loss = rf.losses.squared(np.array([[1.0, 0.5], [0.3, -1.0]]), np.array([0.4, -0.2]))
+    report = rf.verify_equivalence(
+        loss, (0.0, 3.0), parametrization=G, x0=ex.X_H, legendre=closed, n_times=7
+    )
+    assert report.max_deviation < 1e-10, str(report)
+    assert rf.loop_test(G, ex.X_H).closes
+
+
+@pytest.mark.slow
+def test_flow_check_of_the_constructed_potential():
+    """End to end: gradient flow against the mirror flow of the numerical potential (each
+    mirror step integrates joint flows: ~15 s)."""
+    out = rf.mirror_potential(ex.heisenberg(), ex.X_H, full_output=True, flow_check=True)
+    assert out.report.flow_deviation < 1e-9 and "max relative deviation" in str(out.report)
+
+
+def test_loop_test_does_not_divide_round_off_by_round_off():
+    report = rf.loop_test(ex.heisenberg(), ex.X_H)
+    assert np.isnan(report.prediction_error) and "at round-off" in str(report)
+    G, x0 = rf.models.bilinear_chain(3)
+    ok = rf.loop_test(G, x0 + np.array([0.3, 0.5, -0.2]), tau=1e-3)
+    assert ok.prediction_error < 1e-2
+
+
+def test_twisted_log_ball_recovers_the_curved_potential():
+    G = ex.twisted_log_ball()
+    out = rf.mirror_potential(G, ex.X_H, full_output=True)
+    assert out.report.outcome == fibres.CONSTRUCTED
+    assert out.report.hessian.scale > 0.1  # a curved, non-constant Hessian metric
+    reference = rf.potentials.log_ball(2)
+    for shift in ([0.1, 0.05], [-0.2, 0.1]):
+        w = G(ex.X_H) + np.array(shift)
+        np.testing.assert_allclose(out.potential.hessian(w), reference.hessian(w), rtol=1e-8)
+
+
+def test_order3_example_is_refused_with_the_order3_statement():
+    G = ex.order3()
+    with pytest.raises(rf.errors.NotMirrorFlowError) as info:
+        rf.mirror_potential(G, ex.X_H)
+    text = str(info.value)
+    assert "order-3 bracket" in text and "O(leg^3)" in text
+    assert info.value.report.transverse3.value > 0.1
+    # second method: K varies along the fibre (x3), at a rate of order one
+    region = rf.regions.reachable_region(G, ex.X_H, n_paths=3, legs=2)
+    along = fibres.kernel_along_fibres(G, region, n_loops=2)
+    assert along.kernel_rate > 0.1 and along.max_kernel_change > 1e-3
+
+
+def test_non_commuting_chain_is_refused_with_the_proven_statement():
+    G, x0 = rf.models.bilinear_chain(3)
+    x_init = x0 + np.array([0.3, 0.5, -0.2])
+    with pytest.raises(rf.errors.NotCommutingError) as info:
+        rf.mirror_potential(G, x_init)
+    assert isinstance(info.value, rf.errors.NotMirrorFlowError)
+    text = str(info.value)
+    assert "leaves ker dG" in text and "every mirror flow returns" in text and "loop" in text
+    assert "local=True" in text and info.value.report.worst_pair == (0, 1)
+
+
+def test_reachable_region_builds_where_the_flows_stay_commuting():
+    """(x1 + x3^2 x2, x2): brackets vanish on the invariant plane x3 = 0 only."""
+    G = rf.Parametrization(ex.plane_map, 3, name="plane map")
+    with pytest.raises(rf.errors.NotMirrorFlowError, match="region='reachable'"):
+        rf.mirror_potential(G, np.array([0.3, 0.5, 0.0]))  # sampled points leave the plane
+    out = rf.mirror_potential(G, np.array([0.3, 0.5, 0.0]), region="reachable", full_output=True)
+    assert out.report.outcome == fibres.FORWARD_THEOREM
+    # on the plane G = (x1, x2) with the Euclidean metric: R = |w - w0|^2 / 2
+    w = np.array([0.5, 0.1])
+    np.testing.assert_allclose(out.potential.grad(w), w - np.array([0.3, 0.5]), atol=1e-9)
+    with pytest.raises(rf.errors.NotMirrorFlowError, match="reachable from x_init"):
+        rf.mirror_potential(G, np.array([0.3, 0.5, 0.2]), region="reachable")
+    with pytest.raises(rf.errors.InputError, match="region"):
+        rf.mirror_potential(G, np.array([0.3, 0.5, 0.0]), region="everywhere")
+
+
+def test_hessian_defect_against_closed_form():
+    """R^2 with the metric h = diag(1, 1 + w1^2) and G = id: K = h^{-1} is a function of w
+    but not a Hessian metric (d_1 h_22 = 2 w1 != d_2 h_21 = 0), so the brackets leave
+    ker dG (= 0) and the defect is ell_w max|2 w1| / max|h|."""
+
+    def metric(x):
+        one, zero = anp.ones_like(x[..., 0]), anp.zeros_like(x[..., 0])
+        rows = [[one, zero], [zero, 1.0 + x[..., 0] ** 2]]
+        return anp.stack([anp.stack(r, -1) for r in rows], -2)
+
+    G = rf.Parametrization(lambda x: 1.0 * x, rf.spaces.metric_space(metric, 2))
+    xs = np.random.default_rng(4).uniform(-1, 1, (6, 2))
+    report = fibres.hessian_defect(G, xs)
+    w_length = np.sqrt(np.mean(np.sum((xs - xs.mean(0)) ** 2, axis=1)))
+    h_max = max(1.0, float(np.max(1.0 + xs[:, 0] ** 2)))
+    np.testing.assert_allclose(
+        report.defect, w_length * 2 * np.max(np.abs(xs[:, 0])) / h_max, rtol=1e-12
+    )
+    assert G.check_commuting(xs).verdict == rf.brackets.NOT_MIRROR
+
+
+def test_commuting_maps_report_the_forward_theorem():
+    G, x0 = rf.models.diagonal_network(2, depth=3, alpha=0.7)
+    out = rf.mirror_potential(G, x0, closed_form=False, full_output=True)
+    assert out.report.outcome == fibres.FORWARD_THEOREM and out.report.brackets.passed
+    closed = rf.mirror_potential(G, x0, full_output=True)
+    assert closed.report is None
