@@ -133,6 +133,9 @@ class Legendre:
             and refuse a mismatch.
         derivative_rtol: the relative difference refused by that comparison (default
             1e-6; correct closed forms agree to ~1e-12).
+        edge_form: optional `riemflow.edge_dual.PowerSum` describing `grad R*` as a power
+            sum; `implicit_bias` then solves near the edge of `dom R*` without float64
+            cancellation (set by the depth >= 3 network potentials).
 
     Raises:
         ShapeError: bad `dim`/`domain`.
@@ -166,6 +169,7 @@ class Legendre:
         newton_time_limit: float | None = 15.0,
         check_derivatives: bool = True,
         derivative_rtol: float = 1e-6,
+        edge_form=None,
     ):
         if not callable(fn):
             raise NotCallableError(f"`fn` must be callable w -> float; got {fn!r}", argument="fn")
@@ -187,6 +191,7 @@ class Legendre:
         self._conj_map = _optional_map(conjugate, "conjugate")
         self._conj_hess_map = _optional_map(hessian_conjugate, "hessian*", matrix_dim=self.dim)
         self.traced = TracedLegendre(self)
+        self.edge_form = edge_form
         given = (grad, hessian, grad_conjugate, conjugate, hessian_conjugate)
         names = ("grad", "hessian", "grad_conjugate", "conjugate", "hessian_conjugate")
         self.closed_forms = {n: f is not None for n, f in zip(names, given, strict=True)}
