@@ -312,7 +312,10 @@ def _edge_solve(R, X, y, w0, theta0, tol, max_iter, time_limit):
     except ConvergenceError as exc:
         return f"failed ({exc})"
     if not solution.residual <= tol:
-        return f"stopped at |Xw - y| = {solution.residual:.3e} ({solution.message})"
+        return (
+            f"stopped at |Xw - y| = {solution.residual:.3e} ({solution.message}; basis "
+            "exchanges on degenerate faces can cycle at extreme scales, see riemflow.edge_dual)"
+        )
     return solution
 
 

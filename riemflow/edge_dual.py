@@ -24,15 +24,15 @@ gives `theta_b = e_b - sigma_b r_b` and
     X_B^T P = -diag(sigma_B),             X_B^T N = 0  (N orthonormal),
 
 so that every slack is an affine function `r_i = gamma_i + A_i r_B + C_i eta` whose
-constants are computed once in 60-digit decimal arithmetic and rounded; basic slacks are
-exact by construction. `w_i` is evaluated from `r_i` (the term that defines the edge has its
-base exactly `s sigma r`), products are formed ratio-first so nothing underflows at
-`alpha^p = 1e-300`, and Newton's method runs on `z = (log r_B, eta)` with an Armijo rule on
-`phi`, whose differences are formed term by term without cancellation
-(`base^q expm1(q log1p(dbase / base))`). It starts from the linear program that the
-`alpha -> 0` limit solves (its active set gives `B`); a coordinate whose slack loses more
-than 8 digits joins `B`, exchanging the basic coordinate farthest from its edge when `B`
-is full (the point is carried over in 60 digits).
+constants are computed once in 800-digit decimal arithmetic (every float64 input is exact
+there) and rounded; basic slacks are exact by construction. `w_i` is evaluated from `r_i`
+(the term that defines the edge has its base exactly `s sigma r`), products are formed
+ratio-first so nothing underflows at `alpha^p = 1e-300`, and Newton's method runs on
+`z = (log r_B, eta)` with an Armijo rule on `phi`, whose differences are formed term by term
+without cancellation (`base^q expm1(q log1p(dbase / base))`). It starts from the linear
+program that the `alpha -> 0` limit solves (its active set gives `B`); a coordinate whose
+slack loses more than 8 digits joins `B`, exchanging the basic coordinate farthest from its
+edge when `B` is full (the point is carried over in 800 digits).
 
 Known limit: on degenerate faces (more than `n` coordinates saturating together) at extreme
 scales the exchanges can cycle (measured on Wind et al.'s face problem at depth 4,
@@ -68,8 +68,10 @@ __all__ = [
     "TIME_LIMIT",
 ]
 
-#: digits of the decimal arithmetic of the basis constants and of basis changes
-DIGITS = 60
+#: digits of the decimal arithmetic of the basis constants and of basis changes: every
+#: float64 input is exact in it, and its round-off (relative 1e-800) underflows below the
+#: float range, so a vertex that is degenerate in the float data stays exactly degenerate
+DIGITS = 800
 #: default Newton-iteration budget of `solve`
 MAX_ITER = 300
 #: default wall-time budget of `solve`, seconds
@@ -147,7 +149,7 @@ class PowerSum:
         )
 
 
-# -- 60-digit linear algebra -----------------------------------------------------------------
+# -- exact-input decimal linear algebra ------------------------------------------------------
 def _dec(values) -> list:
     """Exact decimal copies of float64 values (nested lists of the same shape)."""
     if np.ndim(values) == 0:
@@ -287,7 +289,7 @@ class _Basis:
             return np.where(r > 0, _EPS * size / r, np.inf)
 
     def multipliers(self, rB, eta) -> list:
-        """`lambda` in 60 digits."""
+        """`lambda` in `DIGITS` digits."""
         with decimal.localcontext() as ctx:
             ctx.prec = DIGITS
             rBd, etad = _dec(rB), _dec(eta)
@@ -306,7 +308,7 @@ def _slack_exact(X, form, sides, lam, i) -> float:
 
 
 def _rebase(X, form, sides, basis, rB, eta, new):
-    """The same dual point in the basis `new`, carried over in 60 digits."""
+    """The same dual point in the basis `new`, carried over in `DIGITS` digits."""
     lam = basis.multipliers(rB, eta)
     nb = _Basis(X, form, sides, new)
     new_rB = np.array(
@@ -382,7 +384,7 @@ class EdgeSolution:
 
     Attributes:
         w: the Bregman projection `(d,)`.
-        multipliers: `lambda` `(n,)` (rounded from 60 digits).
+        multipliers: `lambda` `(n,)` (rounded from `DIGITS` digits).
         residual: `|Xw - y|_inf / max(1, |y|_inf)`.
         basis: the saturated coordinates and their sides, `[(i, sigma_i), ...]`.
         slacks: the distances `r_i` of `theta_i` to their anchors (edges) `(d,)`.
@@ -619,8 +621,8 @@ class Resolution:
     """How finely float64 resolves the dual residual at a multiplier, and feasibility.
 
     Attributes:
-        floor: `max_i max_k |X_ki| |d w_i / d theta_i| spacing(theta_i)` relative to
-            `max(1, |y|_inf)`: the change of `|Xw - y|` one ulp of `theta` makes.
+        floor: the largest change of `Xw` (relative to `max(1, |y|_inf)`) that one float64
+            step of one coordinate of `theta` makes: how finely `theta` resolves `Xw`.
         worst: the coordinate where it is attained.
         theta, spacing: `theta_worst` and the gap to the next float64.
         edge_within_spacing: the edge of `dom R*` is within one float64 step of
@@ -732,10 +734,10 @@ def ray_to_edge(R, X, y, theta0) -> np.ndarray:
     g0 = residual(zero)
     if g0 is None:
         return zero
-    H = X @ np.atleast_2d(np.asarray(R.hessian_conjugate(theta0), dtype=np.float64)) @ X.T
-    try:
-        direction = -np.linalg.solve(H, g0)
-    except np.linalg.LinAlgError:
+    try:  # Newton's direction; where hess R* under/overflows, the gradient's
+        H = np.atleast_2d(np.asarray(R.hessian_conjugate(theta0), dtype=np.float64))
+        direction = -np.linalg.solve(X @ H @ X.T, g0)
+    except (ArithmeticError, ValueError, ConvergenceError, np.linalg.LinAlgError):
         direction = -g0
     if not (np.all(np.isfinite(direction)) and np.any(direction)):
         return zero
@@ -760,45 +762,56 @@ def ray_to_edge(R, X, y, theta0) -> np.ndarray:
 
 def float64_resolution(R, X, y, lam, theta0) -> Resolution:
     """Diagnose a dual solve in `theta` that stopped at the multiplier `lam` (see
-    `Resolution`).
+    `Resolution`): each coordinate of `theta = theta0 + X^T lam` is moved by one float64
+    step each way, and the change of `Xw` (or leaving `dom R*`) is measured directly.
 
     Args:
-        R: the `Legendre` function (`grad_conjugate`, `hessian_conjugate`, `domain`).
+        R: the `Legendre` function (`grad_conjugate`, `domain`).
         X: `(n, d)`; y: `(n,)`; lam: the multiplier `(n,)`; theta0: `grad R(w0)` `(d,)`.
 
     Returns:
         A `Resolution`.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> R = rf.potentials.diagonal_network(2, depth=3, alpha=1e-10)
+        >>> X, y = np.array([[1.0, 0.8]]), np.array([1.0])
+        >>> lam = rf.edge_dual.ray_to_edge(R, X, y, np.zeros(2))
+        >>> rf.edge_dual.float64_resolution(R, X, y, lam, np.zeros(2)).stopped_by_float64(1e-10)
+        True
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    theta = theta0 + X.T @ np.asarray(lam, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        H = np.asarray(R.hessian_conjugate(theta), dtype=np.float64)
-    diag = np.abs(np.diagonal(H)) if H.ndim == 2 else np.abs(H)
-    spacing = np.spacing(np.abs(theta))
-    change = np.nan_to_num(np.max(np.abs(X), axis=0) * diag * spacing, nan=np.inf)
+    lam = np.asarray(lam, dtype=np.float64)
+    theta = theta0 + X.T @ lam
+    scale = max(1.0, float(np.max(np.abs(y))))
+    Xw = X @ np.asarray(R.grad_conjugate(theta), dtype=np.float64)
+    change = np.zeros(theta.size)
     within = np.zeros(theta.size, dtype=bool)
-    for i in range(theta.size):  # does one float64 step of theta_i leave dom R*?
+    for i in range(theta.size):
         for direction in (np.inf, -np.inf):
             probe = theta.copy()
             probe[i] = np.nextafter(theta[i], direction)
-            within[i] |= not _in_domain(R, probe)
+            if not _in_domain(R, probe):
+                within[i] = True
+                continue
+            moved = X @ np.asarray(R.grad_conjugate(probe), dtype=np.float64) - Xw
+            change[i] = max(change[i], float(np.max(np.abs(moved))) / scale)
     worst = int(np.argmax(within)) if np.any(within) else int(np.argmax(change))
     sign_change = None
     if X.shape[0] == 1:
-        sign_change = False
         values = []
         for step in (lam, np.nextafter(lam, np.inf), np.nextafter(lam, -np.inf)):
             point = theta0 + X.T @ step
             if _in_domain(R, point):
                 values.append(float((X @ np.asarray(R.grad_conjugate(point)) - y)[0]))
-        sign_change = any(values[0] * v <= 0 for v in values[1:]) if values else False
+        sign_change = bool(values) and any(values[0] * v <= 0 for v in values[1:])
     feasible, witness = _feasible_in_box(R, X, y)
     return Resolution(
-        floor=float(change[worst]) / max(1.0, float(np.max(np.abs(y)))),
+        floor=float(change[worst]),
         worst=worst,
         theta=float(theta[worst]),
-        spacing=float(spacing[worst]),
+        spacing=float(np.spacing(np.abs(theta[worst]))),
         edge_within_spacing=bool(within[worst]),
         sign_change=sign_change,
         feasible=feasible,

@@ -121,6 +121,27 @@ def test_unsigned_network_projection_is_feasible_and_matches_theta_solve():
     np.testing.assert_allclose(w, rf.implicit_bias(plain, X, y, u0**3), rtol=1e-10)
 
 
+def test_the_known_limit_of_the_edge_solve_is_reported():
+    """Degenerate face at depth 4, alpha^4 = 1e-300: the basis exchanges cycle; the error
+    says so, and that float64 (not feasibility) stopped the fallback solve in theta."""
+    A, y = wind.face_problem()
+    R = rf.potentials.diagonal_network(6, depth=4, alpha=1e-75)
+    with pytest.raises(rf.errors.ConvergenceError) as info:
+        rf.implicit_bias(R, A, y, np.zeros(6))
+    text = str(info.value)
+    assert "degenerate faces" in text and "float64 resolution, not feasibility" in text
+
+
+def test_degenerate_vertex_stays_exactly_degenerate():
+    """Three coordinates of the face problem saturate together (n = 2); in 800-digit
+    arithmetic the third one's slack constant is exactly 0 in the float data, so the face
+    selection survives down to alpha^3 = 1e-300."""
+    A, y = wind.face_problem()
+    R = rf.potentials.diagonal_network(6, depth=3, alpha=1e-100)
+    out = rf.implicit_bias(R, A, y, np.zeros(6), full_output=True)
+    np.testing.assert_allclose(out.w, wind.face_limit(A, y, depth=3), atol=1e-15)
+
+
 def _without_edge_form(depth, alpha):
     R = rf.potentials.diagonal_network(2, depth=depth, alpha=alpha)
     R.edge_form = None
