@@ -205,11 +205,16 @@ def integrate(
 
 def _check_progress(budget: Budget, progress: dict, t1: float, what: str, window: int) -> None:
     """Stop a solve whose remaining span would need over 10x its evaluation budget at the
-    rate of the last window of evaluations."""
+    rate of the last window of evaluations, unless that rate is more than twice the rate of
+    the window before (a solve that is speeding up, such as a stiff solver leaving a fast
+    transient, is not stalled; so the first window alone never stops a solve)."""
     t, start = progress["t"], progress["window_start"]
     progress["window_start"] = t
     rate = (t - start) / window  # time covered per evaluation
-    if t < t1 and (t1 - t) > 10.0 * budget.max_evaluations * max(rate, 0.0):
+    previous = progress.get("rate")
+    progress["rate"] = rate
+    accelerating = previous is None or rate > 2.0 * previous
+    if not accelerating and t < t1 and (t1 - t) > 10.0 * budget.max_evaluations * max(rate, 0.0):
         raise DivergenceError(
             f"{what} stalled at t={t:.6g}: the last {window} evaluations advanced "
             f"the time by {t - start:.3e}, so the remaining {t1 - t:.3e} would need more "
