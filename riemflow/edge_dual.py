@@ -718,7 +718,10 @@ def ray_to_edge(R, X, y, theta0) -> np.ndarray:
     where float64 resolution is judged.
 
     Args:
-        R: the `Legendre` function; X: `(n, d)`; y: `(n,)`; theta0: `grad R(w0)` `(d,)`.
+        R: the `Legendre` function.
+        X: `(n, d)`.
+        y: `(n,)`.
+        theta0: `grad R(w0)` `(d,)`.
 
     Returns:
         The multiplier `(n,)`.
@@ -767,7 +770,10 @@ def float64_resolution(R, X, y, lam, theta0) -> Resolution:
 
     Args:
         R: the `Legendre` function (`grad_conjugate`, `domain`).
-        X: `(n, d)`; y: `(n,)`; lam: the multiplier `(n,)`; theta0: `grad R(w0)` `(d,)`.
+        X: `(n, d)`.
+        y: `(n,)`.
+        lam: the multiplier `(n,)`.
+        theta0: `grad R(w0)` `(d,)`.
 
     Returns:
         A `Resolution`.

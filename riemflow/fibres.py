@@ -247,7 +247,8 @@ def loop_displacement(
         pair: `(i, j)`.
         leg: leg length in the metric of `M` (the duration of each leg).
         rtol: `solve_ivp` tolerance of each leg.
-        max_evaluations, time_limit: budgets of each leg (defaults 20,000 and 20 s).
+        max_evaluations: evaluation budget of each leg (default 20,000).
+        time_limit: wall-time budget of each leg in seconds (default 20).
 
     Returns:
         A `LoopEnd`.
@@ -438,7 +439,9 @@ def flow_check(
     `FLOW_CHECK_TIME_LIMIT` seconds (120).
 
     Args:
-        G: the `Parametrization`; x_init: `(D,)`; R: the `Legendre` function.
+        G: the `Parametrization`.
+        x_init: the initialization `(D,)`.
+        R: the `Legendre` function.
         t_end: the flows run on `[0, t_end]`.
         n_times: number of compared times.
         seed: seed of the samples.

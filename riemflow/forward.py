@@ -197,7 +197,7 @@ def mirror_potential(
     region=None,
     flow_check: bool = False,
     full_output: bool = False,
-):
+) -> Legendre | PotentialConstruction:
     """The Legendre function `R` of the forward theorem for `G` and `x_init`.
 
     Gradient flow on `L o G` from `x_init` is mirror flow with `R` from `w0 = G(x_init)`,

@@ -367,7 +367,8 @@ def as_region(G, region=None, *, points=None, n_samples: int = 64, seed=0, lengt
         region: a `Region` (used as is), or `None`.
         points: with `region=None`: the caller's points (`given_region`); else
             `n_samples` points drawn with `seed` (`sampled_region`).
-        n_samples, seed: the sampled region's size and seed.
+        n_samples: the sampled region's size.
+        seed: the sampled region's seed.
         length_scale: `ell` of a region built here (a given `Region` keeps its own).
 
     Returns:
