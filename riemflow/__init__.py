@@ -38,6 +38,7 @@ from . import (
     potentials,
     regions,
     spaces,
+    structure,
     sweep,
 )
 from .bregman import ImplicitBias as ImplicitBias
@@ -111,6 +112,7 @@ __all__ = [
     "potentials",
     "regions",
     "spaces",
+    "structure",
     "sweep",
     "verify_equivalence",
 ]

@@ -60,8 +60,8 @@ import numpy as np
 
 from . import _autodiff
 from ._validation import as_positive, as_positive_int, readonly_copy
-from .errors import InputError
-from .regions import Region, as_region
+from .errors import DomainError, InputError
+from .regions import Region, as_region, metric_at, tangent_norm
 
 __all__ = [
     "CommutingReport",
@@ -141,20 +141,8 @@ class BracketSplit:
     jacobian_scale: np.ndarray
 
 
-def _g_norm(v: np.ndarray, g: np.ndarray | None) -> np.ndarray:
-    """`|v|_g` for `v (B, ..., D)` and `g (B, D, D)` (`None`: Euclidean)."""
-    if g is None:
-        return np.sqrt(np.einsum("...i,...i->...", v, v))
-    B, D = v.shape[0], v.shape[-1]
-    flat = v.reshape(B, -1, D)
-    sq = np.sum((flat @ g) * flat, axis=-1)
-    return np.sqrt(np.clip(sq, 0.0, None)).reshape(v.shape[:-1])
-
-
 def _metric(G, xb) -> np.ndarray | None:
-    if G.geometry.kind != "intrinsic":
-        return None
-    return np.asarray(G.geometry.metric_matrix(xb), dtype=np.float64)
+    return metric_at(G, xb)
 
 
 def _horizontal(vectors, jac, fields, kernel, g):
@@ -207,11 +195,29 @@ def bracket_split(G, xb) -> BracketSplit:
         A `BracketSplit`.
     """
     xb = np.asarray(xb, dtype=np.float64)
-    terms, F = G.traced.bracket_terms(xb)
-    F = np.asarray(F, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms, F = G.traced.bracket_terms(xb)
+    terms, F = np.asarray(terms, dtype=np.float64), np.asarray(F, dtype=np.float64)
+    bad = ~np.all(np.isfinite(terms.reshape(xb.shape[0], -1)), axis=1)
+    if np.any(bad):
+        raise DomainError(
+            f"the brackets of {G.name} are not finite at "
+            f"{np.array2string(xb[int(np.argmax(bad))], precision=6, threshold=8)} "
+            "(overflow in float64)",
+            argument="points",
+        )
     B, d, D = F.shape
     g = _metric(G, xb)
-    J = F if g is None else F @ g  # dG on tangent vectors: rows g X_i (X_i = g^{-1} dG_i)
+    if G.geometry.kind in ("euclidean", "extrinsic"):
+        J = F  # dG on tangent vectors: rows X_i (the induced metric is Euclidean)
+    elif g is not None:
+        J = F @ g  # rows g X_i (X_i = g^{-1} dG_i)
+    else:  # the differential in flat coordinates (any metric)
+        J = np.asarray(G.traced.jacobian(xb), dtype=np.float64)
+
+    def _g_norm(v, g):
+        return tangent_norm(G, xb, v, g)
+
     K = np.einsum("bik,bjk->bij", J, F)
     K = 0.5 * (K + np.swapaxes(K, 1, 2))
     iu, ju = np.triu_indices(d, 1)
@@ -236,6 +242,8 @@ def bracket_split(G, xb) -> BracketSplit:
     r = np.random.default_rng(12345).standard_normal((B, D))
     if G.geometry.kind == "extrinsic":  # a tangent direction
         r = np.asarray(G.geometry.sharp(xb, r[:, None, :]), dtype=np.float64)[:, 0, :]
+    elif G.geometry.kind not in ("euclidean", "intrinsic"):
+        r = np.asarray(G.geometry.to_tangent(xb, r), dtype=np.float64)
     r = r / np.maximum(_g_norm(r[:, None, :], g), 1e-300)
     derivative = np.asarray(_autodiff.directional_derivative(G.traced.fields, xb, r, name=G.name))
     return BracketSplit(
@@ -296,7 +304,7 @@ def order3_brackets(G, xb, pair: tuple[int, int]) -> tuple[np.ndarray, np.ndarra
     b = np.asarray(bracket(xb), dtype=np.float64)
     second = np.asarray(_autodiff.directional_derivative(fields, xb, b, name=G.name))
     g = _metric(G, xb)
-    return first - second, _g_norm(first, g) + _g_norm(second, g)
+    return first - second, tangent_norm(G, xb, first, g) + tangent_norm(G, xb, second, g)
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -308,7 +316,7 @@ class WorstBracket:
         value: the measure (dimensionless, at the region's length scale).
         floor: its round-off floor at that pair and point.
         pair: `(i, j)` (`None` when `d = 1`).
-        point: the point `(D,)` (`None` when `d = 1`).
+        point: the point in flat coordinates `(N,)` (`None` when `d = 1`).
         k: for an order-3 measure, the field `X_k` of `[X_k, [X_i, X_j]]`.
     """
 
@@ -345,7 +353,7 @@ class CommutingReport:
         max_abs_bracket: the largest `|[X_i, X_j]|` (Euclidean norm of the coordinates).
         worst_pair: the pair `(i, j)` that decided the verdict (the largest transverse
             bracket for `"not a mirror flow"`, else the largest `rho`); `None` if `d = 1`.
-        worst_point: the point `(D,)` where it occurred.
+        worst_point: the point where it occurred, of the space's point shape.
         n_points: number of points checked.
         rtol: the tolerance on every measure.
         atol: absolute tolerance on `|[X_i, X_j]|` (Euclidean norm of the coordinates).
@@ -566,7 +574,9 @@ def check_commuting(
         max_bracket=total.value,
         max_abs_bracket=state.max_abs,
         worst_pair=decisive.pair,
-        worst_point=decisive.point,
+        worst_point=None
+        if decisive.point is None
+        else readonly_copy(G.geometry.unflatten(decisive.point)),
         n_points=region.n_points,
         rtol=rtol,
         atol=atol,

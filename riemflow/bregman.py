@@ -17,7 +17,14 @@ import numpy as np
 
 from . import edge_dual
 from ._ode import Budget
-from ._validation import as_float_array, as_point, as_positive, as_positive_int, check_finite
+from ._validation import (
+    as_float_array,
+    as_point,
+    as_positive,
+    as_positive_int,
+    check_finite,
+    check_magnitude,
+)
 from .errors import (
     BudgetError,
     ConvergenceError,
@@ -56,6 +63,10 @@ class ImplicitBias:
     message: str
 
 
+#: largest |entry| of `X` and `y` implicit_bias accepts (products of two stay finite)
+_LARGEST_DATA = 1e150
+
+
 def _dual_directions(H, g):
     """Descent directions of the dual, best first: Newton; the pseudo-inverse Newton step
     (near the edge of dom R* at depth >= 3, H is singular to working precision and the
@@ -68,9 +79,12 @@ def _dual_directions(H, g):
             yield step
     except np.linalg.LinAlgError:
         pass
-    step = -np.linalg.lstsq(H, g, rcond=None)[0]
-    if float(-g @ step) > 0:
-        yield step
+    try:
+        step = -np.linalg.lstsq(H, g, rcond=None)[0]
+        if float(-g @ step) > 0:
+            yield step
+    except np.linalg.LinAlgError:  # a non-finite H (overflow): only the gradient is left
+        pass
     yield -g
 
 
@@ -187,6 +201,8 @@ def implicit_bias(
 
     Raises:
         ShapeError, NonFiniteError: malformed `X`, `y`, `w0`.
+        InputError: entries of `X`, `y` or `w0` above 1e150 in magnitude (their products
+            overflow float64).
         DomainError: `w0` outside the domain of `R`.
         ConvergenceError: the feasibility residual did not reach `tol` (reports it and
             what stopped it: no solution of `Xw = y` in the domain of `R`, or the float64
@@ -202,12 +218,20 @@ def implicit_bias(
     """
     if not isinstance(R, Legendre):
         raise InputError(f"`R` must be a riemflow Legendre; got {type(R).__name__}", argument="R")
-    X = check_finite(as_float_array(X, "X"), "X")
-    y = check_finite(as_float_array(y, "y"), "y")
+    X = check_magnitude(check_finite(as_float_array(X, "X"), "X"), "X")
+    y = check_magnitude(check_finite(as_float_array(y, "y"), "y"), "y")
     if X.ndim != 2 or X.shape[1] != R.dim or X.shape[0] == 0:
         raise ShapeError(f"`X` must have shape (n, {R.dim}); got {X.shape}", argument="X")
     if y.shape != (X.shape[0],):
         raise ShapeError(f"`y` must have shape ({X.shape[0]},); got {y.shape}", argument="y")
+    for name, arr in (("X", X), ("y", y)):
+        if arr.size and float(np.max(np.abs(arr))) > _LARGEST_DATA:
+            raise InputError(
+                f"`{name}` has entries up to {float(np.max(np.abs(arr))):.3e}: the dual "
+                f"solve's products would overflow float64 (largest {_LARGEST_DATA:.0e}); "
+                "rescale the data",
+                argument=name,
+            )
     w0 = as_point(w0, "w0", R.dim)
     tol = as_positive(tol, "tol")
     max_iter = as_positive_int(max_iter, "max_iter")
@@ -248,11 +272,19 @@ def implicit_bias(
         return g
 
     def hessian(lam):  # X hess R*(theta) X^T: no Newton solve for potentials built from Q
-        H = np.asarray(R.hessian_conjugate(theta0 + X.T @ lam))
-        diagonal = np.diagonal(H)
-        if np.count_nonzero(H) == np.count_nonzero(diagonal):  # separable: O(n^2 d)
-            return (X * diagonal) @ X.T
-        return X @ H @ X.T
+        with np.errstate(all="ignore"):  # overflow is reported below
+            H = np.asarray(R.hessian_conjugate(theta0 + X.T @ lam))
+            diagonal = np.diagonal(H)
+            if np.count_nonzero(H) == np.count_nonzero(diagonal):  # separable: O(n^2 d)
+                out = (X * diagonal) @ X.T
+            else:
+                out = X @ H @ X.T
+        if not np.all(np.isfinite(out)):
+            raise ConvergenceError(
+                "the dual Hessian X hess R* X^T is not finite (overflow: X or hess R* too "
+                "large for float64)"
+            )
+        return out
 
     def failure(reason: str, iterations: int) -> ConvergenceError:
         return ConvergenceError(

@@ -265,9 +265,9 @@ def loop_displacement(
     """
     x = np.asarray(x, dtype=np.float64)
     i, j = int(pair[0]), int(pair[1])
-    K0 = np.asarray(G.kernel(x), dtype=np.float64)
+    K0 = np.asarray(G.traced.kernel(x[None, :])[0], dtype=np.float64)
     d = K0.shape[0]
-    w0 = np.asarray(G(x), dtype=np.float64)
+    w0 = np.asarray(G.values(x[None, :])[0], dtype=np.float64)
     atol = 1e-15 * max(1.0, float(np.max(np.abs(x))))
     point = x
     for index, sign in ((i, -1.0), (j, -1.0), (i, 1.0), (j, 1.0)):
@@ -283,9 +283,9 @@ def loop_displacement(
             max_evaluations=max_evaluations,
             time_limit=time_limit,
         ).x
-    dw = np.asarray(G(point), dtype=np.float64) - w0
+    dw = np.asarray(G.values(point[None, :])[0], dtype=np.float64) - w0
     closure = float(np.sqrt(max(float(dw @ np.linalg.solve(K0, dw)), 0.0))) / leg
-    K1 = np.asarray(G.kernel(point), dtype=np.float64)
+    K1 = np.asarray(G.traced.kernel(point[None, :])[0], dtype=np.float64)
     return LoopEnd(
         start=readonly_copy(x),
         end=readonly_copy(point),
@@ -450,7 +450,8 @@ def flow_check(
     Returns:
         The largest relative deviation.
     """
-    w0 = np.asarray(G(x_init), dtype=np.float64)
+    start = G.geometry.unflatten(np.reshape(np.asarray(x_init, dtype=np.float64), -1))
+    w0 = np.asarray(G(start), dtype=np.float64)
     d = w0.size
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((min(2, d), d))
@@ -458,7 +459,7 @@ def flow_check(
     times = np.linspace(0.0, t_end, n_times)
     budgets = {"max_evaluations": FLOW_CHECK_EVALUATIONS, "time_limit": FLOW_CHECK_TIME_LIMIT}
     tight = {"rtol": rtol, "atol": 1e-14, **budgets}
-    gradient = gradient_flow(G, loss, x_init, (0.0, t_end), t_eval=times, **tight)
+    gradient = gradient_flow(G, loss, start, (0.0, t_end), t_eval=times, **tight)
     mirror = mirror_flow(R, loss, w0, (0.0, t_end), t_eval=times, **tight)
     scale = float(np.max(np.linalg.norm(gradient.w, axis=1)))
     return float(np.max(np.linalg.norm(gradient.w - mirror.w, axis=1))) / max(scale, 1e-300)
@@ -483,7 +484,8 @@ def _refusal(G, report: CommutingReport, where: str, hint: str = "") -> str:
     )
     try:
         ell = report.length_scale
-        loop = loop_displacement(G, report.worst_point, report.worst_pair, 0.05 * ell)
+        start = np.reshape(report.worst_point, -1)  # flat coordinates
+        loop = loop_displacement(G, start, report.worst_pair, 0.05 * ell)
         text += (
             f". The loop from there, legs of length {0.05 * ell:.3g}, ends "
             f"|w_end - w_start|_K^-1 = {loop.closure:.2e} x the leg length away (every mirror "
@@ -544,7 +546,8 @@ def decide(
             tol=tol,
         )
     if report.verdict == NOT_MIRROR:
-        where = "x_init" if np.array_equal(report.worst_point, x_init) else "a checked point"
+        at_init = np.array_equal(np.reshape(report.worst_point, -1), np.reshape(x_init, -1))
+        where = "x_init" if at_init else "a checked point"
         hint = ""
         if region.kind != "reachable":
             hint = (
@@ -647,6 +650,6 @@ def check_region(G, x_init, region, check_points, n_check: int, seed) -> Region:
         xb, _ = G.points(check_points, "check_points")
         label = f"x_init and {xb.shape[0]} check point(s)"
     else:
-        xb = G.sample(n_check, seed=seed)
+        xb, _ = G.points(G.sample(n_check, seed=seed), "check_points")
         label = f"x_init and {n_check} points drawn by the sampler, seed {seed}"
-    return given_region(G, np.vstack([x_init[None, :], xb]), label=label)
+    return given_region(G, G.geometry.unflatten(np.vstack([x_init[None, :], xb])), label=label)

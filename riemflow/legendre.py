@@ -117,25 +117,21 @@ class Legendre:
             `autograd.numpy` if curvature and geomstats' connection are wanted.
         grad_conjugate: optional closed-form inverse mirror map `mu -> grad R*(mu)`;
             otherwise a safeguarded Newton solve of `grad R(w) = mu` is used.
-        conjugate: optional closed-form `mu -> R*(mu)`; otherwise
-            `<mu, w> - R(w)` at `w = grad R*(mu)`.
-        hessian_conjugate: optional closed-form `mu -> hess R*(mu)` `(d, d)`; otherwise
-            `hess R(grad R*(mu))^{-1}`.
+        conjugate: optional closed-form `mu -> R*(mu)`; else `<mu, w> - R(w)`, `w = grad R*(mu)`.
+        hessian_conjugate: optional `mu -> hess R*(mu)` `(d, d)`; else `hess R(grad R*)^{-1}`.
         name: label in reports and errors.
         newton_tol: the Newton solve stops when its step is below
             `newton_tol * max(|w|_inf, tiny)`; `1e-15` reaches round-off in 1-2 steps
             after quadratic convergence sets in.
         max_newton: iteration budget of the Newton solve.
-        newton_time_limit: wall-time budget of one Newton solve in seconds (default 15;
-            `None`: none); a spent budget raises `BudgetError`.
+        newton_time_limit: seconds per Newton solve (default 15; `None`: none; BudgetError).
         check_derivatives: compare the given closed forms with autograd and with each other
             on 3 points of the domain when `R` is built (`conditions.require_closed_forms`),
             and refuse a mismatch.
-        derivative_rtol: the relative difference refused by that comparison (default
-            1e-6; correct closed forms agree to ~1e-12).
-        edge_form: optional `riemflow.edge_dual.PowerSum` describing `grad R*` as a power
-            sum; `implicit_bias` then solves near the edge of `dom R*` without float64
-            cancellation (set by the depth >= 3 network potentials).
+        derivative_rtol: the relative difference refused by that comparison (default 1e-6;
+            correct closed forms agree to ~1e-12).
+        edge_form: optional `riemflow.edge_dual.PowerSum` (`grad R*` as a power sum, set by
+            the depth >= 3 networks): `implicit_bias` then solves without cancellation.
 
     Raises:
         ShapeError: bad `dim`/`domain`.
@@ -151,6 +147,10 @@ class Legendre:
         >>> R.grad_conjugate(np.array([0.0, 1.0])).round(12).tolist()
         [1.0, 2.718281828459]
     """
+
+    report = None
+    """How `riemflow.mirror_potential` built this function (a `forward.ForwardReport`: the
+    route, the structure, the measured interpolation error), else `None`."""
 
     def __init__(
         self,

@@ -111,12 +111,40 @@ def _affine_dim(xb: np.ndarray) -> int:
     return int(np.sum(s > 1e-9 * s[0]))
 
 
-def _metric_at(G, xb: np.ndarray) -> np.ndarray | None:
-    """The metric matrices `(B, D, D)` for intrinsic coordinates; `None` where the metric of
-    the coordinates is Euclidean on tangent vectors (open sets, embedded manifolds)."""
+def metric_at(G, xb: np.ndarray) -> np.ndarray | None:
+    """The metric matrices `(B, N, N)` in the coordinates of the points, for intrinsic
+    coordinates; `None` elsewhere (tangent vectors are then measured by `tangent_norm`:
+    Euclidean on open sets and embedded manifolds with the induced metric, geomstats'
+    `inner_product` on the other spaces)."""
     if G.geometry.kind != "intrinsic":
         return None
     return np.asarray(G.geometry.metric_matrix(xb), dtype=np.float64)
+
+
+def tangent_norm(G, xb: np.ndarray, v: np.ndarray, g: np.ndarray | None = None) -> np.ndarray:
+    """`|v|_x` in the metric of `M` for tangent vectors `v (B, ..., N)` at flat points
+    `xb (B, N)`, with `g = metric_at(G, xb)`: `(B, ...)`.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> G, _ = rf.models.bilinear_chain(3)
+        >>> rf.regions.tangent_norm(G, np.zeros((1, 3)), np.array([[[3.0, 4.0, 0.0]]]))
+        array([[5.]])
+    """
+    v = np.asarray(v, dtype=np.float64)
+    B, N = v.shape[0], v.shape[-1]
+    if g is not None:
+        flat = v.reshape(B, -1, N)
+        sq = np.sum((flat @ g) * flat, axis=-1)
+        return np.sqrt(np.clip(sq, 0.0, None)).reshape(v.shape[:-1])
+    if G.geometry.kind in ("euclidean", "extrinsic", "intrinsic", "abstract"):
+        return np.sqrt(np.einsum("...i,...i->...", v, v))
+    flat = v.reshape(B, -1, N)
+    k = flat.shape[1]
+    base = np.repeat(np.asarray(xb, dtype=np.float64), k, axis=0)
+    vectors = flat.reshape(B * k, N)
+    sq = np.asarray(G.geometry.inner(base, vectors, vectors), dtype=np.float64)
+    return np.sqrt(np.clip(sq, 0.0, None)).reshape(v.shape[:-1])
 
 
 def rms_radius(G, xb) -> float:
@@ -133,13 +161,10 @@ def rms_radius(G, xb) -> float:
     if xb.shape[0] < 2:
         return 0.0
     diff = xb - xb.mean(axis=0)
-    g = _metric_at(G, xb[[int(np.argmin(np.linalg.norm(diff, axis=1)))]])
-    sq = (
-        np.einsum("bi,bi->b", diff, diff)
-        if g is None
-        else np.einsum("bi,ij,bj->b", diff, g[0], diff)
-    )
-    return float(np.sqrt(np.mean(np.clip(sq, 0.0, None))))
+    near = xb[[int(np.argmin(np.linalg.norm(diff, axis=1)))]]
+    g = metric_at(G, near)
+    norms = tangent_norm(G, near, diff[None, :, :], g)[0]
+    return float(np.sqrt(np.mean(norms**2)))
 
 
 def _length(G, xb: np.ndarray, length_scale) -> tuple[float, str]:
@@ -150,9 +175,7 @@ def _length(G, xb: np.ndarray, length_scale) -> tuple[float, str]:
         return radius, "RMS distance of the points to their centroid, in the metric of M"
     # one point (or identical points): no region. Its own size |x|_g keeps the measures
     # invariant under x -> s x for homogeneous maps
-    g = _metric_at(G, xb[:1])
-    x = xb[0]
-    size = float(np.sqrt(x @ x if g is None else x @ g[0] @ x))
+    size = float(tangent_norm(G, xb[:1], xb[:1, None, :], metric_at(G, xb[:1]))[0, 0])
     if size > 0 and np.isfinite(size):
         return size, "|x|_g of the single point (no region; pass length_scale=)"
     return 1.0, "unit length (a single point at the origin; pass length_scale=)"
@@ -314,7 +337,7 @@ def reachable_region(
         x = x0
         for _ in range(legs):
             u = rng.standard_normal(w0.size)
-            K = np.asarray(G.kernel(x), dtype=np.float64).reshape(w0.size, w0.size)
+            K = np.asarray(G.traced.kernel(x[None, :])[0], dtype=np.float64)
             c = per_leg * u / max(float(np.linalg.norm(K @ u)), 1e-300)
             x_new = _leg(G, x, c, rtol, max_evaluations, time_limit)
             if x_new is None:

@@ -8,6 +8,7 @@ gives an open set of `R^m` any Riemannian metric `g(z)` directly, without an imm
 
 from __future__ import annotations
 
+import autograd.numpy as anp
 import numpy as np
 from geomstats.geometry.base import ImmersedSet
 from geomstats.geometry.euclidean import Euclidean
@@ -125,6 +126,11 @@ class _MetricMatrix:
             )
         return g
 
+    def inner_product(self, tangent_vec_a, tangent_vec_b, base_point):
+        """`<u, v>_z = u^T g(z) v` (geomstats' signature)."""
+        g = self.metric_matrix(base_point)
+        return anp.einsum("...i,...ij,...j->...", tangent_vec_a, g, tangent_vec_b)
+
 
 class MetricSpace:
     """An open set of `R^dim` with a Riemannian metric `g(z)` in its coordinates.
@@ -151,6 +157,20 @@ class MetricSpace:
         if self._contains is not None:
             inside = apply_predicate(self._contains, flat)
         return inside.reshape(point.shape[:-1]) if point.ndim > 1 else bool(inside[0])
+
+    def random_point(self, n_samples=1, bound=1.0):
+        """Random points of the domain (seeded from the global RNG, which riemflow seeds when
+        it probes the space; its checks pass a seeded rng to `sampler`)."""
+        rng = np.random.default_rng(np.random.randint(2**31))  # noqa: NPY002
+        if self.sampler is not None:
+            pts = np.asarray(self.sampler(rng, n_samples), dtype=np.float64)
+        else:
+            pts = rng.uniform(-bound, bound, size=(n_samples, self.dim))
+        return pts[0] if n_samples == 1 else pts
+
+    def to_tangent(self, vector, base_point=None):
+        """Every vector of `R^dim` is tangent to an open set."""
+        return vector
 
     def __repr__(self):
         return f"metric_space({self.name}, dim={self.dim})"

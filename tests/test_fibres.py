@@ -22,10 +22,12 @@ def test_heisenberg_flows_are_mirror_flows_and_the_potential_is_built():
     fields = G.gradient_fields(ex.X_H)
     ginv = ex.heisenberg_inverse_metric(ex.X_H)
     np.testing.assert_allclose(fields, ginv[:2], atol=1e-15)  # X_i = g^{-1} e_i
-    out = rf.mirror_potential(G, ex.X_H, full_output=True)
-    assert out.report.outcome == fibres.CONSTRUCTED, str(out.report)
-    assert out.report.region.kind == "reachable" and out.report.flow_deviation is None
-    R, w0 = out.potential, G(ex.X_H)
+    R = rf.mirror_potential(G, ex.X_H)
+    decision = R.report.decision
+    assert decision.outcome == fibres.CONSTRUCTED, str(decision)
+    assert decision.region.kind == "reachable" and decision.flow_deviation is None
+    assert R.report.route == "joint flow" and "ker dG" in str(R.report)
+    w0 = G(ex.X_H)
     for w in (w0, w0 + np.array([0.2, -0.1]), w0 + np.array([-0.3, 0.25])):
         np.testing.assert_allclose(R.hessian(w), np.eye(2), atol=1e-9)
         np.testing.assert_allclose(R.grad(w), w - w0, atol=1e-9)  # R = |w - w0|^2 / 2
@@ -43,8 +45,8 @@ def test_heisenberg_flows_are_mirror_flows_and_the_potential_is_built():
 def test_flow_check_of_the_constructed_potential():
     """End to end: gradient flow against the mirror flow of the numerical potential (each
     mirror step integrates joint flows: ~15 s)."""
-    out = rf.mirror_potential(ex.heisenberg(), ex.X_H, full_output=True, flow_check=True)
-    assert out.report.flow_deviation < 1e-9 and "max relative deviation" in str(out.report)
+    decision = rf.mirror_potential(ex.heisenberg(), ex.X_H, flow_check=True).report.decision
+    assert decision.flow_deviation < 1e-9 and "max relative deviation" in str(decision)
 
 
 def test_loop_test_does_not_divide_round_off_by_round_off():
@@ -57,13 +59,13 @@ def test_loop_test_does_not_divide_round_off_by_round_off():
 
 def test_twisted_log_ball_recovers_the_curved_potential():
     G = ex.twisted_log_ball()
-    out = rf.mirror_potential(G, ex.X_H, full_output=True)
-    assert out.report.outcome == fibres.CONSTRUCTED
-    assert out.report.hessian.scale > 0.1  # a curved, non-constant Hessian metric
+    R = rf.mirror_potential(G, ex.X_H)
+    assert R.report.decision.outcome == fibres.CONSTRUCTED
+    assert R.report.decision.hessian.scale > 0.1  # a curved, non-constant Hessian metric
     reference = rf.potentials.log_ball(2)
     for shift in ([0.1, 0.05], [-0.2, 0.1]):
         w = G(ex.X_H) + np.array(shift)
-        np.testing.assert_allclose(out.potential.hessian(w), reference.hessian(w), rtol=1e-8)
+        np.testing.assert_allclose(R.hessian(w), reference.hessian(w), rtol=1e-8)
 
 
 def test_order3_example_is_refused_with_the_order3_statement():
@@ -95,11 +97,11 @@ def test_reachable_region_builds_where_the_flows_stay_commuting():
     G = rf.Parametrization(ex.plane_map, 3, name="plane map")
     with pytest.raises(rf.errors.NotMirrorFlowError, match="region='reachable'"):
         rf.mirror_potential(G, np.array([0.3, 0.5, 0.0]))  # sampled points leave the plane
-    out = rf.mirror_potential(G, np.array([0.3, 0.5, 0.0]), region="reachable", full_output=True)
-    assert out.report.outcome == fibres.FORWARD_THEOREM
+    R = rf.mirror_potential(G, np.array([0.3, 0.5, 0.0]), region="reachable")
+    assert R.report.decision.outcome == fibres.FORWARD_THEOREM
     # on the plane G = (x1, x2) with the Euclidean metric: R = |w - w0|^2 / 2
     w = np.array([0.5, 0.1])
-    np.testing.assert_allclose(out.potential.grad(w), w - np.array([0.3, 0.5]), atol=1e-9)
+    np.testing.assert_allclose(R.grad(w), w - np.array([0.3, 0.5]), atol=1e-9)
     with pytest.raises(rf.errors.NotMirrorFlowError, match="reachable from x_init"):
         rf.mirror_potential(G, np.array([0.3, 0.5, 0.2]), region="reachable")
     with pytest.raises(rf.errors.InputError, match="region"):
@@ -129,7 +131,7 @@ def test_hessian_defect_against_closed_form():
 
 def test_commuting_maps_report_the_forward_theorem():
     G, x0 = rf.models.diagonal_network(2, depth=3, alpha=0.7)
-    out = rf.mirror_potential(G, x0, closed_form=False, full_output=True)
-    assert out.report.outcome == fibres.FORWARD_THEOREM and out.report.brackets.passed
-    closed = rf.mirror_potential(G, x0, full_output=True)
-    assert closed.report is None
+    R = rf.mirror_potential(G, x0, closed_form=False, structure=None)
+    assert R.report.decision.outcome == fibres.FORWARD_THEOREM
+    assert R.report.decision.brackets.passed
+    assert rf.mirror_potential(G, x0).report.decision is None  # closed form: nothing decided
