@@ -193,6 +193,15 @@ def bracket_split(G, xb) -> BracketSplit:
 
     Returns:
         A `BracketSplit`.
+
+    Examples:
+        >>> import numpy as np, riemflow as rf
+        >>> G, _ = rf.models.bilinear_chain(3)    # G = (x1 x2, x2 x3)
+        >>> s = rf.brackets.bracket_split(G, np.array([[0.3, 0.5, -0.2]]))
+        >>> s.pairs, s.brackets[0, 0].tolist()    # [X1, X2] = (-x3, 0, x1)
+        ([(0, 1)], [0.2, 0.0, 0.3])
+        >>> s.transverse[0, 0].round(12).tolist()  # dG [X1, X2]: what w sees
+        [0.1, 0.15]
     """
     xb = np.asarray(xb, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -284,6 +293,13 @@ def order3_brackets(G, xb, pair: tuple[int, int]) -> tuple[np.ndarray, np.ndarra
     Returns:
         `brackets (B, d, D)` (row `k` is `[X_k, [X_i, X_j]]`) and the term sizes
         `|Db[X_k]|_g + |DX_k[b]|_g` `(B, d)`.
+
+    Examples:
+        >>> import numpy as np, riemflow as rf
+        >>> G, _ = rf.models.bilinear_chain(3)    # [X1, [X1, X2]] = (0, x3, x2)
+        >>> b, _ = rf.brackets.order3_brackets(G, np.array([[0.3, 0.5, -0.2]]), (0, 1))
+        >>> b[0, 0].tolist()
+        [0.0, -0.2, 0.5]
     """
     i, j = int(pair[0]), int(pair[1])
     fields = G.traced.fields
@@ -516,6 +532,15 @@ def check_commuting(
 
     Returns:
         A `CommutingReport`.
+
+    Examples:
+        >>> import riemflow as rf
+        >>> G, _ = rf.models.bilinear_chain(3)
+        >>> report = rf.brackets.check_commuting(G)   # 64 points of [-1, 1]^3, seed 0
+        >>> report.verdict, report.worst_pair, report.n_points
+        ('not a mirror flow', (0, 1), 64)
+        >>> report.transverse.value > 1.0   # loops of the region's size miss by O(1)
+        True
 
     Raises:
         InputError: `rtol` and `atol` both 0, negative tolerances, `order` not 2 or 3, or

@@ -163,7 +163,8 @@ def implicit_bias(
     time_limit: float | None = 600.0,
     full_output: bool = False,
 ):
-    """The Bregman projection `argmin {D_R(w, w0) : Xw = y}` (MATH.md section 4).
+    """The Bregman projection `argmin {D_R(w, w0) : Xw = y}` (Concepts: the implicit bias
+    is a Bregman projection).
 
     If gradient flow on `L(Xw)` (e.g. under-determined least squares) with potential `R`
     from `w0` converges to an interpolator, this is its limit. Solved in the dual: the

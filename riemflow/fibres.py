@@ -535,6 +535,18 @@ def decide(
         NotMirrorFlowError: a bracket leaves `ker dG`, or (F) or the Hessian test fails on
             the reachable set.
         NotCommutingError: no verdict at float64 resolution.
+
+    Examples:
+        >>> import numpy as np, riemflow as rf
+        >>> G, x0 = rf.models.diagonal_network(2, alpha=0.5)
+        >>> region = rf.regions.given_region(G, np.stack([x0, 1.1 * x0]))
+        >>> rf.fibres.decide(G, x0, region).outcome
+        'forward theorem'
+        >>> B, xb = rf.models.bilinear_chain(3)[0], np.array([0.3, 0.5, -0.2])
+        >>> rf.fibres.decide(B, xb, rf.regions.given_region(B, xb[None]))
+        Traceback (most recent call last):
+        ...
+        riemflow.errors.NotMirrorFlowError: bilinear chain (D=3): gradient flow is not a mirror...
     """
     report = check_commuting(G, region=region, rtol=tol)
     if report.verdict == COMMUTING:

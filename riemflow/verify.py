@@ -4,12 +4,14 @@
   deviation of `w(t)` over the trajectory (forward direction: `G` and `x_init`, with
   `mirror_potential(G, x_init)` unless a Legendre function is given; converse direction: a
   parametrization built from `R`, started over `w0`).
-- `loop_test`: the obstruction for non-commuting `G` (MATH.md section 2, necessity). The
+- `loop_test`: the obstruction behind the necessity theorem (Concepts: necessity). The
   loss `+<e_i, w>`, `+<e_j, w>`, `-<e_i, w>`, `-<e_j, w>` (time `tau` each) has
   `int grad L dt = 0`, so every mirror flow, whatever its potential, returns to its start
-  exactly, as it does under the zero loss. Gradient flow returns only if `G` commutes; else it
-  ends `tau^2 dG [grad G_i, grad G_j]` away (to leading order): the two losses drive the same
-  dual path but the flows end at different points, which no mirror map allows.
+  exactly, as it does under the zero loss. Gradient flow ends `tau^2 dG [grad G_i, grad G_j]`
+  away (to leading order): when that bracket leaves `ker dG` the two losses drive the same
+  dual path but the flows end at different points, which no mirror map allows; when it lies
+  in `ker dG` (commuting fields, or brackets along the fibres of `G`) the loop closes to
+  that order and the test does not decide.
 - `discretization_gap`: gradient descent on `L o G` and mirror descent with `R` at step
   sizes `lr`: both are first-order discretizations of the same flow, so their gap shrinks
   like `lr`; the report fits the slope of `log gap` against `log lr`.

@@ -135,3 +135,22 @@ def test_commuting_maps_report_the_forward_theorem():
     assert R.report.decision.outcome == fibres.FORWARD_THEOREM
     assert R.report.decision.brackets.passed
     assert rf.mirror_potential(G, x0).report.decision is None  # closed form: nothing decided
+
+
+@pytest.mark.parametrize("eps", [1e-9, 1e-12])
+def test_mirror_potential_gives_both_near_commuting_maps_the_same_verdict(eps):
+    """`M (x*x) + eps B` and `x + eps B` (eps-close to commuting maps): at the same
+    tolerance both are accepted (the former relative bracket accepted the first and refused
+    the second with 1.0 at every eps), and at a tolerance below their rho_perp both are
+    refused by check_commuting."""
+    for make in (ex.quad_map, ex.lin_map):
+        G = make(eps)
+        R = rf.mirror_potential(G, ex.X_ITEM2)
+        assert R.report.decision is None or R.report.decision.outcome == fibres.FORWARD_THEOREM
+        w = G(ex.X_ITEM2)
+        np.testing.assert_allclose(R.grad(w), 0.0, atol=1e-9)  # normalized at w0
+        tight = G.check_commuting(rtol=1e-3 * eps)  # below rho_perp ~ eps
+        assert tight.verdict == rf.brackets.NOT_MIRROR, str(tight)
+    for make in (ex.quad_map, ex.lin_map):  # eps = 1e-6 > rtol: both refused, and say why
+        with pytest.raises(rf.errors.NotMirrorFlowError, match="leaves ker dG"):
+            rf.mirror_potential(make(1e-6), ex.X_ITEM2, seed=int(eps < 1e-10))
