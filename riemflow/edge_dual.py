@@ -234,6 +234,51 @@ class _Sides:
         return w, slope, slope_r
 
 
+# The decimal linear algebra of a basis that depends on `X` and the basis alone (the Gram
+# inverse and the products with every column), shared by solves on the same data (a sweep
+# over initialization scales solves one `X` many times). Entries: a handful per sweep.
+_PRODUCTS: dict = {}
+_PRODUCTS_SIZE = 64
+
+
+def _basis_products(X, basis: list) -> tuple:
+    """`(Xd, XBinv, N, Nd, XP, XN)` for the basis: `X` in decimals, `X_B (X_B^T X_B)^{-1}`,
+    an orthonormal complement `N` of `span X_B` (float64 and decimal), and `X_i . XBinv_c`,
+    `X_i . N_c` for every column `i` (in `DIGITS` digits)."""
+    key = (X.shape, X.tobytes(), tuple(basis))
+    hit = _PRODUCTS.get(key)
+    if hit is not None:
+        return hit
+    n, d = X.shape
+    m = len(basis)
+    with decimal.localcontext() as ctx:
+        ctx.prec = DIGITS
+        Xd = _dec(X)
+        if m:
+            XB = [[Xd[row][i] for i in basis] for row in range(n)]  # (n, m)
+            gram = [[_dot([r[a] for r in XB], [r[b] for r in XB]) for b in range(m)]
+                    for a in range(m)]  # fmt: skip
+            inv = _inverse(gram)
+            XBinv = [[_dot(XB[row], [inv[k][c] for k in range(m)]) for c in range(m)]
+                     for row in range(n)]  # fmt: skip
+            u, _, _ = np.linalg.svd(X[:, basis], full_matrices=True)
+            N = u[:, m:]
+        else:
+            XBinv = [[] for _ in range(n)]
+            N = np.eye(n)
+        Nd = _dec(N)
+        columns = [[Xd[row][i] for row in range(n)] for i in range(d)]
+        XP = [[_dot(col, [XBinv[row][c] for row in range(n)]) for c in range(m)] for col in columns]
+        XN = [
+            [_dot(col, [Nd[row][c] for row in range(n)]) for c in range(N.shape[1])]
+            for col in columns
+        ]
+    if len(_PRODUCTS) >= _PRODUCTS_SIZE:
+        _PRODUCTS.clear()
+    _PRODUCTS[key] = result = (Xd, XBinv, N, Nd, XP, XN)
+    return result
+
+
 class _Basis:
     """The affine slack representation `r = gamma + A r_B + C eta` of a basis `B`."""
 
@@ -241,36 +286,22 @@ class _Basis:
         self.basis = [int(i) for i in basis]
         n, d = X.shape
         m = len(self.basis)
+        Xd, XBinv, N, Nd, XP, XN = _basis_products(X, self.basis)
         with decimal.localcontext() as ctx:
             ctx.prec = DIGITS
-            Xd = _dec(X)
             edge, t0 = _dec(sides.edge), _dec(form.theta0)
             sg = [int(v) for v in sides.sides]
-            if m:
-                XB = [[Xd[row][i] for i in self.basis] for row in range(n)]  # (n, m)
-                gram = [[_dot([r[a] for r in XB], [r[b] for r in XB]) for b in range(m)]
-                        for a in range(m)]  # fmt: skip
-                inv = _inverse(gram)
-                XBinv = [[_dot(XB[row], [inv[k][c] for k in range(m)]) for c in range(m)]
-                         for row in range(n)]  # fmt: skip
-                rhs = [edge[i] - t0[i] for i in self.basis]
-                lam_a = [_dot(XBinv[row], rhs) for row in range(n)]
-                P = [[-XBinv[row][c] * sg[self.basis[c]] for c in range(m)] for row in range(n)]
-                u, _, _ = np.linalg.svd(X[:, self.basis], full_matrices=True)
-                N = u[:, m:]
-            else:
-                lam_a = [decimal.Decimal(0)] * n
-                P = [[] for _ in range(n)]
-                N = np.eye(n)
-            Nd = _dec(N)
+            rhs = [edge[i] - t0[i] for i in self.basis]
+            lam_a = [_dot(XBinv[row], rhs) for row in range(n)]
+            P = [[-XBinv[row][c] * sg[self.basis[c]] for c in range(m)] for row in range(n)]
             gamma, A, C = np.zeros(d), np.zeros((d, m)), np.zeros((d, N.shape[1]))
             for i in range(d):
                 column = [Xd[row][i] for row in range(n)]
                 gamma[i] = float(sg[i] * (edge[i] - t0[i] - _dot(column, lam_a)))
-                for c in range(m):
-                    A[i, c] = float(-sg[i] * _dot(column, [P[row][c] for row in range(n)]))
+                for c in range(m):  # -sg_i X_i . P_c, P_c = -sg_c XBinv_c
+                    A[i, c] = float(sg[i] * sg[self.basis[c]] * XP[i][c])
                 for c in range(N.shape[1]):
-                    C[i, c] = float(-sg[i] * _dot(column, [Nd[row][c] for row in range(n)]))
+                    C[i, c] = float(-sg[i] * XN[i][c])
             for c, i in enumerate(self.basis):
                 gamma[i], A[i, :], C[i, :] = 0.0, 0.0, 0.0
                 A[i, c] = 1.0
