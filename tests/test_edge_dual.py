@@ -55,6 +55,20 @@ def test_tiny_initializations_match_the_60_digit_reference(depth, alpha_p):
         assert abs(out.w[1] - 1.2482853208591677e-28) < 1e-13 * 1.25e-28
 
 
+@pytest.mark.parametrize("alpha_p", [1e-30, 1e-100])
+def test_nearly_parallel_columns_at_depth_three(alpha_p):
+    """A = [1, 1 - eps] with eps = 1e-3: the second coordinate is about alpha^3 / eps^3
+    (1e-21 and 1e-91), far below the first; both potentials against the 60-digit
+    reference."""
+    A, y = np.array([[1.0, 1.0 - 1e-3]]), np.ones(1)
+    want = _reference(1e-3, 3, alpha_p)
+    for R in (
+        rf.potentials.diagonal_network(2, depth=3, alpha=alpha_p ** (1 / 3)),
+        woodworth.paper_potential(2, alpha_p ** (1 / 3), 3),
+    ):
+        np.testing.assert_allclose(rf.implicit_bias(R, A, y, np.zeros(2)), want, rtol=5e-14)
+
+
 def test_edge_solve_agrees_with_the_solve_in_theta_at_moderate_scales():
     rng = np.random.default_rng(11)
     for depth in (3, 4):
