@@ -502,6 +502,7 @@ def check_commuting(
     length_scale=None,
     order: int = 3,
     max_order3_pairs: int = 6,
+    resolved_factor: float = RESOLVED_FACTOR,
 ) -> CommutingReport:
     """Brackets of the gradient fields, their part outside `ker dG`, and the verdict.
 
@@ -529,6 +530,9 @@ def check_commuting(
             change the verdict; it costs nothing for commuting maps.
         max_order3_pairs: at most this many pairs (the largest vertical brackets first)
             get order 3 (default 6).
+        resolved_factor: a measure above `rtol` decides only when it also exceeds this
+            multiple of its float64 round-off floor (default 10, `RESOLVED_FACTOR`); below
+            it the verdict is "unresolved".
 
     Returns:
         A `CommutingReport`.
@@ -557,6 +561,7 @@ def check_commuting(
     if isinstance(order, bool) or order not in (2, 3):
         raise InputError(f"`order` must be 2 or 3; got {order!r}", argument="order")
     max_order3_pairs = as_positive_int(max_order3_pairs, "max_order3_pairs")
+    resolved_factor = as_positive(resolved_factor, "resolved_factor")
     region = as_region(
         G, region, points=points, n_samples=n_samples, seed=seed, length_scale=length_scale
     )
@@ -564,7 +569,7 @@ def check_commuting(
     G.values(xb, "points")
     ell = region.length_scale
     d, dim = G.output_dim, G.input_dim
-    state = _Order2(d, rtol, atol, ell)
+    state = _Order2(d, rtol, atol, ell, resolved_factor)
     chunk = max(1, _CHUNK_ENTRIES // max(1, d * d * dim))
     for start in range(0, xb.shape[0], chunk):
         state.add(bracket_split(G, xb[start : start + chunk]))
@@ -579,7 +584,7 @@ def check_commuting(
             )
             pairs = pairs[:max_order3_pairs]
         if pairs:
-            order3 = _Order3(rtol, ell)
+            order3 = _Order3(rtol, ell, resolved_factor)
             chunk3 = max(1, chunk // d)
             for start in range(0, xb.shape[0], chunk3):
                 part = xb[start : start + chunk3]
@@ -620,8 +625,9 @@ def check_commuting(
 class _Order2:
     """Order-2 figures accumulated over chunks of points."""
 
-    def __init__(self, d, rtol, atol, ell):
+    def __init__(self, d, rtol, atol, ell, resolved_factor):
         self.d, self.rtol, self.atol, self.ell = d, rtol, atol, ell
+        self.resolved_factor = resolved_factor
         self.total, self.transverse, self.vertical = _Worst(), _Worst(), _Worst()
         self.max_abs, self.max_ratio = 0.0, 0.0
         self.resolved_transverse = self.failed_transverse = False
@@ -656,7 +662,7 @@ class _Order2:
         exempt = split.coordinate_norm <= self.atol
         fail_t = (rho_t > self.rtol) & ~exempt
         fail = (rho > self.rtol) & ~exempt
-        resolved = RESOLVED_FACTOR * floor
+        resolved = self.resolved_factor * floor
         self.failed_transverse |= bool(np.any(fail_t))
         self.resolved_transverse |= bool(np.any(fail_t & (rho_t > resolved)))
         self.failed_total |= bool(np.any(fail))
@@ -690,8 +696,8 @@ class _Order2:
 class _Order3:
     """Order-3 figures `rho3_perp` accumulated over chunks of points."""
 
-    def __init__(self, rtol, ell):
-        self.rtol, self.ell = rtol, ell
+    def __init__(self, rtol, ell, resolved_factor):
+        self.rtol, self.ell, self.resolved_factor = rtol, ell, resolved_factor
         self.worst = _Worst()
         self.failed = self.resolved = False
 
@@ -720,4 +726,4 @@ class _Order3:
             self.worst.update(rho3, floor3, xb, lambda idx, ij=(i, j): (ij, int(idx[0])))
             fail = rho3 > self.rtol
             self.failed |= bool(np.any(fail))
-            self.resolved |= bool(np.any(fail & (rho3 > RESOLVED_FACTOR * floor3)))
+            self.resolved |= bool(np.any(fail & (rho3 > self.resolved_factor * floor3)))

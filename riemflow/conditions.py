@@ -379,6 +379,7 @@ class ConditionChecks:
         region: Region | None = None,
         length_scale: float | None = None,
         order: int = 3,
+        resolved_factor: float = 10.0,
     ) -> CommutingReport:
         """Check that the gradient fields of `G` commute, and whether their brackets leave
         `ker dG` (Concepts: Lie brackets, necessity). Measures, verdicts and arguments in
@@ -399,6 +400,8 @@ class ConditionChecks:
                 centroid in the metric of `M`; `|x|_g` for a single point).
             order: 3 (default) also checks `[X_k, [X_i, X_j]]` when the order-2 brackets
                 lie in `ker dG`; 2 does not.
+            resolved_factor: a measure above `rtol` decides only above this multiple of
+                its float64 round-off floor (default 10); below, "unresolved".
 
         Returns:
             A `CommutingReport` (verdict, measures and their round-off floors, worst pair
@@ -411,6 +414,7 @@ class ConditionChecks:
             True
         """
         options = {"region": region, "length_scale": length_scale, "order": order}
+        options["resolved_factor"] = resolved_factor
         return check_commuting(
             self, points, n_samples=n_samples, rtol=rtol, atol=atol, seed=seed, **options
         )

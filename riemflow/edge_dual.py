@@ -759,8 +759,9 @@ def ray_to_edge(R, X, y, theta0) -> np.ndarray:
     """
 
     def residual(lam):
-        theta = theta0 + X.T @ lam
-        if not _in_domain(R, theta):
+        with np.errstate(over="ignore", invalid="ignore"):  # past 1e308 along the ray
+            theta = theta0 + X.T @ lam
+        if not (np.all(np.isfinite(theta)) and _in_domain(R, theta)):
             return None
         return X @ np.asarray(R.grad_conjugate(theta), dtype=np.float64) - y
 

@@ -507,6 +507,8 @@ def decide(
     *,
     tol: float = 1e-8,
     reachable: dict | None = None,
+    closure_factor: float = 1e3,
+    kernel_atol: float = 1e-10,
 ) -> ConstructionReport:
     """Decide whether gradient flows of `G` from `x_init` are mirror flows, for every loss.
 
@@ -527,6 +529,12 @@ def decide(
         region: where to check the brackets first.
         tol: tolerance of every figure (brackets, (F), Hessian defect).
         reachable: options of `reachable_region` for step 2.
+        closure_factor: a loop returns `w` only to its ODE accuracy, so the relative
+            change of `K` between its ends is tolerated up to
+            `max(tol, closure_factor * closure + kernel_atol)` (default `1e3`; a `K` that
+            varies along the fibre changes by O(1) of the loop's move along it).
+        kernel_atol: the absolute part of that allowance (default `1e-10`, about the
+            loops' ODE tolerance times their length).
 
     Returns:
         A `ConstructionReport` with outcome `"forward theorem"` or `"constructed"`.
@@ -593,7 +601,8 @@ def decide(
                 report=report,
             )
     fibres = kernel_along_fibres(G, region, tol=tol)
-    loops_agree = fibres.max_kernel_change <= max(tol, 1e3 * fibres.max_closure + 1e-10)
+    allowed = closure_factor * fibres.max_closure + kernel_atol
+    loops_agree = fibres.max_kernel_change <= max(tol, allowed)
     if not (fibres.kernel_rate <= tol and loops_agree):
         construction = ConstructionReport(
             NOT_MIRROR,
