@@ -124,9 +124,11 @@ def loss_gradient_field(G: Parametrization, loss):
 
 def _check_iterate(y, k: int, lr: float, max_norm: float, what: str) -> None:
     """Raise `DivergenceError` for a non-finite iterate or one beyond `max_norm`."""
-    if not np.all(np.isfinite(y)) or np.linalg.norm(y) > max_norm:
+    with np.errstate(over="ignore", invalid="ignore"):  # |y| of huge entries is inf
+        size = float(np.linalg.norm(y))
+    if not np.all(np.isfinite(y)) or not size <= max_norm:
         raise DivergenceError(
-            f"{what} diverged at step {k} (lr={lr:g}): |y| = {np.linalg.norm(y):.3e}",
+            f"{what} diverged at step {k} (lr={lr:g}): |y| = {size:.3e}",
             t_reached=float(k),
             reason="blow-up",
         )
@@ -401,8 +403,11 @@ def gradient_descent(
     for k in range(steps):
         budget.spend(k * lr)
         grad = loss_gradient_field(G, at_time(loss_at_step(k), k * lr))(x)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported next
+            target = x - lr * grad
+        _check_iterate(target, k + 1, lr, max_norm, f"gradient descent on {G.name}")
         if step == "projection":
-            x = np.asarray(geometry.project((x - lr * grad)[None, :]))[0]
+            x = np.asarray(geometry.project(target[None, :]))[0]
         else:
             x = geometry.exp(x[None, :], -lr * grad[None, :])[0]
         if geometry.retracts:
@@ -640,7 +645,8 @@ def mirror_descent(
     for k in range(steps):
         budget.spend(k * lr)
         grad = gradient(at_time(loss_at_step(k), k * lr), w)
-        mu = mu - lr * grad
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported next
+            mu = mu - lr * grad
         _check_iterate(mu, k + 1, lr, max_norm, f"mirror descent with {R.name}")
         w = _primal(R, mu, (k + 1) * lr, f"mirror descent with {R.name}", start=w)
         if (k + 1) % record_every == 0 or k + 1 == steps:
