@@ -187,6 +187,8 @@ def _sampler_words(G) -> str:
         return "the parametrization's sampler"
     if geometry.kind == "extrinsic":
         return "the default sampler (uniform on the manifold)"
+    if geometry.kind not in ("euclidean", "intrinsic"):
+        return f"the default sampler of {type(geometry.space).__name__} (geomstats random_point)"
     restricted = " restricted to the domain" if geometry.domain is not None else ""
     return f"the default sampler (uniform on [-1, 1]^{geometry.point_dim}{restricted})"
 
