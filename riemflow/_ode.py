@@ -9,13 +9,14 @@ rest of the time span would need more than ten times the evaluation budget and m
 ten times the time budget at the rate of three consecutive windows, each covering under a
 thousandth of the time integrated so far (a non-smooth right-hand side that chatters at a
 kink, a stiff problem for an explicit method), the solve stops with the time reached. The
-window is a number of evaluations or a few seconds, whichever ends first, so an expensive
-right-hand side (a Newton solve per evaluation) stalls in seconds too, while a stiff solve
-that is slow per evaluation but would finish within its time budget (an implicit method's
-finite-difference Jacobians) is let run. The gradient and mirror flows, the joint flow of
-the gradient fields and the converse's flows all use it, so they fail the same way. Right-
-hand sides that jump at known times (losses that switch) are integrated from one jump to
-the next (`switch_times`), the state and the last step size carried across.
+window is a number of evaluations or a second, whichever ends first (but at least ten
+finite-difference Jacobians' worth of evaluations), so an expensive right-hand side (a
+Newton solve per evaluation) stalls in seconds too, while a stiff solve that is slow per
+evaluation but would finish within its time budget (an implicit method's finite-difference
+Jacobians) is let run. The gradient and mirror flows, the joint flow of the gradient
+fields and the converse's flows all use it, so they fail the same way. Right- hand sides
+that jump at known times (losses that switch) are integrated from one jump to the next
+(`switch_times`), the state and the last step size carried across.
 
 `integrate_on_manifold` is the same integration for a state that must stay on a manifold
 embedded in `R^N` (a sphere, the Stiefel manifold, the symmetric matrices holding the SPD
@@ -138,11 +139,21 @@ def budgeted(fun, budget: Budget):
     return wrapped
 
 
+#: a coordinate's absolute tolerance is at least this fraction of the largest coordinate's
+_ATOL_SPREAD = 1e-30
+
+
 def default_atol(x0: np.ndarray, factor: float = 1e-12) -> np.ndarray:
-    """Per-coordinate absolute tolerance `factor * |x0_i|` (zeros: `factor * max|x0|`)."""
+    """Per-coordinate absolute tolerance `factor * |x0_i|` (zeros: `factor * max|x0|`).
+
+    Coordinates more than `1 / _ATOL_SPREAD` (1e30) times smaller than the largest get the
+    tolerance of `_ATOL_SPREAD * max|x0|`: a tolerance of 1e-118 beside coordinates of order
+    one made the solver's first steps 1e-90 long and its climb out of them take seconds.
+    """
     scale = np.abs(x0)
-    fill = scale.max() if scale.max() > 0 else 1.0
-    return factor * np.where(scale > 0, scale, fill)
+    top = scale.max()
+    fill = top if top > 0 else 1.0
+    return factor * np.where(scale > 0, np.maximum(scale, _ATOL_SPREAD * top), fill)
 
 
 def integrate(
@@ -239,7 +250,10 @@ def _solve(velocity, y0, t_span, t_eval, first_step, budget, *, rtol, atol, meth
         "spent": budget.spent,
         "clock": time.perf_counter(),
     }
-    window = max(100, min(_STALL_WINDOW, budget.max_evaluations // 10))
+    # at least ten finite-difference Jacobians (n + 1 evaluations each, at one time) of an
+    # implicit method per window, so a window always spans some steps
+    shortest = 10 * (np.size(y0) + 1)
+    window = max(100, shortest, min(_STALL_WINDOW, budget.max_evaluations // 10))
 
     def evaluate(t, y):
         size = np.linalg.norm(y)
@@ -276,7 +290,8 @@ def _solve(velocity, y0, t_span, t_eval, first_step, budget, *, rtol, atol, meth
         progress["recent"].append(float(t))
         if (
             budget.spent - progress["spent"] >= window
-            or time.perf_counter() - progress["clock"] >= _STALL_SECONDS
+            or budget.spent - progress["spent"] >= shortest
+            and time.perf_counter() - progress["clock"] >= _STALL_SECONDS
         ):
             _check_progress(budget, progress, t1, what)
         return evaluate(t, y)

@@ -172,9 +172,10 @@ def gradient_flow(
             (e.g. 4e-8 at `rtol=1e-11` over `t in [0, 10]`), so ask for 1e-12 or tighter
             when comparing flows to 1e-8.
         atol: `solve_ivp` absolute tolerance. Default `None`: `1e-12 * |x0_i|` per
-            coordinate (`1e-12 * max |x0|`, or `1e-12`, for zero coordinates), so tiny
-            initializations (`alpha = 1e-20`) are resolved relative to their scale instead
-            of being swamped by an absolute error larger than the coordinates.
+            coordinate (`1e-12 * max |x0|`, or `1e-12`, for zero coordinates; at least
+            `1e-42 * max |x0|`), so tiny initializations (`alpha = 1e-20`) are resolved
+            relative to their scale instead of being swamped by an absolute error larger
+            than the coordinates.
         method: `solve_ivp` method (default `"DOP853"`, 8th order).
         max_norm: the flow counts as diverging once `|x| > max_norm`.
         max_evaluations: budget of right-hand-side evaluations (default 1e6, 20x what the
@@ -500,7 +501,8 @@ def mirror_flow(
         t_eval: times `(T,)` to record at; default the solver's steps.
         rtol: `solve_ivp` relative tolerance (see `gradient_flow` on global errors).
         atol: `solve_ivp` absolute tolerance on `mu`; default `1e-12 * |mu0_i|` per
-            coordinate (`1e-12` where `mu0` is 0).
+            coordinate (`1e-12 * max |mu0|`, or `1e-12`, where `mu0_i` is 0; at least
+            `1e-42 * max |mu0|`).
         method: `solve_ivp` method.
         max_norm: `|mu| > max_norm` counts as diverging.
         max_evaluations: budget of right-hand-side evaluations (default 1e6).
