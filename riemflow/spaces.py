@@ -2,20 +2,22 @@
 
 geomstats' `ImmersedSet` is abstract; `immersed_manifold` makes one from a function, so a
 manifold given in intrinsic coordinates `z` by an immersion `F: z -> F(z) in R^N` carries
-the pullback metric `g(z) = dF(z)^T dF(z)` (geomstats `PullbackMetric`).
+the pullback metric `g(z) = dF(z)^T dF(z)` (geomstats `PullbackMetric`). `metric_space`
+gives an open set of `R^m` any Riemannian metric `g(z)` directly, without an immersion.
 """
 
 from __future__ import annotations
 
+import autograd.numpy as anp
 import numpy as np
 from geomstats.geometry.base import ImmersedSet
 from geomstats.geometry.euclidean import Euclidean
 
 from ._geometry import apply_predicate
 from ._validation import as_positive_int
-from .errors import NotCallableError
+from .errors import NotCallableError, ShapeError
 
-__all__ = ["immersed_manifold"]
+__all__ = ["immersed_manifold", "metric_space"]
 
 
 class FunctionImmersedSet(ImmersedSet):
@@ -102,3 +104,112 @@ def immersed_manifold(
     return FunctionImmersedSet(
         immersion, dim, ambient_dim, contains=contains, sampler=sampler, name=name
     )
+
+
+class _MetricMatrix:
+    """`metric_matrix(z)` of a `MetricSpace`, batched when the user's function broadcasts."""
+
+    def __init__(self, metric, dim: int):
+        self._fn = metric
+        self._dim = dim
+
+    def metric_matrix(self, base_point):
+        """The metric `g(z)`: `(..., dim) -> (..., dim, dim)`."""
+        g = self._fn(base_point)
+        shape = np.shape(base_point)[:-1] + (self._dim, self._dim)
+        if np.shape(g) != shape:
+            raise ShapeError(
+                f"`metric` must map points (..., {self._dim}) to matrices (..., {self._dim}, "
+                f"{self._dim}); got shape {np.shape(g)} for points of shape "
+                f"{np.shape(base_point)}",
+                argument="metric",
+            )
+        return g
+
+    def inner_product(self, tangent_vec_a, tangent_vec_b, base_point):
+        """`<u, v>_z = u^T g(z) v` (geomstats' signature)."""
+        g = self.metric_matrix(base_point)
+        return anp.einsum("...i,...ij,...j->...", tangent_vec_a, g, tangent_vec_b)
+
+
+class MetricSpace:
+    """An open set of `R^dim` with a Riemannian metric `g(z)` in its coordinates.
+
+    Use `metric_space` to build one. riemflow computes gradients on it as
+    `grad f = g^{-1} df` (intrinsic coordinates).
+    """
+
+    intrinsic = True
+
+    def __init__(self, metric, dim: int, *, contains=None, sampler=None, name=None):
+        self.dim = dim
+        self.shape = (dim,)
+        self.metric = _MetricMatrix(metric, dim)
+        self._contains = contains
+        self.sampler = sampler
+        self.name = name or getattr(metric, "__name__", "metric")
+
+    def belongs(self, point, atol=None):
+        """Whether `point` (shape `(..., dim)`) lies in the coordinate domain."""
+        point = np.asarray(point, dtype=np.float64)
+        flat = point.reshape(-1, self.dim)
+        inside = np.ones(flat.shape[0], dtype=bool)
+        if self._contains is not None:
+            inside = apply_predicate(self._contains, flat)
+        return inside.reshape(point.shape[:-1]) if point.ndim > 1 else bool(inside[0])
+
+    def random_point(self, n_samples=1, bound=1.0):
+        """Random points of the domain (seeded from the global RNG, which riemflow seeds when
+        it probes the space; its checks pass a seeded rng to `sampler`)."""
+        rng = np.random.default_rng(np.random.randint(2**31))  # noqa: NPY002
+        if self.sampler is not None:
+            pts = np.asarray(self.sampler(rng, n_samples), dtype=np.float64)
+        else:
+            pts = rng.uniform(-bound, bound, size=(n_samples, self.dim))
+        return pts[0] if n_samples == 1 else pts
+
+    def to_tangent(self, vector, base_point=None):
+        """Every vector of `R^dim` is tangent to an open set."""
+        return vector
+
+    def __repr__(self):
+        return f"metric_space({self.name}, dim={self.dim})"
+
+
+def metric_space(metric, dim: int, *, contains=None, sampler=None, name=None) -> MetricSpace:
+    """An open set of `R^dim` in coordinates `z` with the Riemannian metric `g(z)`.
+
+    Args:
+        metric: `g`, written with `autograd.numpy`, mapping `z: (..., dim)` to a symmetric
+            positive definite `(..., dim, dim)` (it must broadcast over leading axes).
+        dim: the dimension `m`.
+        contains: optional predicate `z -> bool`: the open coordinate domain.
+        sampler: optional `(rng, n) -> (n, dim)` drawing points of the domain; used by the
+            checks when no points are given (default uniform on `[-1, 1]^dim`).
+        name: label for reprs and reports.
+
+    Returns:
+        A space that `riemflow.Parametrization` accepts (intrinsic coordinates).
+
+    Raises:
+        NotCallableError: `metric` is not callable.
+        InputError: `dim` not a positive integer.
+
+    Example:
+        >>> import autograd.numpy as anp, numpy as np
+        >>> import riemflow as rf
+        >>> def heisenberg(x):  # g = dx1^2 + dx2^2 + (dx3 - x1 dx2)^2 / 2
+        ...     a, one, zero = x[..., 0], anp.ones_like(x[..., 0]), anp.zeros_like(x[..., 0])
+        ...     rows = [[one, zero, zero], [zero, 1 + a**2 / 2, -a / 2], [zero, -a / 2, one / 2]]
+        ...     return anp.stack([anp.stack(r, -1) for r in rows], -2)
+        >>> M = rf.spaces.metric_space(heisenberg, 3)
+        >>> G = rf.Parametrization(lambda x: x[..., :2], M)
+        >>> G.kernel(np.array([0.3, -0.2, 0.5])).round(12).tolist()  # K = I
+        [[1.0, 0.0], [0.0, 1.0]]
+    """
+    dim = as_positive_int(dim, "dim")
+    if not callable(metric):
+        raise NotCallableError(
+            f"`metric` must be callable; got {type(metric).__name__}", argument="metric"
+        )
+    return MetricSpace(metric, dim, contains=contains, sampler=sampler, name=name)

@@ -177,3 +177,28 @@ def test_grad_outside_the_range_of_a_numerical_potential_is_answered():
         with pytest.raises((rf.errors.ConvergenceError, rf.errors.DomainError)):
             R.grad(w)
         assert time.perf_counter() - start < 3 * R.newton_time_limit + 30
+
+
+def test_a_solve_leaving_a_fast_transient_is_not_called_stalled():
+    """An explicit solve through a stiff transient (stiffness 1e4 decaying over 0.01) covers
+    1e-3 of its span in its first 300 evaluations, then speeds up: the stall test must not
+    stop it (a former version stopped here at t = 1e-3)."""
+    from riemflow import _ode
+
+    def velocity(t, y):
+        return -(1e4 * np.exp(-t / 1e-2) + 1.0) * (y - np.cos(t))
+
+    sol = _ode.integrate(
+        velocity,
+        np.array([2.0]),
+        (0.0, 20.0),
+        t_eval=None,
+        rtol=1e-8,
+        atol=1e-12,
+        method="RK45",
+        max_norm=1e6,
+        what="transient",
+        max_evaluations=3000,
+        time_limit=60.0,
+    )
+    assert sol.t[-1] == 20.0 and sol.nfev < 3000
