@@ -55,6 +55,10 @@ class ImplicitBias:
     message: str
 
 
+#: largest |entry| of `X` and `y` implicit_bias accepts (products of two stay finite)
+_LARGEST_DATA = 1e150
+
+
 def _dual_directions(H, g):
     """Descent directions of the dual, best first: Newton; the pseudo-inverse Newton step
     (near the edge of dom R* at depth >= 3, H is singular to working precision and the
@@ -67,9 +71,12 @@ def _dual_directions(H, g):
             yield step
     except np.linalg.LinAlgError:
         pass
-    step = -np.linalg.lstsq(H, g, rcond=None)[0]
-    if float(-g @ step) > 0:
-        yield step
+    try:
+        step = -np.linalg.lstsq(H, g, rcond=None)[0]
+        if float(-g @ step) > 0:
+            yield step
+    except np.linalg.LinAlgError:  # a non-finite H (overflow): only the gradient is left
+        pass
     yield -g
 
 
@@ -177,6 +184,7 @@ def implicit_bias(
 
     Raises:
         ShapeError, NonFiniteError: malformed `X`, `y`, `w0`.
+        InputError: entries of `X` or `y` above 1e150 (their products overflow).
         DomainError: `w0` outside the domain of `R`.
         ConvergenceError: the feasibility residual did not reach `tol` (reports it), e.g.
             because `Xw = y` has no solution in the domain of `R`.
@@ -197,6 +205,14 @@ def implicit_bias(
         raise ShapeError(f"`X` must have shape (n, {R.dim}); got {X.shape}", argument="X")
     if y.shape != (X.shape[0],):
         raise ShapeError(f"`y` must have shape ({X.shape[0]},); got {y.shape}", argument="y")
+    for name, arr in (("X", X), ("y", y)):
+        if arr.size and float(np.max(np.abs(arr))) > _LARGEST_DATA:
+            raise InputError(
+                f"`{name}` has entries up to {float(np.max(np.abs(arr))):.3e}: the dual "
+                f"solve's products would overflow float64 (largest {_LARGEST_DATA:.0e}); "
+                "rescale the data",
+                argument=name,
+            )
     w0 = as_point(w0, "w0", R.dim)
     tol = as_positive(tol, "tol")
     max_iter = as_positive_int(max_iter, "max_iter")
@@ -232,9 +248,10 @@ def implicit_bias(
     def hessian(lam):  # X hess R*(theta) X^T: no Newton solve for potentials built from Q
         H = np.asarray(R.hessian_conjugate(theta0 + X.T @ lam))
         diagonal = np.diagonal(H)
-        if np.count_nonzero(H) == np.count_nonzero(diagonal):  # separable: O(n^2 d)
-            return (X * diagonal) @ X.T
-        return X @ H @ X.T
+        with np.errstate(over="ignore", invalid="ignore"):  # huge X: an inf Hessian fails
+            if np.count_nonzero(H) == np.count_nonzero(diagonal):  # separable: O(n^2 d)
+                return (X * diagonal) @ X.T
+            return X @ H @ X.T
 
     def failure(reason: str, iterations: int) -> ConvergenceError:
         return ConvergenceError(

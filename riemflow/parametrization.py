@@ -39,6 +39,23 @@ def _unbatch(arr, single: bool):
     return arr[0] if single else arr
 
 
+def _finite(compute, xb: np.ndarray, what: str, name: str):
+    """`compute()` with float overflow silenced, refused (`DomainError`) when its result is
+    not finite at the (finite) points `xb`: e.g. an entry near the float64 limit squared."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = compute()
+    arr = np.asarray(out[0] if isinstance(out, tuple) else out, dtype=np.float64)
+    bad = ~np.all(np.isfinite(arr.reshape(arr.shape[0], -1)), axis=1)
+    if np.any(bad):
+        b = int(np.argmax(bad))
+        raise DomainError(
+            f"{what} of {name} is not finite at `x`="
+            f"{np.array2string(xb[b], precision=6, threshold=8)} (overflow in float64)",
+            argument="x",
+        )
+    return out
+
+
 @dataclass
 class _Lazy:
     """Facts learned from the first evaluated point (`D` when `space` was not given, `d`)."""
@@ -327,7 +344,7 @@ class Parametrization:
             NotDifferentiableError: autograd cannot differentiate `fn`.
         """
         xb, single = self._checked(x)
-        return _unbatch(self.traced.jacobian(xb), single)
+        return _unbatch(_finite(lambda: self.traced.jacobian(xb), xb, "dG", self.name), single)
 
     def gradient_fields(self, x) -> np.ndarray:
         """Riemannian gradients `grad G_i(x)` as rows: `(d, D)` or `(B, d, D)`.
@@ -335,7 +352,8 @@ class Parametrization:
         On an embedded manifold they are tangent vectors in ambient coordinates.
         """
         xb, single = self._checked(x)
-        return _unbatch(self.traced.fields(xb), single)
+        fields = _finite(lambda: self.traced.fields(xb), xb, "grad G", self.name)
+        return _unbatch(fields, single)
 
     def kernel(self, x) -> np.ndarray:
         """Tangent kernel `K(x) = dG g^{-1} dG^T`: `(d, d)` or `(B, d, d)`.
@@ -343,7 +361,7 @@ class Parametrization:
         It pushes gradient flow forward: `dw/dt = -K(x) grad L(w)`.
         """
         xb, single = self._checked(x)
-        kernel = np.asarray(self.traced.kernel(xb))
+        kernel = np.asarray(_finite(lambda: self.traced.kernel(xb), xb, "K", self.name))
         return _unbatch(0.5 * (kernel + np.swapaxes(kernel, 1, 2)), single)
 
     def lie_brackets(self, x) -> np.ndarray:
@@ -352,7 +370,7 @@ class Parametrization:
         Antisymmetric in `(i, j)`; exact autograd derivatives (no finite differences).
         """
         xb, single = self._checked(x)
-        terms, _ = self.traced.bracket_terms(xb)
+        terms, _ = _finite(lambda: self.traced.bracket_terms(xb), xb, "the brackets", self.name)
         return _unbatch(terms - np.swapaxes(terms, 1, 2), single)
 
     # -- vector fields from covectors ---------------------------------------------------
