@@ -2,7 +2,9 @@
 
 geomstats' `ImmersedSet` is abstract; `immersed_manifold` makes one from a function, so a
 manifold given in intrinsic coordinates `z` by an immersion `F: z -> F(z) in R^N` carries
-the pullback metric `g(z) = dF(z)^T dF(z)` (geomstats `PullbackMetric`).
+the pullback metric `g(z) = dF(z)^T dF(z)` (geomstats `PullbackMetric`). `metric_space`
+makes a manifold in intrinsic coordinates from its metric matrix alone, when it is known in
+closed form (it then need not be differentiated through the immersion).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from ._geometry import apply_predicate
 from ._validation import as_positive_int
 from .errors import NotCallableError
 
-__all__ = ["immersed_manifold"]
+__all__ = ["immersed_manifold", "metric_space"]
 
 
 class FunctionImmersedSet(ImmersedSet):
@@ -102,3 +104,85 @@ def immersed_manifold(
     return FunctionImmersedSet(
         immersion, dim, ambient_dim, contains=contains, sampler=sampler, name=name
     )
+
+
+class _MatrixMetric:
+    """The `metric` of a `MetricSpace`: `metric_matrix`, and optionally a structured solve."""
+
+    def __init__(self, metric, solve):
+        self._metric = metric
+        self.solve = solve
+
+    def metric_matrix(self, base_point):
+        """`g(z)`: `(B, dim, dim)` for `z: (B, dim)`."""
+        return self._metric(base_point)
+
+
+class MetricSpace:
+    """A manifold in intrinsic coordinates given by its metric matrix (see `metric_space`)."""
+
+    intrinsic = True
+
+    def __init__(self, dim, metric, *, solve=None, contains=None, sampler=None, name=None):
+        self.dim = dim
+        self.shape = (dim,)
+        self.metric = _MatrixMetric(metric, solve)
+        self._contains = contains
+        self.sampler = sampler
+        self.name = name or "metric space"
+
+    def belongs(self, point, atol=None):
+        """Whether `point` (shape `(..., dim)`) lies in the coordinate domain."""
+        point = np.asarray(point, dtype=np.float64)
+        flat = point.reshape(-1, self.dim)
+        inside = np.ones(flat.shape[0], dtype=bool)
+        if self._contains is not None:
+            inside = apply_predicate(self._contains, flat)
+        return inside.reshape(point.shape[:-1]) if point.ndim > 1 else bool(inside[0])
+
+    def __repr__(self):
+        return f"metric_space({self.name}, dim={self.dim})"
+
+
+def metric_space(
+    dim: int, metric, *, solve=None, contains=None, sampler=None, name=None
+) -> MetricSpace:
+    """A manifold in intrinsic coordinates whose metric matrix is a given function.
+
+    Flows and checks use `metric` instead of differentiating an immersion (for an
+    isometric embedding known with its closed-form pullback metric, or one whose metric is
+    block diagonal). Lie brackets need `metric` written with `autograd.numpy`.
+
+    Args:
+        dim: the dimension `m`.
+        metric: `z (B, dim) -> g(z) (B, dim, dim)`, symmetric positive definite.
+        solve: optional `(z (B, dim), c (B, k, dim)) -> g(z)^{-1} c` row by row (a
+            structured inverse, e.g. block by block); default a dense solve.
+        contains: optional predicate `z -> bool`: the open coordinate domain.
+        sampler: optional `(rng, n) -> (n, dim)` drawing points of the domain.
+        name: label.
+
+    Returns:
+        A `MetricSpace`, usable as the `space` of a `Parametrization`.
+
+    Raises:
+        NotCallableError: `metric` (or `solve`) is not callable.
+
+    Example:
+        >>> import autograd.numpy as anp, numpy as np, riemflow as rf
+        >>> def g(z):  # (1 + z_1^2) I
+        ...     return anp.einsum("b,ij->bij", 1 + z[:, 0] ** 2, anp.eye(2))
+        >>> S = rf.spaces.metric_space(2, g)
+        >>> G = rf.Parametrization(lambda z: z * 1.0, S)
+        >>> G.kernel(np.array([1.0, 0.0])).tolist()
+        [[0.5, 0.0], [0.0, 0.5]]
+    """
+    dim = as_positive_int(dim, "dim")
+    for argument, value in (("metric", metric), ("solve", solve)):
+        if value is not None and not callable(value):
+            raise NotCallableError(
+                f"`{argument}` must be callable; got {value!r}", argument=argument
+            )
+    if metric is None:
+        raise NotCallableError("`metric` must be callable; got None", argument="metric")
+    return MetricSpace(dim, metric, solve=solve, contains=contains, sampler=sampler, name=name)
