@@ -140,6 +140,16 @@ class MetricSpace:
             inside = apply_predicate(self._contains, flat)
         return inside.reshape(point.shape[:-1]) if point.ndim > 1 else bool(inside[0])
 
+    def random_point(self, n_samples: int = 1):
+        """Points of the domain (`sampler`, seeded from numpy's global RNG as geomstats'
+        spaces are); small normal points without a sampler."""
+        rng = np.random.default_rng(np.random.randint(0, 2**31))  # noqa: NPY002 (as geomstats)
+        if self.sampler is not None:
+            pts = np.asarray(self.sampler(rng, n_samples), dtype=np.float64)
+        else:
+            pts = 0.1 * rng.standard_normal((n_samples, self.dim))
+        return pts[0] if n_samples == 1 else pts
+
     def __repr__(self):
         return f"metric_space({self.name}, dim={self.dim})"
 
