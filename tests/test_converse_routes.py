@@ -409,6 +409,16 @@ def test_a_curved_potential_without_structure_in_high_dimension_is_refused_at_on
     assert not [e for e in events if e.kind == "degree"]
 
 
+def test_a_raised_max_dim_is_still_refused_by_the_estimate_before_any_allocation():
+    """d = 10 with `max_dim=10`: the memory estimate refuses it (no grid of 9^10 points)."""
+    R = rf.Legendre(lambda w: -anp.log(1 - anp.sum(w * w, -1)), 10)
+    with pytest.raises(CostError, match="memory_limit") as info:
+        rf.commuting_parametrization(
+            R, rf.domains.Ball(10, radius=0.8), structure="none", max_dim=10
+        )
+    assert info.value.estimate.unknowns == 4**10 * 56
+
+
 def _spd_box(n):
     """A box of symmetric matrices around the identity, inside the SPD cone."""
     cone = rf.domains.SPDCone(n)

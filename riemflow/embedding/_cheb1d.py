@@ -1,7 +1,8 @@
 """One-dimensional Chebyshev series: adaptive interpolation, exact calculus, autograd evaluation.
 
 The radial construction reduces an isometric embedding to a handful of functions of one
-variable (MATH.md section 5; REPORT.md "radial"). They are analytic on a closed interval,
+variable (Concepts: the converse via Nash embedding, radial potentials). They are analytic
+on a closed interval,
 so a Chebyshev interpolant reaches round-off with a few dozen terms, and its derivative and
 antiderivative are again Chebyshev series: `F` built from them is an explicit map whose
 first and second derivatives autograd traces exactly (Clenshaw recurrence in

@@ -1108,7 +1108,7 @@ def curved_embedding(
     )
     rate = flop_rate()
     fingerprint = np.asarray(metric.hessian(_fingerprint_points(lower, upper)), dtype=np.float64)
-    xs = lobatto_points(9)
+    xs = lobatto_points(max(2, min(9, int(6561 ** (1.0 / d) + 1e-9))))  # <= 9^4 points
     coarse = np.stack(
         np.meshgrid(
             *[0.5 * (lower[k] + upper[k]) + 0.5 * (upper[k] - lower[k]) * xs for k in range(d)],
