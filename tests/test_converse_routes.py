@@ -407,6 +407,12 @@ def test_a_curved_potential_without_structure_in_high_dimension_is_refused_at_on
     assert "max_dim" in str(info.value) and "Radial" in str(info.value)
     assert info.value.estimate is not None and info.value.estimate.unknowns > 1000
     assert not [e for e in events if e.kind == "degree"]
+    # at d = 1000 the estimate's counts pass the float range: exact integers, still printed
+    R, _ = _ball_blocks(500)
+    with pytest.raises(CostError, match="Blocks") as info:
+        rf.commuting_parametrization(R, [(-0.5, 0.5)] * 1000, structure="none")
+    assert info.value.estimate.unknowns == 4**1000 * 500501
+    assert "e+607 unknowns" in str(info.value.estimate)
 
 
 def test_a_raised_max_dim_is_still_refused_by_the_estimate_before_any_allocation():

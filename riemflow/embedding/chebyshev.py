@@ -247,10 +247,35 @@ class CostEstimate:
     direct: bool
 
     def __str__(self) -> str:
+        big = self.memory_bytes >= 2**80  # an exact integer past the float range
+        gib = self.memory_bytes // 2**30 if big else self.memory_bytes / 2**30
+        about = "~" if self.seconds < math.inf else ""
         return (
-            f"degree {self.degree}: {self.unknowns} unknowns, {self.residuals} residuals, "
-            f"{self.memory_bytes / 2**30:.2f} GiB, ~{self.seconds:.0f} s"
+            f"degree {self.degree}: {_count(self.unknowns)} unknowns, "
+            f"{_count(self.residuals)} residuals, {_count(gib, 2)} GiB, "
+            f"{about}{_count(self.seconds, 0)} s"
         )
+
+
+def _count(x, digits: int | None = None) -> str:
+    """An exact count, or `~1.2e+34` past 10^15, `> 1e308` past the float range
+    (high-dimensional estimates)."""
+    if isinstance(x, int) and x >= 10**15:
+        digits10 = len(str(x)) - 1
+        return f"~{int(str(x)[:2]) / 10:.1f}e+{digits10}"
+    if x == math.inf:
+        return "> 1e308"
+    if x >= 1e15:
+        return f"~{float(x):.1e}"
+    return f"{x:.{digits}f}" if digits is not None else str(x)
+
+
+def _as_float(x: int) -> float:
+    """A (possibly astronomically large) exact integer as a float, `inf` past the range."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf
 
 
 @dataclass(frozen=True)
@@ -856,15 +881,16 @@ def estimate_cost(
     direct = unknowns <= direct_unknowns
     nc = unknowns if direct else min(unknowns, direct_unknowns)
     n_c = n if direct else max(2, int((direct_unknowns / D) ** (1.0 / d)))
+    # exact integer arithmetic: at d = 1000 these counts exceed the float range
     fields = 8 * m**d * D * (3 * d + 2 * p)
     memory = 8 * 3 * nc * nc + 8 * D * D * n_c ** (2 * d) + fields + 8 * 10 * unknowns
     form = d * (d + 1) * m * D * D * n_c ** (2 * d)
-    factor = nc**3 / 3.0
+    factor = nc**3 // 3
     matvec = 4 * d * d * m * n ** (d - 1) * max(m, n) * D + 6 * m**d * p * D
     step = form + factor + 4 * matvec + (0 if direct else inner_iterations * 2 * matvec)
     rate = flop_rate() if rate is None else rate
-    seconds = 2.0 * iterations * step / rate
-    return CostEstimate(d, D, degree, m, unknowns, residuals, int(memory), float(seconds), direct)
+    seconds = 2.0 * iterations * _as_float(step) / rate
+    return CostEstimate(d, D, degree, m, unknowns, residuals, memory, seconds, direct)
 
 
 # -- the initial map ------------------------------------------------------------------------------
