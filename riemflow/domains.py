@@ -49,7 +49,13 @@ __all__ = [
 
 def lobatto_points(m: int) -> np.ndarray:
     """`m >= 2` Chebyshev-Lobatto points `-cos(pi j / (m - 1))` of `[-1, 1]`, increasing
-    (the end points included)."""
+    (the end points included).
+
+    Example:
+        >>> from riemflow.domains import lobatto_points
+        >>> lobatto_points(3).round(12).tolist()
+        [-1.0, -0.0, 1.0]
+    """
     return -np.cos(np.pi * np.arange(m) / (m - 1))
 
 
@@ -214,7 +220,15 @@ class Box(Domain):
 
 
 def box_closure_points(lower, upper, rng: np.random.Generator, n: int) -> np.ndarray:
-    """About `n` points of the closed box `[lower, upper]`: see `Box.closure_points`."""
+    """About `n` points of the closed box `[lower, upper]`: see `Box.closure_points`.
+
+    Example:
+        >>> import numpy as np
+        >>> from riemflow.domains import box_closure_points
+        >>> pts = box_closure_points([0.0, 0.0], [1.0, 2.0], np.random.default_rng(0), 200)
+        >>> bool(np.any(np.all(pts == [1.0, 2.0], axis=1)))  # corners included
+        True
+    """
     lower = np.asarray(lower, dtype=np.float64)
     upper = np.asarray(upper, dtype=np.float64)
     d = lower.size

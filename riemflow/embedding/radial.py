@@ -712,9 +712,20 @@ def radial_embedding(
         min_slack, round_min, max_ambient_dim, max_level: see `design_winding`.
         interp_rtol: relative accuracy of the one-dimensional Chebyshev interpolants.
 
+    Returns:
+        A `RadialEmbedding` `F` with `dF^T dF = hess R` to round-off on the range.
+
     Raises:
         ConvergenceError: no winding design in the budget; or `h'^2 < 0` after
             interpolation (should not happen when the design's slack is positive).
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> R = rf.potentials.log_ball(3)
+        >>> F = radial_embedding(R.hessian, np.zeros(3), (0.0, 0.8))
+        >>> w = np.array([[0.3, -0.2, 0.5]])
+        >>> bool(np.max(np.abs(F.metric(w) - R.hessian(w))) < 1e-12)
+        True
     """
     c = np.asarray(center, dtype=np.float64)
     d = c.size
