@@ -63,7 +63,7 @@ from .embedding.chebyshev import (
     ProgressEvent,
     curved_embedding,
     estimate_cost,
-    progress_printer,
+    progress_bar,
 )
 from .embedding.mapped import ChartEmbedding, builtin_chart, mapped_embedding
 from .embedding.product import GroupEmbedding, IntervalEmbedding, ProductEmbedding
@@ -899,7 +899,9 @@ def commuting_parametrization(
         memory_limit: bytes a numerical degree may use (default 8 GiB), estimated before
             it runs; a construction that cannot fit is refused at once (`CostError`).
         max_dim: largest `d` of the numerical route (default 4).
-        progress: `None`, `True` (a line per event on stderr) or a callable receiving
+        progress: `None`, `True` (a tqdm bar of the steps on stderr, with the degree and
+            defect, and a line per route/estimate event: `embedding.chebyshev.progress_bar`;
+            `progress_printer()` prints a line per event instead) or a callable receiving
             `embedding.chebyshev.ProgressEvent`s: the route, the cost estimate before each
             degree, each Levenberg-Marquardt step, each completed degree.
         checkpoint: optional `.npz` path for the numerical route on a box: the last
@@ -973,7 +975,7 @@ def commuting_parametrization(
         time_limit=None if time_limit is None else as_positive(time_limit, "time_limit"),
         memory_limit=as_positive(memory_limit, "memory_limit"),
         max_dim=as_positive_int(max_dim, "max_dim"),
-        progress=(progress_printer() if progress is True else progress) or None,
+        progress=(progress_bar() if progress is True else progress) or None,
         checkpoint=checkpoint,
         block_rtol=as_positive(block_rtol, "block_rtol"),
         same_rtol=as_positive(same_rtol, "same_rtol"),

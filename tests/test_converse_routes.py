@@ -486,6 +486,14 @@ def test_progress_events_and_checkpoint_resume(tmp_path):
         )
 
 
+def test_progress_true_draws_a_tqdm_bar(capsys):
+    rf.commuting_parametrization(
+        rf.potentials.log_ball(2), [(-0.5, 0.5)] * 2, tol=1e-4, structure="none", progress=True
+    )
+    err = capsys.readouterr().err
+    assert "riemflow converse" in err and "step" in err and "degree=" in err
+
+
 # -- save and load ------------------------------------------------------------------------------
 def test_mapped_and_radial_embeddings_round_trip_and_products_are_rebuilt(tmp_path):
     from riemflow.converse import load

@@ -65,6 +65,7 @@ __all__ = [
     "fit_degree",
     "honest_defect",
     "kron_apply",
+    "progress_bar",
     "progress_printer",
 ]
 
@@ -310,11 +311,60 @@ def progress_printer(stream=None) -> Callable[[ProgressEvent], None]:
     return show
 
 
+def progress_bar(stream=None) -> Callable[[ProgressEvent], None]:
+    """A `progress` callback drawing a tqdm bar of Levenberg-Marquardt steps (continuation
+    included), with the current degree and defect beside it; route, estimate and resume
+    messages are written above the bar. The bar closes on the `"done"` event.
+
+    Args:
+        stream: where to draw (default stderr).
+
+    Returns:
+        The callback.
+
+    Example:
+        >>> import io
+        >>> from riemflow.embedding.chebyshev import ProgressEvent, progress_bar
+        >>> out = io.StringIO()
+        >>> show = progress_bar(out)
+        >>> show(ProgressEvent("step", "LM step"))
+        >>> show(ProgressEvent("degree", "degree 5", {"degree": 5, "defect": 1e-4}))
+        >>> show(ProgressEvent("done", "finished"))
+        >>> "degree=5" in out.getvalue() and "finished" in out.getvalue()
+        True
+    """
+    from tqdm.auto import tqdm
+
+    state = {"bar": None}
+
+    def bar():
+        if state["bar"] is None:
+            state["bar"] = tqdm(
+                desc="riemflow converse", unit="step", file=stream or sys.stderr, leave=True
+            )
+        return state["bar"]
+
+    def show(event: ProgressEvent) -> None:
+        if event.kind in ("step", "continuation"):
+            bar().update(1)
+        elif event.kind == "degree":
+            bar().set_postfix(
+                degree=event.info.get("degree"), defect=f"{event.info.get('defect', 0):.2e}"
+            )
+        else:
+            bar().write(f"[riemflow converse] {event.message}", file=stream or sys.stderr)
+        if event.kind == "done":
+            bar().close()
+            state["bar"] = None
+
+    return show
+
+
 def _as_progress(progress):
     if progress is None or progress is False:
         return None
     if progress is True:
-        return progress_printer()
+        return progress_bar()
     if not callable(progress):
         raise InputError(
             f"`progress` must be None, True or a callable; got {progress!r}", argument="progress"
@@ -1084,7 +1134,7 @@ def curved_embedding(
         direct_unknowns: see `fit_degree`.
         node_tol_factor: each fit stops at node residual `node_tol_factor * tol`.
         bump: relative amplitude of the initial map's normal bumps.
-        progress: `None`, `True` (print to stderr) or a callable receiving
+        progress: `None`, `True` (a tqdm bar on stderr, `progress_bar`) or a callable receiving
             `ProgressEvent`s.
         checkpoint: optional path of an `.npz` file holding the last completed degree; an
             existing one (same box, `D` and metric) is resumed from.
