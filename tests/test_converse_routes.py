@@ -258,6 +258,8 @@ def test_radial_shell_and_affine_image():
     w0 = np.array([0.5, 0.1, 0.0, -0.2, 0.1])
     rep = rf.verify_equivalence(loss, (0.0, 1.0), parametrization=P, legendre=R, w0=w0, n_times=6)
     assert rep.max_deviation <= ODE_FLOOR, str(rep)
+    brackets = P.check_commuting(n_samples=3, rtol=1e-8)  # exact embedding: round-off
+    assert brackets.passed, str(brackets)
     # R(w) = -log(1 - |L (w - c)|^2) on an ellipsoid, declared
     L = np.array([[1.0, 0.3, 0.0], [0.0, 0.7, 0.2], [0.1, 0.0, 1.2]])
     c = np.array([0.1, -0.1, 0.2])
