@@ -1108,6 +1108,7 @@ def curved_embedding(
     continuation_stages: int = 40,
     fit: Callable = fit_degree,
     resume: CurvedResult | None = None,
+    stall_degrees: int = 3,
 ) -> CurvedResult:
     """An isometric embedding of `(box, g)` into `R^D` with honest defect `<= tol`.
 
@@ -1145,6 +1146,9 @@ def curved_embedding(
         fit: the per-degree solver (`fit_degree`'s signature).
         resume: an earlier result on the same box and metric to continue from (its last
             map starts the next degree).
+        stall_degrees: stop (`ConvergenceError`) when this many successive degrees fail to
+            lower the best defect by 10%: the fits, not the degree, are then the limit, and
+            more degrees only cost time.
 
     Returns:
         A `CurvedResult`.
@@ -1158,6 +1162,7 @@ def curved_embedding(
     """
     tol = as_positive(tol, "tol")
     max_degree = as_positive_int(max_degree, "max_degree")
+    stall_degrees = as_positive_int(stall_degrees, "stall_degrees")
     if start_degree is None:
         start_degree = 8 if box.dim <= 2 else 3
     start_degree = min(as_positive_int(start_degree, "start_degree"), max_degree)
@@ -1365,12 +1370,19 @@ def curved_embedding(
             )
         if check.defect <= tol:
             return CurvedResult(F, check, tuple(records), est, resumed)
+        if len(records) > stall_degrees:
+            before = min(r.defect for r in records[:-stall_degrees])
+            if min(r.defect for r in records[-stall_degrees:]) > 0.9 * before:
+                break
     table = ", ".join(f"degree {h.degree}: {h.defect:.2e}" for h in records)
+    stalled = records[-1].degree < max_degree
     raise ConvergenceError(
-        f"isometric embedding of {name} into R^{D}: defect {records[-1].defect:.3e} above "
-        f"tol={tol:g} after degrees {[h.degree for h in records]} ({table}); raise "
-        "`max_degree`, `ambient_dim` or `tol`",
-        residual=records[-1].defect,
+        f"isometric embedding of {name} into R^{D}: defect "
+        f"{min(h.defect for h in records):.3e} (best) above tol={tol:g} after degrees "
+        f"{[h.degree for h in records]} ({table})"
+        + (f"; the defect stopped falling for {stall_degrees} degrees" if stalled else "")
+        + "; raise `max_degree`, `ambient_dim` or `tol`",
+        residual=min(h.defect for h in records),
         iterations=sum(h.iterations for h in records),
     )
 
