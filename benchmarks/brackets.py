@@ -9,7 +9,8 @@ draws them).
 - baseline, hand-written per point: the gradient fields `X = autograd.jacobian(G.fn)(x)`
   (exact), their derivatives along each field by central differences of that Jacobian,
   `dX_j[X_i] ~ (X(x + h X_i) - X(x - h X_i))_j / 2h` with `h = eps^(1/3) |x| / |X_i|`, and
-  the same relative bracket as `CommutingReport`. This was the fastest of the honest
+  the former relative bracket `|[X_i, X_j]| / (|dX_j X_i| + |dX_i X_j|)`
+  (`CommutingReport.max_term_ratio`). This was the fastest of the honest
   per-point loops tried (exact forward-over-reverse per point was ~3.5x slower at d = 50,
   reverse-over-reverse `jacobian(jacobian)` ~15x slower at d = 25). Being slow, it runs on
   the first `n_base` points only; both are reported per point.
@@ -96,6 +97,7 @@ def rows(sizes, repeats: int, *, mode: str = "full", **_):
         checks = {
             "fd_rel_diff": fd_diff,
             "max_bracket": report.max_bracket,
+            "max_term_ratio": report.max_term_ratio,
             "fd_max_bracket": base_worst,
         }
         agree = report.passed and fd_diff <= FD_TOL and base_worst <= FD_TOL

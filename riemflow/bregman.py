@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import edge_dual
 from ._ode import Budget
 from ._validation import (
     as_float_array,
@@ -162,7 +163,8 @@ def implicit_bias(
     time_limit: float | None = 600.0,
     full_output: bool = False,
 ):
-    """The Bregman projection `argmin {D_R(w, w0) : Xw = y}` (MATH.md section 4).
+    """The Bregman projection `argmin {D_R(w, w0) : Xw = y}` (Concepts: the implicit bias
+    is a Bregman projection).
 
     If gradient flow on `L(Xw)` (e.g. under-determined least squares) with potential `R`
     from `w0` converges to an interpolator, this is its limit. Solved in the dual: the
@@ -175,14 +177,23 @@ def implicit_bias(
     `hess R^*` is tiny there, so full Newton steps overshoot it by orders of magnitude),
     stopped when `|Xw - y|` is below `tol`.
 
+    Near the edge of a bounded `dom R^*` (depth >= 3 networks at small initialization, where
+    the solution's `theta` sits at relative distance about `alpha^(L-2)` from an edge) a
+    solve in `theta` is limited by float64 itself: one ulp of `theta` moves `Xw` by more
+    than `tol`, or the edge is within one ulp. Potentials with an `edge_form` (the depth
+    >= 3 network potentials) are therefore solved in slack variables first, without that
+    cancellation (`riemflow.edge_dual.solve`); the solve in `theta` is the fallback. When a
+    solve fails, the error says whether float64 resolution or infeasibility (a linear
+    program over a box domain) stopped it (`riemflow.edge_dual.float64_resolution`).
+
     Args:
         R: the Legendre function.
         X: `(n, d)` with `n <= d` and full row rank.
         y: `(n,)`.
         w0: the reference point `(d,)` (the initialization `G(x_init)` of the flow).
         tol: required `|Xw - y|_inf / max(1, |y|_inf)`.
-        max_iter: iteration budget of the dual solver.
-        time_limit: wall-time budget of the dual solver in seconds (default 600; `None`:
+        max_iter: iteration budget of each dual solver (edge form, then `theta`).
+        time_limit: wall-time budget of each dual solver in seconds (default 600; `None`:
             none).
         full_output: return an `ImplicitBias` with the KKT residuals instead of `w`.
 
@@ -194,8 +205,9 @@ def implicit_bias(
         InputError: entries of `X`, `y` or `w0` above 1e150 in magnitude (their products
             overflow float64).
         DomainError: `w0` outside the domain of `R`.
-        ConvergenceError: the feasibility residual did not reach `tol` (reports it), e.g.
-            because `Xw = y` has no solution in the domain of `R`.
+        ConvergenceError: the feasibility residual did not reach `tol` (reports it and
+            what stopped it: no solution of `Xw = y` in the domain of `R`, or the float64
+            resolution of the dual).
         BudgetError: `time_limit` spent (a `ConvergenceError` too).
 
     Example:
@@ -227,6 +239,13 @@ def implicit_bias(
     time_limit = None if time_limit is None else as_positive(time_limit, "time_limit")
     theta0 = np.asarray(R.grad(w0), dtype=np.float64)
     y_scale = max(1.0, float(np.max(np.abs(y))))
+    edge_note = ""
+    if R.edge_form is not None:
+        solution = _edge_solve(R, X, y, w0, theta0, tol, max_iter, time_limit)
+        if isinstance(solution, str):
+            edge_note = f"; the edge-form solve {solution}"
+        else:
+            return _edge_result(R, X, y, theta0, solution, tol, full_output)
     failures = (DomainError, ConvergenceError, NotPositiveDefiniteError, SolverError)
     budget = Budget(
         f"implicit_bias with {R.name}", max_evaluations=max_iter + 1, time_limit=time_limit
@@ -271,8 +290,8 @@ def implicit_bias(
     def failure(reason: str, iterations: int) -> ConvergenceError:
         return ConvergenceError(
             f"implicit_bias: |Xw - y| = {best['residual']:.3e} (relative) after {iterations} "
-            f"iterations, above tol={tol:g} ({reason}); Xw = y may have no solution in the "
-            f"domain of {R.name}",
+            f"iterations, above tol={tol:g} ({reason}){edge_note}; "
+            f"{_diagnosis(R, X, y, theta0, best, tol)}",
             residual=best["residual"],
             iterations=iterations,
         )
@@ -305,3 +324,65 @@ def implicit_bias(
             message=message,
         )
     return w
+
+
+def _edge_solve(R, X, y, w0, theta0, tol, max_iter, time_limit):
+    """The edge-form solve: an `EdgeSolution` within `tol`, else what stopped it (a str)."""
+    form = R.edge_form
+    if form.w_ref is not None and np.array_equal(w0, form.w_ref):
+        theta0 = np.zeros(R.dim)  # grad R(w0) = 0 exactly (R is normalized there)
+    try:
+        solution = edge_dual.solve(
+            form.started_at(theta0),
+            X,
+            y,
+            tol=min(tol, 1e-14),
+            max_iter=max_iter,
+            time_limit=time_limit,
+        )
+    except BudgetError:
+        raise
+    except ConvergenceError as exc:
+        return f"failed ({exc})"
+    if not solution.residual <= tol:
+        return (
+            f"stopped at |Xw - y| = {solution.residual:.3e} ({solution.message}; basis "
+            "exchanges on degenerate faces can cycle at extreme scales, see riemflow.edge_dual)"
+        )
+    return solution
+
+
+def _edge_result(R, X, y, theta0, solution, tol, full_output):
+    if not full_output:
+        return solution.w
+    pull = X.T @ solution.multipliers
+    try:  # the round trip grad R(w) is an independent check of the slack solve
+        with np.errstate(all="ignore"):
+            gap = np.max(np.abs(np.asarray(R.grad(solution.w)) - theta0 - pull))
+        stationarity = float(gap) / max(1.0, float(np.max(np.abs(pull))))
+    except (DomainError, ConvergenceError, NotPositiveDefiniteError):
+        stationarity = float("nan")
+    return ImplicitBias(
+        w=solution.w,
+        multipliers=solution.multipliers,
+        feasibility=solution.residual,
+        stationarity=stationarity,
+        iterations=solution.iterations,
+        tol=tol,
+        message=(
+            f"edge form: {solution.message} (basis {solution.basis}, {solution.pivots} "
+            "basis change(s))"
+        ),
+    )
+
+
+def _diagnosis(R, X, y, theta0, best, tol) -> str:
+    """What stopped a solve in `theta`: infeasibility or float64 resolution."""
+    lam = best["lam"]
+    try:
+        if not np.any(lam):  # the solver never moved: look where the Newton ray ends
+            lam = edge_dual.ray_to_edge(R, X, y, theta0)
+        diagnosis = edge_dual.float64_resolution(R, X, y, lam, theta0)
+    except (DomainError, ConvergenceError, NotPositiveDefiniteError, np.linalg.LinAlgError):
+        return f"Xw = y may have no solution in the domain of {R.name}"
+    return diagnosis.message(tol, best["residual"], R.name)

@@ -5,9 +5,10 @@ and *regular* when `dG` has full rank `d` (Concepts: commuting parametrizations,
 regularity); a potential `R` is *Legendre* when its Hessian is positive definite, its
 mirror map inverts and `|grad R|` blows up at the boundary of its domain (Concepts:
 Legendre functions and mirror flow). The checks measure these on sampled or given points
-with exact autograd derivatives and return reports that carry the numbers they decided on;
-`Parametrization.check_commuting`, `Parametrization.check_regular` and `Legendre.check`
-call them.
+(`riemflow.regions`) with exact autograd derivatives and return reports that carry the
+numbers they decided on; `Parametrization.check_commuting`, `Parametrization.check_regular`
+and `Legendre.check` call them. The brackets, their split along `ker dG` and the measures
+the commuting verdict is decided on are in `riemflow.brackets`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from . import _autodiff
 from ._validation import as_positive, as_positive_int, readonly_copy
+from .brackets import CommutingReport, check_commuting
 from .errors import (
     ConvergenceError,
     DomainError,
@@ -26,6 +28,7 @@ from .errors import (
     NotPositiveDefiniteError,
     NotRegularError,
 )
+from .regions import Region, as_region
 
 __all__ = [
     "CommutingReport",
@@ -42,53 +45,6 @@ __all__ = [
     "require_regular",
     "sample_points",
 ]
-
-# Largest number of float64 entries of a (B, d, d, D) bracket tensor held at once.
-_BRACKET_CHUNK_ENTRIES = 4_000_000
-
-
-@dataclass(frozen=True)
-class CommutingReport:
-    """Outcome of `Parametrization.check_commuting`.
-
-    The relative bracket of a pair `(i, j)` at `x` is
-    $|[X_i, X_j]| / (|dX_j X_i| + |dX_i X_j|)$ with $X_i = \\operatorname{grad} G_i$: 0 when
-    the two terms cancel exactly, 1 when one of them vanishes; `0/0` counts as 0 (both terms
-    zero, e.g. a linear `G`). It does not change when `G` or `x` is rescaled.
-
-    Attributes:
-        passed: every pair at every point satisfied
-            `|[X_i, X_j]| <= atol + rtol * (|dX_j X_i| + |dX_i X_j|)`.
-        max_bracket: the largest relative bracket norm found.
-        max_abs_bracket: the largest absolute bracket norm found.
-        worst_pair: `(i, j)` where `max_bracket` occurred (`None` if `d = 1`).
-        worst_point: the point where it occurred, of the space's point shape.
-        n_points: number of points checked.
-        rtol, atol: the tolerances decided with.
-    """
-
-    passed: bool
-    max_bracket: float
-    max_abs_bracket: float
-    worst_pair: tuple[int, int] | None
-    worst_point: np.ndarray | None
-    n_points: int
-    rtol: float
-    atol: float
-
-    def __str__(self) -> str:
-        verdict = "commuting" if self.passed else "NOT commuting"
-        where = ""
-        if self.max_abs_bracket == 0:
-            where = " (every bracket vanishes exactly)"
-        elif self.worst_pair is not None and self.worst_point is not None:
-            pt = np.array2string(self.worst_point, precision=4, threshold=8)
-            where = f", worst pair {self.worst_pair} at x={pt}"
-        return (
-            f"{verdict}: max relative bracket {self.max_bracket:.3e} "
-            f"(absolute {self.max_abs_bracket:.3e}; rtol={self.rtol:g}, atol={self.atol:g}) "
-            f"over {self.n_points} points{where}"
-        )
 
 
 @dataclass(frozen=True)
@@ -107,6 +63,7 @@ class RegularityReport:
         n_points: number of points checked.
         output_dim, manifold_dim: `d` and `m`.
         rtol: the tolerance decided with.
+        region: the `riemflow.regions.Region` checked (how the points were drawn).
     """
 
     passed: bool
@@ -117,6 +74,7 @@ class RegularityReport:
     output_dim: int
     manifold_dim: int
     rtol: float
+    region: Region | None = None
 
     def __str__(self) -> str:
         verdict = "regular" if self.passed else "NOT regular"
@@ -126,11 +84,14 @@ class RegularityReport:
                 f"dimension m={self.manifold_dim}, so dG cannot have rank d"
             )
         pt = np.array2string(self.worst_point, precision=4, threshold=8)
-        return (
+        text = (
             f"{verdict}: min singular value of dG {self.min_singular_value:.3e}, min relative "
             f"{self.min_relative_singular_value:.3e} (rtol={self.rtol:g}) over "
             f"{self.n_points} points, worst at x={pt}"
         )
+        if self.region is not None:
+            text += f"\n  region: {self.region.summary()}\n  {self.region.caveat()}"
+        return text
 
 
 @dataclass(frozen=True)
@@ -217,74 +178,6 @@ def require_vjp(G, xb, *, rtol: float) -> float:
     return difference
 
 
-def check_commuting(
-    G,
-    points=None,
-    *,
-    n_samples: int = 64,
-    rtol: float = 1e-8,
-    atol: float = 0.0,
-    seed: int | None = 0,
-) -> CommutingReport:
-    """`G.check_commuting(...)`: the arguments and the report are documented there.
-
-    The relative bracket of a pair `(i, j)` at `x` is `|[X_i, X_j]| / (|dX_j X_i| +
-    |dX_i X_j|)`; a pair passes when `|[X_i, X_j]| <= atol + rtol (|dX_j X_i| + |dX_i X_j|)`.
-    """
-    rtol = as_positive(rtol, "rtol", allow_zero=True)
-    atol = as_positive(atol, "atol", allow_zero=True)
-    if rtol == 0 and atol == 0:
-        raise InputError(
-            "`rtol` and `atol` are both 0: round-off makes every bracket non-zero, so "
-            "the check could never pass; give one of them a positive value",
-            argument="rtol",
-        )
-    xb = sample_points(G, points, n_samples, seed)
-    G.values(xb, "points")
-    d, dim = G.output_dim, G.input_dim
-    chunk = max(1, _BRACKET_CHUNK_ENTRIES // max(1, d * d * dim))
-    max_rel, max_abs, worst_pair, worst_point = 0.0, 0.0, None, None
-    passed = True
-    for start in range(0, xb.shape[0], chunk):
-        part = xb[start : start + chunk]
-        with np.errstate(over="ignore", invalid="ignore"):
-            terms, _ = G.traced.bracket_terms(part)
-            bracket = np.linalg.norm(terms - np.swapaxes(terms, 1, 2), axis=-1)
-            scale = np.linalg.norm(terms, axis=-1)
-            scale = scale + np.swapaxes(scale, 1, 2)
-        bad = ~np.all(np.isfinite(bracket.reshape(part.shape[0], -1)), axis=1)
-        if np.any(bad):
-            raise DomainError(
-                f"the brackets of {G.name} are not finite at "
-                f"{np.array2string(part[int(np.argmax(bad))], precision=6, threshold=8)} "
-                "(overflow in float64)",
-                argument="points",
-            )
-        passed &= bool(np.all(bracket <= atol + rtol * scale))
-        max_abs = max(max_abs, float(np.max(bracket)))
-        rel = np.divide(bracket, scale, out=np.zeros_like(bracket), where=scale > 0)
-        if d == 1:  # a single field commutes with itself
-            continue
-        rel[:, np.arange(d), np.arange(d)] = -1.0
-        b, i, j = np.unravel_index(int(np.argmax(rel)), rel.shape)
-        if worst_point is None or rel[b, i, j] > max_rel:
-            max_rel, worst_pair, worst_point = float(rel[b, i, j]), (int(i), int(j)), part[b]
-    if worst_pair is not None:
-        worst_pair = (min(worst_pair), max(worst_pair))
-    return CommutingReport(
-        passed=passed,
-        max_bracket=max_rel,
-        max_abs_bracket=max_abs,
-        worst_pair=worst_pair,
-        worst_point=None
-        if worst_point is None
-        else readonly_copy(G.geometry.unflatten(worst_point)),
-        n_points=int(xb.shape[0]),
-        rtol=rtol,
-        atol=atol,
-    )
-
-
 def check_regular(
     G,
     points=None,
@@ -292,14 +185,21 @@ def check_regular(
     n_samples: int = 64,
     rtol: float = 1e-8,
     seed: int | None = 0,
+    region: Region | None = None,
 ) -> RegularityReport:
     """`G.check_regular(...)`: the arguments and the report are documented there.
 
     Singular values of `dG` in the metric of `M` are the square roots of the eigenvalues of
-    `K(x)`; a point passes when `sigma_min > rtol * sigma_max` (and `d <= m`).
+    `K(x)`; a point passes when `sigma_min > rtol * sigma_max` (and `d <= m`). With
+    `region` (a `riemflow.regions.Region`) its points are checked and the report says
+    what they sample.
     """
     rtol = as_positive(rtol, "rtol", allow_zero=True)
-    xb = sample_points(G, points, n_samples, seed)
+    if region is not None:
+        region = as_region(G, region, points=points)
+        xb = np.asarray(region.points, dtype=np.float64)
+    else:
+        xb = sample_points(G, points, n_samples, seed)
     kernels = np.atleast_3d(G.kernel(G.geometry.unflatten(xb))).reshape(
         xb.shape[0], G.output_dim, -1
     )
@@ -319,6 +219,7 @@ def check_regular(
         output_dim=d,
         manifold_dim=m,
         rtol=rtol,
+        region=region,
     )
 
 
@@ -475,23 +376,36 @@ class ConditionChecks:
         rtol: float = 1e-8,
         atol: float = 0.0,
         seed: int | None = 0,
+        region: Region | None = None,
+        length_scale: float | None = None,
+        order: int = 3,
+        resolved_factor: float = 10.0,
     ) -> CommutingReport:
-        """Check that the gradient fields of `G` commute (Concepts: Lie brackets).
+        """Check that the gradient fields of `G` commute, and whether their brackets leave
+        `ker dG` (Concepts: Lie brackets, necessity). Measures, verdicts and arguments in
+        full: `riemflow.brackets.check_commuting`.
 
         Args:
             points: points `(B, *S)` (or one `S`) to check at; default `n_samples`
                 random points of the domain drawn with `seed`.
-            n_samples: number of random points when `points` is `None`.
-            rtol: relative tolerance on each bracket (see `CommutingReport`): `1e-8`
-                leaves room for the round-off of the two cancelling terms (observed
-                `< 1e-13` on the model zoo) while an honest non-commuting pair has
-                relative brackets of order 1 at generic points.
-            atol: absolute tolerance on the bracket norm, default 0 (scale-free test).
+            n_samples: number of random points when `points` and `region` are `None`.
+            rtol: tolerance on each `rho = ell |[X_i, X_j]|_g / (|X_i|_g |X_j|_g)`, the
+                relative misclosure of loops of linear losses with legs `ell`, default
+                `1e-8` (the trajectory tolerance of `verify_equivalence`).
+            atol: absolute tolerance on `|[X_i, X_j]|_g`, default 0 (scale-free test).
             seed: seed of the random points.
+            region: a `riemflow.regions.Region` (sampled, given, or reachable from an
+                initialization) instead of `points`.
+            length_scale: `ell` (default: the RMS distance of the points to their
+                centroid in the metric of `M`; `|x|_g` for a single point).
+            order: 3 (default) also checks `[X_k, [X_i, X_j]]` when the order-2 brackets
+                lie in `ker dG`; 2 does not.
+            resolved_factor: a measure above `rtol` decides only above this multiple of
+                its float64 round-off floor (default 10); below, "unresolved".
 
         Returns:
-            A `CommutingReport` with the largest relative and absolute brackets, the
-            worst pair and point.
+            A `CommutingReport` (verdict, measures and their round-off floors, worst pair
+            and point, region).
 
         Example:
             >>> import riemflow as rf
@@ -499,7 +413,11 @@ class ConditionChecks:
             >>> G.check_commuting().passed
             True
         """
-        return check_commuting(self, points, n_samples=n_samples, rtol=rtol, atol=atol, seed=seed)
+        options = {"region": region, "length_scale": length_scale, "order": order}
+        options["resolved_factor"] = resolved_factor
+        return check_commuting(
+            self, points, n_samples=n_samples, rtol=rtol, atol=atol, seed=seed, **options
+        )
 
     def check_regular(
         self,
@@ -508,21 +426,25 @@ class ConditionChecks:
         n_samples: int = 64,
         rtol: float = 1e-8,
         seed: int | None = 0,
+        region: Region | None = None,
     ) -> RegularityReport:
         """Check that `dG(x)` has rank `d` (so `K(x)` is positive definite).
 
         Args:
             points: points `(B, *S)` (or one `S`); default `n_samples` random points.
-            n_samples: number of random points when `points` is `None`.
+            n_samples: number of random points when `points` and `region` are `None`.
             rtol: `dG(x)` counts as rank-deficient when
                 `sigma_min(x) <= rtol * sigma_max(x)`; `1e-8` is about `sqrt(eps)`, the
                 accuracy to which `sigma_min` is resolved from the eigenvalues of `K`.
             seed: seed of the random points.
+            region: a `riemflow.regions.Region` whose points are checked instead; the
+                report says what they sample.
 
         Returns:
             A `RegularityReport`.
         """
-        return check_regular(self, points, n_samples=n_samples, rtol=rtol, seed=seed)
+        options = {"n_samples": n_samples, "seed": seed, "region": region}
+        return check_regular(self, points, rtol=rtol, **options)
 
     def require_commuting(self, points=None, **kwargs) -> CommutingReport:
         """`check_commuting`, raising `NotCommutingError` (with the report) if it fails."""

@@ -677,8 +677,8 @@ def _first_estimate(d: int, opts: _Options) -> CostEstimate:
 
 def _radial_result(R, F, region, **kwargs) -> ConverseParametrization:
     space = metric_space(
-        R.dim,
         F.metric_traced,
+        R.dim,
         contains=region.contains,
         sampler=region.sample,
         name=f"F({R.name})",
@@ -795,8 +795,8 @@ def _build_product(
     space = None
     if R.dim > opts.dense_dim_max:  # the block-diagonal metric, solved block by block
         space = metric_space(
-            R.dim,
             F.metric,
+            R.dim,
             solve=F.solve,
             contains=region.contains,
             sampler=region.sample,

@@ -14,6 +14,7 @@ RiemflowError
 ├── UnsupportedSpaceError (TypeError)  a geomstats space riemflow cannot do calculus on
 ├── GeometryError (ValueError)         a mathematical hypothesis fails
 │   ├── NotCommutingError              gradient fields with non-zero Lie brackets
+│   │   └── NotMirrorFlowError         brackets leave ker dG: a loss no mirror flow reproduces
 │   ├── NotRegularError                dG not of full rank d
 │   └── NotPositiveDefiniteError       a Hessian / metric that is not positive definite
 ├── SolverError (RuntimeError)         an ODE / iterative solve that failed
@@ -39,6 +40,7 @@ __all__ = [
     "UnsupportedSpaceError",
     "GeometryError",
     "NotCommutingError",
+    "NotMirrorFlowError",
     "NotRegularError",
     "NotPositiveDefiniteError",
     "SolverError",
@@ -124,6 +126,26 @@ class NotCommutingError(GeometryError):
     def __init__(self, message: str, *, report=None):
         super().__init__(message)
         self.report = report
+
+
+class NotMirrorFlowError(NotCommutingError):
+    """Gradient flow of `L o G` is not a mirror flow for some loss (Concepts: necessity).
+
+    Raised when a bracket of the gradient fields (order 2 or 3) leaves `ker dG` at a
+    checked point, so that from initializations there the loop of linear losses moves `w`
+    while every mirror flow returns; or when the tangent kernel `K` takes different values
+    on one fibre of `G` inside the set reachable from the initialization, so that the same
+    linear loss moves `w` with two velocities after two loops that return `w`.
+
+    Attributes:
+        report: the `CommutingReport` of the brackets (on the region that decided).
+        construction: the `riemflow.fibres.ConstructionReport` when the decision was made on
+            the reachable set (`None` otherwise).
+    """
+
+    def __init__(self, message: str, *, report=None, construction=None):
+        super().__init__(message, report=report)
+        self.construction = construction
 
 
 class NotRegularError(GeometryError):

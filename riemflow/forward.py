@@ -29,17 +29,19 @@ structure, the measured interpolation error, or the cost of the joint-flow solve
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from autograd.extend import defjvp, defvjp, primitive
 
+from . import fibres
 from ._validation import as_positive, as_positive_int
 from .domains import MirrorImage
-from .errors import DomainError, InputError, NotCommutingError, RiemflowError, SolverError
+from .errors import DomainError, InputError, RiemflowError, SolverError
 from .joint_flow import joint_flow
 from .legendre import Legendre
 from .parametrization import Parametrization
+from .regions import Region
 from .separable import SeparableReport, structured_potential
 from .structure import Structure, find_structure
 
@@ -102,6 +104,12 @@ class ForwardReport:
         cost: the `JointFlowCost` of the joint-flow route (live).
         seconds: wall time of the construction's phases.
         notes: why this route, in words.
+        decision: the `riemflow.fibres.ConstructionReport` of the joint-flow route: why
+            the construction is valid (`"forward theorem"`: the brackets vanish on the
+            checked region; `"constructed"`: they lie in `ker dG`, `K` is a function of `w`
+            and `K^{-1}` a Hessian metric on the reachable set), with the figures, the
+            region and what it does not say; `None` on the other routes or with
+            `local=True`.
 
     Example:
         >>> import numpy as np, riemflow as rf
@@ -120,6 +128,7 @@ class ForwardReport:
     cost: JointFlowCost | None = None
     seconds: dict = field(default_factory=dict)
     notes: tuple = ()
+    decision: fibres.ConstructionReport | None = None
 
     def __str__(self) -> str:
         lines = [f"route: {self.route}"]
@@ -133,6 +142,8 @@ class ForwardReport:
         rest = {k: v for k, v in self.seconds.items() if k not in shown}
         if rest:
             lines.append("seconds: " + ", ".join(f"{k} {v:.3g}" for k, v in rest.items()))
+        if self.decision is not None:
+            lines.append(str(self.decision))
         return "\n".join(lines + list(self.notes))
 
 
@@ -299,14 +310,6 @@ class _JointFlow:
         return hessian_conjugate
 
 
-def _check_points(G: Parametrization, x_init: np.ndarray, points, n_check: int, seed):
-    """`x_init` (flat) and the check points, point-shaped `(B, *S)`."""
-    if points is None:
-        points = G.sample(n_check, seed=seed)
-    xb, _ = G.points(points, "check_points")
-    return G.geometry.unflatten(np.vstack([x_init[None, :], xb]))
-
-
 def _joint_flow_potential(
     G: Parametrization,
     x0: np.ndarray,
@@ -320,24 +323,24 @@ def _joint_flow_potential(
     rtol: float,
     method: str,
     seed,
-) -> tuple[Legendre, JointFlowCost]:
-    """The general construction: checks, then `R = Q^*` from joint-flow ODE solves."""
-    points = _check_points(G, x0, check_points, n_check, seed)
-    G.require_regular(points, rtol=regular_rtol)
-    if not local:
-        report = G.check_commuting(points, rtol=commuting_rtol)
-        if not report.passed:
-            raise NotCommutingError(
-                f"{G.name} is not commuting, so no single Legendre function describes its "
-                f"gradient flows: {report}. Pass local=True for the local, path-dependent "
-                "construction",
-                report=report,
-            )
+    region=None,
+    flow_check: bool = False,
+) -> tuple[Legendre, JointFlowCost, fibres.ConstructionReport | None]:
+    """The general construction: the decision (`riemflow.fibres.decide`), then `R = Q^*`
+    from joint-flow ODE solves."""
+    checked = fibres.check_region(G, x0, region, check_points, n_check, seed)
+    G.require_regular(G.geometry.unflatten(checked.points), rtol=regular_rtol)
+    decision = None
+    if not local:  # raises NotMirrorFlowError / NotCommutingError when it must refuse
+        tol = as_positive(commuting_rtol, "commuting_rtol")
+        decision = fibres.decide(G, x0, checked, tol=tol)
     flow = _JointFlow(G, x0, rtol=rtol, method=method, anchors=not local)
     d = flow.w0.size
     if domain is None:
         domain = MirrorImage(flow.w0, flow.grad_conjugate, flow.mu_scale)
     kind = "local potential" if local else "potential"
+    if decision is not None and decision.outcome == fibres.CONSTRUCTED:
+        kind = "potential (brackets in ker dG)"
     R = Legendre.from_conjugate(
         flow.conjugate,
         d,
@@ -347,7 +350,14 @@ def _joint_flow_potential(
         name=f"numerical {kind} of {G.name}",
         check_derivatives=False,
     )
-    return R, flow.cost
+    if decision is not None and flow_check:
+        decision = replace(decision, flow_deviation=fibres.flow_check(G, x0, R))
+    return R, flow.cost, decision
+
+
+def _is_reachable(region) -> bool:
+    """`region` is the string `"reachable"`."""
+    return isinstance(region, str) and region == "reachable"
 
 
 def _find(G: Parametrization, x0: np.ndarray, structure, seed) -> tuple[Structure | None, str]:
@@ -395,6 +405,8 @@ def mirror_potential(
     interpolation_tol: float = 1e-13,
     structure_tol: float = 1e-8,
     seed: int | None = 0,
+    region=None,
+    flow_check: bool = False,
 ) -> Legendre:
     """The Legendre function `R` of the forward theorem for `G` and `x_init`.
 
@@ -422,31 +434,52 @@ def mirror_potential(
       embedded manifolds the joint flow runs in the points' flat coordinates and is
       retracted onto the manifold where it drifts (see `riemflow.gradient_flow`).
 
+    Before the joint-flow construction the hypotheses are decided (`riemflow.fibres.decide`,
+    Concepts: necessity): regularity, then the brackets of the gradient fields on the
+    checked region, split along `ker dG` and measured at the region's length scale
+    (`riemflow.brackets`):
+
+    - they vanish: the forward theorem applies;
+    - one (of order 2 or 3) leaves `ker dG`: `NotMirrorFlowError`, the proven statement
+      (from initializations at that point the loop of linear losses moves `w`, which no
+      mirror flow does), with the loop run there;
+    - they lie in `ker dG` without vanishing, which the forward theorem does not cover:
+      the same decision on the set reachable from `x_init`, then whether `K` is a function
+      of `w` there and `K^{-1}` a Hessian metric in `w`; if so the same construction is
+      valid (the proposition of Concepts: necessity) and `R` is built, else
+      `NotMirrorFlowError` says which test failed.
+
+    `R.report.decision` carries what was decided and on which points.
+
     The result's `report` attribute is a `ForwardReport`: the route, the structure, the
     measured interpolation error (`R.report.separable.error_estimate`, the largest
     Chebyshev tail, and `verified_error`, the gap to an independent joint flow of the full
     map at a random dual point) or the cost of the joint-flow solves.
 
     Args:
-        G: a commuting, regular parametrization.
+        G: a regular parametrization.
         x_init: the initialization, of the space's point shape (`(D,)`, `(n, n)`, ...).
         closed_form: use `G`'s closed form when it has one.
         structure: `"auto"` (look for blocks on Euclidean spaces), `None` (the joint-flow
             route), a list of `(outputs, inputs)` blocks, or a
             `riemflow.structure.Structure` (e.g. with a declared output mixing `A` or
             orthogonal input mixing `B`).
-        local: build the numerical `R` even if `G` is not commuting. Then
-            `grad R^* = G o psi` along straight lines in `mu` is not a gradient field and
-            the result is only the local, path-dependent construction; gradient flow will
-            generally not be mirror flow with it (see `riemflow.loop_test`).
+        local: build the numerical `R` without deciding anything. For a `G` whose flows
+            are not mirror flows, `grad R^* = G o psi` along straight lines in `mu` is not a
+            gradient field and the result is only the local, path-dependent construction;
+            gradient flow will generally not be mirror flow with it (see
+            `riemflow.loop_test`).
         domain: the domain of `R` for the numerical construction (a `Domain` or box pairs);
             default the represented range (structured route) or `domains.MirrorImage`, the
             image of the joint flow.
-        check_points: points `(B, *S)` where commutation and regularity are checked on the
+        check_points: points `(B, *S)` where the hypotheses are checked on the
             joint-flow route (with `x_init`); default `x_init` and `n_check` samples of
             `G`'s domain (of each multi-output block's domain on the structured route).
         n_check: number of sampled check points.
-        commuting_rtol: relative bracket tolerance of `check_commuting`.
+        commuting_rtol: tolerance of every figure the decision is taken on (default
+            `1e-8`, the package's trajectory tolerance): the bracket measures of
+            `check_commuting` (its `rtol`: relative misclosure of loops of linear losses
+            of the region's size), `K` along the fibres, the Hessian defect.
         regular_rtol: relative singular value tolerance of `check_regular`.
         rtol: `solve_ivp` relative tolerance of the joint flow; `1e-12` makes the numerical
             `R`, `grad R`, `hess R` agree with the closed forms to ~1e-10 relative.
@@ -458,16 +491,25 @@ def mirror_potential(
             above it the joint-flow route is used, with a note.
         seed: seed of the sampled check points, the structure detection and the
             verification point.
+        region: where the hypotheses are checked instead of `check_points`: a
+            `riemflow.regions.Region`, or `"reachable"` for the set reachable from `x_init`
+            (`riemflow.regions.reachable_region`), where the flows from `x_init` live
+            (each multi-output block's own reachable set on the structured route).
+        flow_check: after a joint-flow construction, compare gradient flow with the
+            mirror flow of `R` on a least-squares loss with two samples
+            (`riemflow.fibres.flow_check`) and put the deviation in `R.report.decision`.
 
     Returns:
         A `Legendre` with a `report` (`ForwardReport`). On the numerical routes
         `R.grad_conjugate` is `G o psi` and `R.conjugate` is `Q`.
 
     Raises:
-        InputError: `G` is not a `Parametrization`, bad `x_init` or `structure`.
-        NotCommutingError: `G` (or a multi-output block) is not commuting at the check
-            points (the error carries the `CommutingReport`: largest relative bracket, pair
-            and point), unless `local`.
+        InputError: `G` is not a `Parametrization`, bad `x_init`, `structure` or `region`.
+        NotMirrorFlowError: a bracket of `G` (or of a multi-output block) leaves `ker dG`
+            at a checked point, or `K` is not a function of `w` (or `K^{-1}` not a Hessian
+            metric) on the reachable set; the error carries the `CommutingReport`
+            (`.report`). Not raised with `local`.
+        NotCommutingError: the brackets could not be decided at float64 resolution.
         NotRegularError: `dG` loses rank at the check points (or at `x_init`).
 
     Example:
@@ -504,11 +546,17 @@ def mirror_potential(
         "method": method,
         "seed": seed,
     }
+    if not (region is None or isinstance(region, Region) or _is_reachable(region)):
+        raise InputError(
+            f"`region` must be None, 'reachable' or a riemflow.regions.Region; got {region!r}",
+            argument="region",
+        )
     found, note = _find(G, x0, structure, seed)
     notes = [note]
     seconds = {"structure": time.perf_counter() - start} if found is not None else {}
     if found is not None and found.separable:
         options_block = {**options, "check_points": None, "local": local, "domain": None}
+        options_block["region"] = "reachable" if _is_reachable(region) else None
         R, separable = structured_potential(
             found,
             general=lambda G_b, x_b: _joint_flow_potential(G_b, x_b, **options_block)[0],
@@ -528,9 +576,13 @@ def mirror_potential(
     elif found is not None:
         notes.append("one block: no separable structure")
     start = time.perf_counter()
-    R, cost = _joint_flow_potential(G, x0, local=local, domain=domain, **options)
+    R, cost, decision = _joint_flow_potential(
+        G, x0, local=local, domain=domain, region=region, flow_check=flow_check, **options
+    )
     seconds["build"] = time.perf_counter() - start
-    R.report = ForwardReport("joint flow", found, cost=cost, seconds=seconds, notes=tuple(notes))
+    R.report = ForwardReport(
+        "joint flow", found, cost=cost, seconds=seconds, notes=tuple(notes), decision=decision
+    )
     return R
 
 

@@ -117,22 +117,21 @@ class Legendre:
             `autograd.numpy` if curvature and geomstats' connection are wanted.
         grad_conjugate: optional closed-form inverse mirror map `mu -> grad R*(mu)`;
             otherwise a safeguarded Newton solve of `grad R(w) = mu` is used.
-        conjugate: optional closed-form `mu -> R*(mu)`; otherwise
-            `<mu, w> - R(w)` at `w = grad R*(mu)`.
-        hessian_conjugate: optional closed-form `mu -> hess R*(mu)` `(d, d)`; otherwise
-            `hess R(grad R*(mu))^{-1}`.
+        conjugate: optional closed-form `mu -> R*(mu)`; else `<mu, w> - R(w)`, `w = grad R*(mu)`.
+        hessian_conjugate: optional `mu -> hess R*(mu)` `(d, d)`; else `hess R(grad R*)^{-1}`.
         name: label in reports and errors.
         newton_tol: the Newton solve stops when its step is below
             `newton_tol * max(|w|_inf, tiny)`; `1e-15` reaches round-off in 1-2 steps
             after quadratic convergence sets in.
         max_newton: iteration budget of the Newton solve.
-        newton_time_limit: wall-time budget of one Newton solve in seconds (default 15;
-            `None`: none); a spent budget raises `BudgetError`.
+        newton_time_limit: seconds per Newton solve (default 15; `None`: none; BudgetError).
         check_derivatives: compare the given closed forms with autograd and with each other
             on 3 points of the domain when `R` is built (`conditions.require_closed_forms`),
             and refuse a mismatch.
-        derivative_rtol: the relative difference refused by that comparison (default
-            1e-6; correct closed forms agree to ~1e-12).
+        derivative_rtol: the relative difference refused by that comparison (default 1e-6;
+            correct closed forms agree to ~1e-12).
+        edge_form: optional `riemflow.edge_dual.PowerSum` (`grad R*` as a power sum, set by
+            the depth >= 3 networks): `implicit_bias` then solves without cancellation.
 
     Raises:
         ShapeError: bad `dim`/`domain`.
@@ -170,6 +169,7 @@ class Legendre:
         newton_time_limit: float | None = 15.0,
         check_derivatives: bool = True,
         derivative_rtol: float = 1e-6,
+        edge_form=None,
     ):
         if not callable(fn):
             raise NotCallableError(f"`fn` must be callable w -> float; got {fn!r}", argument="fn")
@@ -191,6 +191,7 @@ class Legendre:
         self._conj_map = _optional_map(conjugate, "conjugate")
         self._conj_hess_map = _optional_map(hessian_conjugate, "hessian*", matrix_dim=self.dim)
         self.traced = TracedLegendre(self)
+        self.edge_form = edge_form
         given = (grad, hessian, grad_conjugate, conjugate, hessian_conjugate)
         names = ("grad", "hessian", "grad_conjugate", "conjugate", "hessian_conjugate")
         self.closed_forms = {n: f is not None for n, f in zip(names, given, strict=True)}

@@ -3,19 +3,19 @@
 geomstats' `ImmersedSet` is abstract; `immersed_manifold` makes one from a function, so a
 manifold given in intrinsic coordinates `z` by an immersion `F: z -> F(z) in R^N` carries
 the pullback metric `g(z) = dF(z)^T dF(z)` (geomstats `PullbackMetric`). `metric_space`
-makes a manifold in intrinsic coordinates from its metric matrix alone, when it is known in
-closed form (it then need not be differentiated through the immersion).
+gives an open set of `R^m` any Riemannian metric `g(z)` directly, without an immersion.
 """
 
 from __future__ import annotations
 
+import autograd.numpy as anp
 import numpy as np
 from geomstats.geometry.base import ImmersedSet
 from geomstats.geometry.euclidean import Euclidean
 
 from ._geometry import apply_predicate
 from ._validation import as_positive_int
-from .errors import NotCallableError
+from .errors import NotCallableError, ShapeError
 
 __all__ = ["immersed_manifold", "metric_space"]
 
@@ -106,30 +106,49 @@ def immersed_manifold(
     )
 
 
-class _MatrixMetric:
-    """The `metric` of a `MetricSpace`: `metric_matrix`, and optionally a structured solve."""
+class _MetricMatrix:
+    """`metric_matrix(z)` of a `MetricSpace`, batched when the user's function broadcasts."""
 
-    def __init__(self, metric, solve):
-        self._metric = metric
-        self.solve = solve
+    def __init__(self, metric, dim: int, solve=None):
+        self._fn = metric
+        self._dim = dim
+        self.solve = solve  # optional structured `g(z)^{-1} c` (IntrinsicGeometry.sharp)
 
     def metric_matrix(self, base_point):
-        """`g(z)`: `(B, dim, dim)` for `z: (B, dim)`."""
-        return self._metric(base_point)
+        """The metric `g(z)`: `(..., dim) -> (..., dim, dim)`."""
+        g = self._fn(base_point)
+        shape = np.shape(base_point)[:-1] + (self._dim, self._dim)
+        if np.shape(g) != shape:
+            raise ShapeError(
+                f"`metric` must map points (..., {self._dim}) to matrices (..., {self._dim}, "
+                f"{self._dim}); got shape {np.shape(g)} for points of shape "
+                f"{np.shape(base_point)}",
+                argument="metric",
+            )
+        return g
+
+    def inner_product(self, tangent_vec_a, tangent_vec_b, base_point):
+        """`<u, v>_z = u^T g(z) v` (geomstats' signature)."""
+        g = self.metric_matrix(base_point)
+        return anp.einsum("...i,...ij,...j->...", tangent_vec_a, g, tangent_vec_b)
 
 
 class MetricSpace:
-    """A manifold in intrinsic coordinates given by its metric matrix (see `metric_space`)."""
+    """An open set of `R^dim` with a Riemannian metric `g(z)` in its coordinates.
+
+    Use `metric_space` to build one. riemflow computes gradients on it as
+    `grad f = g^{-1} df` (intrinsic coordinates).
+    """
 
     intrinsic = True
 
-    def __init__(self, dim, metric, *, solve=None, contains=None, sampler=None, name=None):
+    def __init__(self, metric, dim: int, *, contains=None, sampler=None, name=None, solve=None):
         self.dim = dim
         self.shape = (dim,)
-        self.metric = _MatrixMetric(metric, solve)
+        self.metric = _MetricMatrix(metric, dim, solve)
         self._contains = contains
         self.sampler = sampler
-        self.name = name or "metric space"
+        self.name = name or getattr(metric, "__name__", "metric")
 
     def belongs(self, point, atol=None):
         """Whether `point` (shape `(..., dim)`) lies in the coordinate domain."""
@@ -140,59 +159,67 @@ class MetricSpace:
             inside = apply_predicate(self._contains, flat)
         return inside.reshape(point.shape[:-1]) if point.ndim > 1 else bool(inside[0])
 
-    def random_point(self, n_samples: int = 1):
-        """Points of the domain (`sampler`, seeded from numpy's global RNG as geomstats'
-        spaces are); small normal points without a sampler."""
-        rng = np.random.default_rng(np.random.randint(0, 2**31))  # noqa: NPY002 (as geomstats)
+    def random_point(self, n_samples=1, bound=1.0):
+        """Random points of the domain (seeded from the global RNG, which riemflow seeds when
+        it probes the space; its checks pass a seeded rng to `sampler`)."""
+        rng = np.random.default_rng(np.random.randint(2**31))  # noqa: NPY002
         if self.sampler is not None:
             pts = np.asarray(self.sampler(rng, n_samples), dtype=np.float64)
         else:
-            pts = 0.1 * rng.standard_normal((n_samples, self.dim))
+            pts = rng.uniform(-bound, bound, size=(n_samples, self.dim))
         return pts[0] if n_samples == 1 else pts
+
+    def to_tangent(self, vector, base_point=None):
+        """Every vector of `R^dim` is tangent to an open set."""
+        return vector
 
     def __repr__(self):
         return f"metric_space({self.name}, dim={self.dim})"
 
 
 def metric_space(
-    dim: int, metric, *, solve=None, contains=None, sampler=None, name=None
+    metric, dim: int, *, contains=None, sampler=None, name=None, solve=None
 ) -> MetricSpace:
-    """A manifold in intrinsic coordinates whose metric matrix is a given function.
-
-    Flows and checks use `metric` instead of differentiating an immersion (for an
-    isometric embedding known with its closed-form pullback metric, or one whose metric is
-    block diagonal). Lie brackets need `metric` written with `autograd.numpy`.
+    """An open set of `R^dim` in coordinates `z` with the Riemannian metric `g(z)`.
 
     Args:
+        metric: `g`, written with `autograd.numpy`, mapping `z: (..., dim)` to a symmetric
+            positive definite `(..., dim, dim)` (it must broadcast over leading axes).
         dim: the dimension `m`.
-        metric: `z (B, dim) -> g(z) (B, dim, dim)`, symmetric positive definite.
-        solve: optional `(z (B, dim), c (B, k, dim)) -> g(z)^{-1} c` row by row (a
-            structured inverse, e.g. block by block); default a dense solve.
         contains: optional predicate `z -> bool`: the open coordinate domain.
-        sampler: optional `(rng, n) -> (n, dim)` drawing points of the domain.
-        name: label.
+        sampler: optional `(rng, n) -> (n, dim)` drawing points of the domain; used by the
+            checks when no points are given (default uniform on `[-1, 1]^dim`).
+        name: label for reprs and reports.
+        solve: optional `(z (B, dim), c (B, k, dim)) -> g(z)^{-1} c` row by row, a
+            structured inverse used on plain arrays instead of a dense solve (e.g. block by
+            block for the block-diagonal metric of a product embedding).
 
     Returns:
-        A `MetricSpace`, usable as the `space` of a `Parametrization`.
+        A space that `riemflow.Parametrization` accepts (intrinsic coordinates).
 
     Raises:
-        NotCallableError: `metric` (or `solve`) is not callable.
+        NotCallableError: `metric` is not callable.
+        InputError: `dim` not a positive integer.
 
     Example:
-        >>> import autograd.numpy as anp, numpy as np, riemflow as rf
-        >>> def g(z):  # (1 + z_1^2) I
-        ...     return anp.einsum("b,ij->bij", 1 + z[:, 0] ** 2, anp.eye(2))
-        >>> S = rf.spaces.metric_space(2, g)
-        >>> G = rf.Parametrization(lambda z: z * 1.0, S)
-        >>> G.kernel(np.array([1.0, 0.0])).tolist()
-        [[0.5, 0.0], [0.0, 0.5]]
+        >>> import autograd.numpy as anp, numpy as np
+        >>> import riemflow as rf
+        >>> def heisenberg(x):  # g = dx1^2 + dx2^2 + (dx3 - x1 dx2)^2 / 2
+        ...     a, one, zero = x[..., 0], anp.ones_like(x[..., 0]), anp.zeros_like(x[..., 0])
+        ...     rows = [[one, zero, zero], [zero, 1 + a**2 / 2, -a / 2], [zero, -a / 2, one / 2]]
+        ...     return anp.stack([anp.stack(r, -1) for r in rows], -2)
+        >>> M = rf.spaces.metric_space(heisenberg, 3)
+        >>> G = rf.Parametrization(lambda x: x[..., :2], M)
+        >>> G.kernel(np.array([0.3, -0.2, 0.5])).round(12).tolist()  # K = I
+        [[1.0, 0.0], [0.0, 1.0]]
     """
     dim = as_positive_int(dim, "dim")
-    for argument, value in (("metric", metric), ("solve", solve)):
-        if value is not None and not callable(value):
-            raise NotCallableError(
-                f"`{argument}` must be callable; got {value!r}", argument=argument
-            )
-    if metric is None:
-        raise NotCallableError("`metric` must be callable; got None", argument="metric")
-    return MetricSpace(dim, metric, solve=solve, contains=contains, sampler=sampler, name=name)
+    if not callable(metric):
+        raise NotCallableError(
+            f"`metric` must be callable; got {type(metric).__name__}", argument="metric"
+        )
+    if solve is not None and not callable(solve):
+        raise NotCallableError(
+            f"`solve` must be callable; got {type(solve).__name__}", argument="solve"
+        )
+    return MetricSpace(metric, dim, contains=contains, sampler=sampler, name=name, solve=solve)

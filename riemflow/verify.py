@@ -4,12 +4,14 @@
   deviation of `w(t)` over the trajectory (forward direction: `G` and `x_init`, with
   `mirror_potential(G, x_init)` unless a Legendre function is given; converse direction: a
   parametrization built from `R`, started over `w0`).
-- `loop_test`: the obstruction for non-commuting `G` (MATH.md section 2, necessity). The
+- `loop_test`: the obstruction behind the necessity theorem (Concepts: necessity). The
   loss `+<e_i, w>`, `+<e_j, w>`, `-<e_i, w>`, `-<e_j, w>` (time `tau` each) has
   `int grad L dt = 0`, so every mirror flow, whatever its potential, returns to its start
-  exactly, as it does under the zero loss. Gradient flow returns only if `G` commutes; else it
-  ends `tau^2 dG [grad G_i, grad G_j]` away (to leading order): the two losses drive the same
-  dual path but the flows end at different points, which no mirror map allows.
+  exactly, as it does under the zero loss. Gradient flow ends `tau^2 dG [grad G_i, grad G_j]`
+  away (to leading order): when that bracket leaves `ker dG` the two losses drive the same
+  dual path but the flows end at different points, which no mirror map allows; when it lies
+  in `ker dG` (commuting fields, or brackets along the fibres of `G`) the loop closes to
+  that order and the test does not decide.
 - `discretization_gap`: gradient descent on `L o G` and mirror descent with `R` at step
   sizes `lr`: both are first-order discretizations of the same flow, so their gap shrinks
   like `lr`; the report fits the slope of `log gap` against `log lr`.
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import as_point, as_positive, as_positive_int, as_time_span
+from .brackets import RESOLVED_FACTOR, ROUNDOFF_FACTOR, bracket_split
 from .errors import InputError
 from .flows import gradient_descent, gradient_flow, mirror_descent, mirror_flow
 from .forward import mirror_potential
@@ -213,7 +216,9 @@ class LoopReport:
             to the length of a leg of the loop.
         predicted: leading-order prediction `tau^2 dG(x) [grad G_i, grad G_j](x)` `(d,)`.
         prediction_error: `|displacement - predicted|_2 / |predicted|_2` (`O(tau)` when the
-            bracket is not in `ker dG`; `inf` if the prediction is 0).
+            bracket is not in `ker dG`); NaN when `predicted` is within 10x of its float64
+            round-off floor (the bracket lies in `ker dG`: the displacement, if any, is of
+            higher order in `tau`, and a ratio of round-off to round-off means nothing).
         w_start, w_end: `(d,)`.
         pair: `(i, j)`; tau: leg duration; tol: tolerance decided with.
     """
@@ -235,12 +240,21 @@ class LoopReport:
             if self.closes
             else "loop does NOT close: no mirror flow reproduces these gradient flows"
         )
+        if np.isnan(self.prediction_error):
+            prediction = (
+                "leading-order prediction tau^2 dG [X_i, X_j] is at round-off (the bracket "
+                "lies in ker dG; any displacement is of higher order in tau)"
+            )
+        else:
+            prediction = (
+                f"leading-order prediction tau^2 dG [X_i, X_j] off by "
+                f"{self.prediction_error:.2e} (relative)"
+            )
         return (
             f"{verdict}: |w_end - w_start| = {np.linalg.norm(self.displacement):.3e} "
             f"(relative {self.relative_displacement:.3e}, tol={self.tol:g}) after the loop "
             f"+e_{self.pair[0]}, +e_{self.pair[1]}, -e_{self.pair[0]}, -e_{self.pair[1]} "
-            f"of legs tau={self.tau:g}; leading-order prediction tau^2 dG [X_i, X_j] off by "
-            f"{self.prediction_error:.2e} (relative)"
+            f"of legs tau={self.tau:g}; {prediction}"
         )
 
 
@@ -287,7 +301,8 @@ def loop_test(
         )
     tau = as_positive(tau, "tau")
     tol = as_positive(tol, "tol")
-    x = G.geometry.unflatten(G.start_point(x_init, "x_init"))  # the point shape
+    flat = G.start_point(x_init, "x_init")
+    x = G.geometry.unflatten(flat)  # the point shape
     w_start = np.asarray(G(x), dtype=np.float64)
     d = w_start.size
     if d < 2:
@@ -311,9 +326,19 @@ def loop_test(
     K = np.asarray(G.kernel(x))
     leg_length = tau * (np.linalg.norm(K[:, i]) + np.linalg.norm(K[:, j]))
     relative = float(np.linalg.norm(displacement) / max(leg_length, 1e-300))
-    predicted = tau**2 * (np.asarray(G.jacobian(x)).reshape(d, -1) @ brackets[i, j])
+    jacobian = np.asarray(G.jacobian(x)).reshape(d, -1)
+    predicted = tau**2 * (jacobian @ brackets[i, j])
     size = float(np.linalg.norm(predicted))
-    error = float(np.linalg.norm(displacement - predicted) / size) if size > 0 else np.inf
+    split = bracket_split(G, flat[None, :])  # round-off floor of the bracket's image
+    p = split.pairs.index((min(i, j), max(i, j)))
+    a, b = split.pairs[p]
+    sizes = split.jacobian_scale[0, a] * split.field_norm[0, b]
+    sizes += split.jacobian_scale[0, b] * split.field_norm[0, a] + split.term_norm[0, p]
+    floor = tau**2 * np.linalg.norm(jacobian, 2) * ROUNDOFF_FACTOR * np.finfo(float).eps * sizes
+    if size > RESOLVED_FACTOR * floor:
+        error = float(np.linalg.norm(displacement - predicted) / size)
+    else:
+        error = float("nan")
     return LoopReport(
         closes=bool(relative <= tol),
         displacement=displacement,

@@ -3,14 +3,48 @@ Classification: Initialization Scale vs Training Accuracy*, NeurIPS 2020.
 
 The model $w = u^D - v^D$ (element-wise), $u(0) = v(0) = \\alpha$, is trained by gradient flow
 on the exponential loss $L(w) = \\sum_n e^{-\\langle x_n, w\\rangle}$ of separable data (rows
-$x_n$ of `X` are $y_n x_n$, labels absorbed). The direction of $w$ when the loss first
-reaches $\\varepsilon$ depends on how $\\log(1/\\varepsilon)$ compares with $\\alpha^D$: the
-$\\ell_2$ max-margin direction when $\\log(1/\\varepsilon)/\\alpha^D$ is small (the kernel
-regime), the $\\ell_1$ max-margin direction when it is large (the rich regime), and neither
-in between. The rich end can need absurd accuracy.
+$x_n$ of `X` are $y_n x_n$, labels absorbed); we look at the unit direction of $w$ when the
+loss first reaches $\\varepsilon$. The paper describes the regimes by the ratio
+$\\log(1/\\varepsilon)/\\alpha^D$: the $\\ell_2$ max-margin direction when it is small (the
+kernel regime) and, at depth 2, the $\\ell_1$ max-margin direction in the limit where it is
+large (the rich regime). At finite scales that ratio alone does not decide the direction.
+What this module computes and checks, with its conditions (measured on `problem()`:
+$n = 4$, $d = 8$, seed 0, unless said otherwise):
+
+- **Kernel end.** With the ratio $\\le 2.5$ and $\\varepsilon \\le 10^{-100}$ the direction
+  lies within 0.1 of the $\\ell_2$ max-margin direction (`TOLERANCES["kernel_end"]`); on a
+  linear model the $\\ell_2$ direction itself is approached only like
+  $1/\\log(1/\\varepsilon)$, hence the condition on $\\varepsilon$.
+- **One data point, $D = 2$** (closed form, `single_point_direction`), $x$ with positive
+  entries: the direction depends on $(\\alpha, \\varepsilon)$ only through
+  $r = \\log(1/\\varepsilon)/\\alpha^2$, and its distance to the $\\ell_1$ direction
+  $e_{\\arg\\max x}$ decays like $r^{-\\gamma}$, $\\gamma = 1 - x_{(2)}/x_{(1)}$: for
+  $x = (1, 0.75)$, $|u - e_1|\\,r^{1/4}$ is 1.015 at $r = 10^2$ and 1.000 at $r = 10^{16}$,
+  at $\\alpha = 1$ and at $\\alpha = 0.01$ alike. Coming within $\\delta$ of $\\ell_1$ needs
+  $\\gamma \\log r \\gtrsim \\log(1/\\delta)$: the controlling quantity is the logarithm of
+  the ratio, weighted by the data's relative gap, not the ratio.
+- **Several points, $D = 2$, small $\\alpha$** (observed, not proven): the direction first
+  comes within 0.1 of $\\ell_1$ at $\\log_{10}(1/\\varepsilon) = 6.5 \\cdot 10^3$,
+  $2.45 \\cdot 10^5$ and $4.8 \\cdot 10^7$ for $\\alpha = 0.2, 0.15, 0.1$: there
+  $\\log\\log(1/\\varepsilon)$ grows like $\\kappa \\log(1/\\alpha^2)$ with
+  $\\kappa \\approx 6.3$-$6.5$ (data-dependent, fitted on these three scales), not like
+  $\\log(1/\\alpha^2)$ as a threshold on the ratio would have it. Our reading: the flow first
+  settles near the $\\ell_1$ max-margin direction of a smaller support, a saddle of its
+  incremental dynamics, and leaves it slowly. At $\\alpha = 10^{-3}$ the direction is 0.24
+  from $\\ell_1$ at $\\varepsilon = 10^{-8}$ (ratio $1.8 \\cdot 10^7$) and 0.27 at
+  $\\varepsilon = 10^{-10000}$ (ratio $2.3 \\cdot 10^{10}$): a large ratio reached through a
+  small $\\alpha$ is not closer to $\\ell_1$. Nor does the distance decrease monotonically
+  along the flow: at $\\alpha = 0.2$ it falls to 0.16 at $\\varepsilon = 10^{-3}$, rises to
+  0.18 at $10^{-10}$ and is back at 0.16 at $10^{-100}$.
+- **$D > 2$.** The rich end ($\\varepsilon \\to 0$ at fixed small $\\alpha$) is a KKT point
+  of the $\\ell_{2/D}$ max-margin problem (`kkt_residual`), not the $\\ell_1$ direction: at
+  $\\alpha = 10^{-3}$, $\\varepsilon = 10^{-8}$, $D = 3$ the direction is 0.51 from
+  $\\ell_1$.
+
+The rich end can therefore need absurd accuracy.
 
 **How the flow is computed down to $\\varepsilon = 10^{-10000}$.** Gradient flow on $(u, v)$ is
-a mirror flow in $\\mu = -\\int_0^t \\nabla L\\,ds$ (MATH.md section 4):
+a mirror flow in $\\mu = -\\int_0^t \\nabla L\\,ds$ (Concepts: the forward theorem):
 
 - $D = 2$: $w = 2\\alpha^2 \\sinh(4\\mu)$;
 - $D > 2$: $w = a^{-p} - b^{-p}$ with $a = u^{2-D} = c - k\\mu$, $b = v^{2-D} = c + k\\mu$,

@@ -497,9 +497,11 @@ def _bracket_above(F, hi: float, doublings: int = 2000) -> float:
 
 def bregman_limit(A, y, *, depth: float, alpha: float, tol: float = 1e-10) -> np.ndarray:
     """The flow's limit as the Bregman projection of 0 with the potential of Woodworth et
-    al. (`riemflow.implicit_bias` with `woodworth.paper_potential`): a second route at
-    moderate `alpha` (the dual of depth > 2 saturates like `1 - alpha^(p-2)`: at `p = 4`,
-    `alpha^p = 1e-10` its residual floor is 2.6e-12, hence the default `tol`).
+    al. (`riemflow.implicit_bias` with `woodworth.paper_potential`): a second route. The
+    dual of depth > 2 saturates like `1 - alpha^(p-2)`, below float64 resolution in the
+    dual variable at small `alpha`; the potential's edge form (`riemflow.edge_dual`) solves
+    it in slack variables instead, so tiny scales (measured down to `alpha^p = 1e-300` on
+    the hard instance) keep full relative accuracy.
 
     Args:
         A: `(n, d)`, full row rank.
@@ -513,8 +515,8 @@ def bregman_limit(A, y, *, depth: float, alpha: float, tol: float = 1e-10) -> np
 
     Raises:
         ShapeError, NonFiniteError, InputError: bad arguments.
-        ConvergenceError: the dual solve stalled above `tol` (the float64 floor at small
-            `alpha` for depth > 2).
+        ConvergenceError: the dual solve stalled above `tol` (the message says whether
+            float64 resolution or infeasibility stopped it).
 
     Example:
         >>> import numpy as np

@@ -53,6 +53,7 @@ from .._validation import (
     check_finite,
 )
 from ..bregman import implicit_bias
+from ..edge_dual import PowerSum
 from ..errors import ConvergenceError, InputError, SolverError
 from ..flows import gradient_flow
 from ..forward import mirror_potential
@@ -336,6 +337,16 @@ def paper_potential(dim: int, alpha: float, depth: float = 2) -> Legendre:
         hessian_conjugate=lambda s: _diagonal(scale * _h_prime(dual_t(s), p), dim),
         name=f"Woodworth Q (D={D:g}, alpha={alpha:g})",
         check_derivatives=False,
+        # grad Q*(s) = alpha^D ((1 - s)^-p - (1 + s)^-p): solved near |s| = 1 in slacks
+        edge_form=PowerSum(
+            a=np.array([[scale], [-scale]]) * np.ones((2, dim)),
+            b=np.ones((2, dim)),
+            s=np.array([[1.0], [-1.0]]) * np.ones((2, dim)),
+            p=-p,
+            theta0=np.zeros(dim),
+            w_ref=np.zeros(dim),
+            name=f"Woodworth Q (D={D:g}, alpha={alpha:g})",
+        ),
     )
 
 

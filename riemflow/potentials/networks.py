@@ -15,6 +15,7 @@ from autograd.extend import defjvp, defvjp, primitive
 
 from .._validation import as_float_array, as_positive, as_positive_int, check_finite
 from ..domains import Box
+from ..edge_dual import PowerSum
 from ..errors import InputError, NotRegularError, ShapeError
 from ..legendre import Legendre
 from ._common import diag_hessian
@@ -518,6 +519,7 @@ def _power_potential(sigma, c, mags, L: float, name: str) -> Legendre:
         conjugate=conjugate,
         name=name,
         check_derivatives=False,
+        edge_form=PowerSum.terms(sigma, c, L, w_ref=w_init, name=name) if L > 2 else None,
     )
 
 

@@ -120,6 +120,53 @@ def test_bad_inputs_are_refused():
 
 
 # -- the claims ---------------------------------------------------------------------------------
+# -- the claims of the module docstring, with their conditions ---------------------------------
+def test_single_point_distance_decays_like_a_power_of_the_ratio():
+    """D = 2, x = (1, 0.75): |u - e1| r^(1/4) -> 1 with r = log(1/eps)/alpha^2, the same at
+    alpha = 1 and 0.01 (closed form): the direction is a function of r, approached like
+    r^-gamma, gamma = 1 - 0.75."""
+    x = np.array([1.0, 0.75])
+    for alpha in (1.0, 0.01):
+        scaled = []
+        for r in (1e2, 1e4, 1e8, 1e16):
+            level = -r * alpha**2 / math.log(10.0)
+            u = M.single_point_direction(x, depth=2, alpha=alpha, log10_loss=level)
+            scaled.append(np.linalg.norm(u - [1.0, 0.0]) * r**0.25)
+        np.testing.assert_allclose(scaled, [1.0149, 1.0146, 1.0018, 1.0000], atol=2e-4)
+
+
+def _dist_l1(depth, alpha, log10_loss, X=None):
+    X = M.problem() if X is None else X
+    u = M.direction_at_loss(X, depth=depth, alpha=alpha, log10_loss=log10_loss)
+    return float(np.linalg.norm(u - rf.convex.max_margin(X, "l1")))
+
+
+def test_a_large_ratio_through_a_small_alpha_is_not_the_l1_direction():
+    """alpha = 1e-3, eps = 1e-8: ratio 1.8e7 at D = 2, yet 0.24 from l1 (0.51 at D = 3);
+    at eps = 1e-10000 (ratio 2.3e10) it is farther, 0.27."""
+    assert _dist_l1(2, 1e-3, -8.0) == pytest.approx(0.238, abs=2e-3)
+    assert _dist_l1(3, 1e-3, -8.0) == pytest.approx(0.514, abs=2e-3)
+    assert _dist_l1(2, 1e-3, -1e4) == pytest.approx(0.266, abs=2e-3)
+
+
+def test_l1_threshold_grows_like_a_high_power_of_one_over_alpha_squared():
+    """The first loss with |u - l1| <= 0.1 (D = 2): log10(1/eps*) = 6.5e3, 2.45e5, 4.81e7
+    at alpha = 0.2, 0.15, 0.1 (bracketed within 10%), so log log(1/eps*) grows like
+    kappa log(1/alpha^2) with kappa ~ 6.3-6.5, not 1."""
+    crossings = {0.2: 6.5e3, 0.15: 2.45e5, 0.1: 4.81e7}
+    for alpha, level in crossings.items():
+        assert _dist_l1(2, alpha, -0.9 * level) > 0.1 > _dist_l1(2, alpha, -1.1 * level)
+    a = np.array(list(crossings))
+    logs = np.log(np.array(list(crossings.values())) * math.log(10.0))
+    kappa = np.diff(logs) / np.diff(np.log(1.0 / a**2))
+    assert np.all((kappa > 6.0) & (kappa < 7.0)), kappa
+
+
+def test_the_distance_to_l1_is_not_monotone_along_the_flow():
+    d = [_dist_l1(2, 0.2, level) for level in (-3.0, -10.0, -100.0)]
+    assert d[1] > d[0] + 0.01 and d[1] > d[2] + 0.01, d
+
+
 def test_quick_run_agrees_with_every_claim(quick):
     table = M.compare(quick)
     assert len(table) == 9
