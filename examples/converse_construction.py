@@ -1,9 +1,10 @@
 """The converse on a curved potential: a numerical Nash embedding of R(w) = -log(1 - |w|^2).
 
 The Hessian metric of `R(w) = -log(1 - |w|^2)` on the disc is curved, so no map into
-`R^2` is isometric (MATH.md section 5). `commuting_parametrization` fits an embedding
-`F: K -> R^4` of the box `K = [-1/2, 1/2]^2` with `dF^T dF ~ hess R` (Chebyshev collocation,
-Levenberg-Marquardt, degree refinement) and returns `G = F^{-1}` on `M = F(K)`. The script
+`R^2` is isometric (Concepts: the converse via Nash embedding). `commuting_parametrization`
+fits an embedding `F: K -> R^4` of the box `K = [-1/2, 1/2]^2` with `dF^T dF ~ hess R`
+(Chebyshev collocation, Levenberg-Marquardt, degree refinement) and returns `G = F^{-1}` on
+`M = F(K)`. The script
 checks, on the numbers:
 
 1. the metric is curved (`check_flat`) and the isometry defect reaches the requested
@@ -44,7 +45,9 @@ def main() -> None:
     check(not flatness.passed and flatness.max_curvature > 0.1, "hess R is curved: D > d needed")
     built = {}
     for tol in (3e-4, 1e-6):
-        P = rf.commuting_parametrization(R, box, tol=tol)
+        # structure='none': the numerical route (left to itself, the dispatcher recognises
+        # this radial potential and embeds it exactly)
+        P = rf.commuting_parametrization(R, box, tol=tol, structure="none")
         built[tol] = P
         steps = ", ".join(f"degree {s.degree}: {s.defect:.1e}" for s in P.history)
         print(f"   tol={tol:g}: {P}\n     defect per degree: {steps}")
@@ -70,7 +73,11 @@ def main() -> None:
         deviation[name] = rep.max_deviation
         print(f"   {name} (defect {Q.isometry_defect:.2e}): {rep}")
         check(rep.passed, f"{name}: deviation <= isometry defect")
-    check(deviation["fine"] < 1e-2 * deviation["coarse"], "the deviation shrinks with the defect")
+    shrink = coarse.isometry_defect / P.isometry_defect  # ~65x with the default schedule
+    check(
+        deviation["fine"] < 3.0 * deviation["coarse"] / shrink,
+        "the deviation shrinks with the defect (in proportion, within a factor 3)",
+    )
 
     print("3. commuting fields and the implicit bias on the constructed manifold")
     brackets = P.check_commuting(n_samples=16, rtol=1e3 * P.isometry_defect)

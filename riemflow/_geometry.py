@@ -108,6 +108,11 @@ def apply_predicate(predicate, xb: np.ndarray) -> np.ndarray:
     return np.array([bool(predicate(x)) for x in xb], dtype=bool)
 
 
+def _traced(*arrays) -> bool:
+    """Whether any argument is an autograd trace (not a plain array)."""
+    return any(not isinstance(a, (np.ndarray, float, int)) for a in arrays)
+
+
 def _swap(a):
     return anp.swapaxes(a, -1, -2)
 
@@ -380,6 +385,9 @@ class IntrinsicGeometry(Geometry):
         return self.space.metric.metric_matrix(xb)
 
     def sharp(self, xb, covectors):
+        solve = getattr(getattr(self.space, "metric", None), "solve", None)
+        if solve is not None and not _traced(xb, covectors):  # a structured inverse
+            return solve(xb, covectors)
         g = self.metric_matrix(xb)
         return anp.swapaxes(anp.linalg.solve(g, anp.swapaxes(covectors, -1, -2)), -1, -2)
 

@@ -8,7 +8,8 @@ RiemflowError
 ├── InputError (ValueError)            bad argument value
 │   ├── ShapeError                     wrong shape / dimension
 │   ├── NonFiniteError                 NaN or Inf in an input
-│   └── DomainError                    point outside the manifold or the open domain
+│   ├── DomainError                    point outside the manifold or the open domain
+│   └── CostError                      a construction refused before it starts: it cannot fit
 ├── NotDifferentiableError (TypeError) a map autograd cannot differentiate
 ├── UnsupportedSpaceError (TypeError)  a geomstats space riemflow cannot do calculus on
 ├── GeometryError (ValueError)         a mathematical hypothesis fails
@@ -34,6 +35,7 @@ __all__ = [
     "NonFiniteError",
     "NotCallableError",
     "DomainError",
+    "CostError",
     "NotDifferentiableError",
     "UnsupportedSpaceError",
     "GeometryError",
@@ -76,6 +78,20 @@ class NonFiniteError(InputError):
 
 class DomainError(InputError):
     """A point lies outside the manifold or outside the open domain of a map."""
+
+
+class CostError(InputError):
+    """A construction refused before any work: its estimated memory or time exceeds the
+    limits, or its dimension is beyond what the method can reach. The message says why and
+    what would make it tractable (declared structure, a larger tolerance, a smaller domain).
+
+    Attributes:
+        estimate: the cost estimate it decided on (or `None`).
+    """
+
+    def __init__(self, message: str, *, estimate=None, argument: str | None = "R"):
+        super().__init__(message, argument=argument)
+        self.estimate = estimate
 
 
 class NotCallableError(InputError, TypeError):

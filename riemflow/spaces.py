@@ -109,9 +109,10 @@ def immersed_manifold(
 class _MetricMatrix:
     """`metric_matrix(z)` of a `MetricSpace`, batched when the user's function broadcasts."""
 
-    def __init__(self, metric, dim: int):
+    def __init__(self, metric, dim: int, solve=None):
         self._fn = metric
         self._dim = dim
+        self.solve = solve  # optional structured `g(z)^{-1} c` (IntrinsicGeometry.sharp)
 
     def metric_matrix(self, base_point):
         """The metric `g(z)`: `(..., dim) -> (..., dim, dim)`."""
@@ -141,10 +142,10 @@ class MetricSpace:
 
     intrinsic = True
 
-    def __init__(self, metric, dim: int, *, contains=None, sampler=None, name=None):
+    def __init__(self, metric, dim: int, *, contains=None, sampler=None, name=None, solve=None):
         self.dim = dim
         self.shape = (dim,)
-        self.metric = _MetricMatrix(metric, dim)
+        self.metric = _MetricMatrix(metric, dim, solve)
         self._contains = contains
         self.sampler = sampler
         self.name = name or getattr(metric, "__name__", "metric")
@@ -176,7 +177,9 @@ class MetricSpace:
         return f"metric_space({self.name}, dim={self.dim})"
 
 
-def metric_space(metric, dim: int, *, contains=None, sampler=None, name=None) -> MetricSpace:
+def metric_space(
+    metric, dim: int, *, contains=None, sampler=None, name=None, solve=None
+) -> MetricSpace:
     """An open set of `R^dim` in coordinates `z` with the Riemannian metric `g(z)`.
 
     Args:
@@ -187,6 +190,9 @@ def metric_space(metric, dim: int, *, contains=None, sampler=None, name=None) ->
         sampler: optional `(rng, n) -> (n, dim)` drawing points of the domain; used by the
             checks when no points are given (default uniform on `[-1, 1]^dim`).
         name: label for reprs and reports.
+        solve: optional `(z (B, dim), c (B, k, dim)) -> g(z)^{-1} c` row by row, a
+            structured inverse used on plain arrays instead of a dense solve (e.g. block by
+            block for the block-diagonal metric of a product embedding).
 
     Returns:
         A space that `riemflow.Parametrization` accepts (intrinsic coordinates).
@@ -212,4 +218,8 @@ def metric_space(metric, dim: int, *, contains=None, sampler=None, name=None) ->
         raise NotCallableError(
             f"`metric` must be callable; got {type(metric).__name__}", argument="metric"
         )
-    return MetricSpace(metric, dim, contains=contains, sampler=sampler, name=name)
+    if solve is not None and not callable(solve):
+        raise NotCallableError(
+            f"`solve` must be callable; got {type(solve).__name__}", argument="solve"
+        )
+    return MetricSpace(metric, dim, contains=contains, sampler=sampler, name=name, solve=solve)

@@ -9,6 +9,13 @@ need first and second derivatives of `F`). Constructions, one module each:
   `flat_embedding`);
 - `chebyshev`: curved metrics, `D > d`: `ChebyshevEmbedding`, a tensor Chebyshev series
   fitted by collocation (`curved_embedding`);
+- `structure`: recognising or declaring structure (`Blocks`, `Radial`, `detect_blocks`,
+  `group_blocks`, `detect_radial`, `restricted`);
+- `product`: block-separable potentials: products of block embeddings
+  (`ProductEmbedding`), exact one-dimensional blocks (`IntervalEmbedding`);
+- `radial`: radial potentials: exact winding embeddings (`RadialEmbedding`);
+- `mapped`: curved metrics on the image of a box under a chart (`mapped_embedding`,
+  `ChartEmbedding`, built-in charts of disks, ellipses and simplices);
 - `image`: the embedded image `M = F(K)` in ambient coordinates (`EmbeddedImage`) and the
   parametrization `F^{-1}` on it (`ambient_parametrization`).
 
@@ -18,18 +25,41 @@ need first and second derivatives of `F`). Constructions, one module each:
 from __future__ import annotations
 
 from .base import Embedding
-from .chebyshev import ChebyshevEmbedding, DegreeStep, chebyshev_basis, chebyshev_nodes
+from .chebyshev import (
+    ChebyshevEmbedding,
+    CostEstimate,
+    DegreeStep,
+    ProgressEvent,
+    chebyshev_basis,
+    chebyshev_nodes,
+)
 from .flat import flat_embedding, separable_embedding
 from .image import EmbeddedImage, ambient_parametrization
+from .mapped import ChartEmbedding
+from .product import IntervalEmbedding, ProductEmbedding
+from .radial import RadialEmbedding
+from .structure import Blocks, Radial, detect_blocks, detect_radial, group_blocks, restricted
 
 __all__ = [
     "Embedding",
+    "Blocks",
+    "ChartEmbedding",
     "ChebyshevEmbedding",
+    "CostEstimate",
     "DegreeStep",
     "EmbeddedImage",
+    "IntervalEmbedding",
+    "ProductEmbedding",
+    "ProgressEvent",
+    "Radial",
+    "RadialEmbedding",
     "ambient_parametrization",
     "chebyshev_basis",
     "chebyshev_nodes",
+    "detect_blocks",
+    "detect_radial",
     "flat_embedding",
+    "group_blocks",
+    "restricted",
     "separable_embedding",
 ]

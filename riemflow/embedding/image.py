@@ -20,29 +20,61 @@ class EmbeddedImage:
     """`M = F(K)` as a submanifold of `R^D` in ambient coordinates (for `ExtrinsicGeometry`).
 
     `coordinates(X)` is the nearest-point map `X -> argmin_w |F(w) - X|` (Gauss-Newton from
-    the nearest point of a grid), an autograd primitive whose derivative on `M` is
-    `dF (dF^T dF)^{-1}` (MATH.md section 5); `to_tangent` projects onto `span dF` and
-    `projection` is `F o coordinates`.
+    the nearest of the points of a sample of `M` and of the last points solved for), an
+    autograd primitive whose derivative on `M` is `dF (dF^T dF)^{-1}` (Concepts: the
+    converse via Nash embedding); `to_tangent` projects onto `span dF` and `projection` is
+    `F o coordinates`.
+
+    Args:
+        embedding: `F`.
+        region: its domain `K`.
+        grid: the sample of `M` has `min(grid^d, max_grid)` points.
+        max_grid: see `grid`.
+        memory: how many recent solutions are kept as starting points (a flow asks for
+            points next to the last ones).
     """
 
     intrinsic = False
 
-    def __init__(self, embedding: Embedding, region: Domain, *, grid: int = 12):
+    def __init__(
+        self,
+        embedding: Embedding,
+        region: Domain,
+        *,
+        grid: int = 12,
+        max_grid: int = 4096,
+        memory: int = 64,
+    ):
         self.embedding = embedding
         self.region = region
         self.dim = embedding.dim
         self.shape = (embedding.ambient_dim,)
         self.embedding_space = Euclidean(embedding.ambient_dim)
-        self._grid = region.sample(np.random.default_rng(0), grid**self.dim)
+        size = int(min(float(grid) ** self.dim, max_grid))
+        self._grid = region.sample(np.random.default_rng(0), size)
         self._grid_images = np.asarray(embedding(self._grid))
+        self._memory = memory
+        self._recent = (np.zeros((0, self.dim)), np.zeros((0, embedding.ambient_dim)))
         self.coordinates = self._make_coordinates()
 
     def _jacobian(self, w):
-        return _autodiff.jacobian(lambda z: self.embedding(z), w, name="F")  # (B, D, d)
+        """`dF(w)` `(B, D, d)`: the embedding's closed form when it has one that autograd can
+        trace, its own `jacobian` on plain arrays, else autograd (one reverse pass per
+        ambient coordinate: slow for large `D`)."""
+        traced = getattr(self.embedding, "jacobian_traced", None)
+        if traced is not None:
+            return traced(w)
+        if isinstance(w, np.ndarray):
+            return np.asarray(self.embedding.jacobian(w))
+        return _autodiff.jacobian(lambda z: self.embedding(z), w, name="F")
 
     def _solve(self, X: np.ndarray) -> np.ndarray:
-        candidates, images = self._grid, self._grid_images
-        nearest = np.argmin(np.sum((X[:, None, :] - images[None, :, :]) ** 2, axis=-1), axis=1)
+        candidates = np.vstack([self._recent[0], self._grid])
+        images = np.vstack([self._recent[1], self._grid_images])
+        nearest = np.empty(X.shape[0], dtype=int)
+        for start in range(0, X.shape[0], 256):
+            gaps = np.sum((X[start : start + 256, None, :] - images[None, :, :]) ** 2, axis=-1)
+            nearest[start : start + 256] = np.argmin(gaps, axis=1)
         w = candidates[nearest].copy()
         for _ in range(50):
             J = np.asarray(self.embedding.jacobian(w))
@@ -53,6 +85,11 @@ class EmbeddedImage:
             w = w + step
             if np.max(np.abs(step)) <= 1e-15 * max(1.0, float(np.max(np.abs(w)))):
                 break
+        keep = self._memory
+        self._recent = (
+            np.vstack([w, self._recent[0]])[:keep],
+            np.vstack([np.asarray(self.embedding(w)), self._recent[1]])[:keep],
+        )
         return w
 
     def _lift(self, w, g):
@@ -108,21 +145,42 @@ class EmbeddedImage:
         return pts[0] if n_samples == 1 else pts
 
 
-def ambient_parametrization(P) -> Parametrization:
+def ambient_parametrization(
+    embedding: Embedding, region: Domain, name: str = "R", *, then=None, point_over=None
+) -> Parametrization:
     """`G = F^{-1}` on `M = F(K)` in the coordinates of `R^D`: gradients are ambient
     gradients projected onto `T M = span dF`, and descent steps are retracted onto `M` by
-    the nearest-point map. Start points are `P.embedding(w0)` (see `point_over`)."""
-    image = EmbeddedImage(P.embedding, P.region)
+    the nearest-point map.
+
+    Args:
+        embedding: `F` on `K`.
+        region: `K`.
+        name: the potential's name (for labels).
+        then: optional map applied to the coordinates (`G = then o F^{-1}`: a chart `phi`
+            when `F` lives on the box of a chart).
+        point_over: optional `w -> coordinates` (the inverse of `then`); start points are
+            `F(point_over(w))`.
+
+    Returns:
+        A `Parametrization` on the `EmbeddedImage`; its `point_over(w)` is the point of `M`
+        over `w`.
+    """
+    image = EmbeddedImage(embedding, region)
+    to_coordinates = point_over or (lambda w: np.asarray(w, dtype=np.float64))
 
     def inside(X):
-        return np.asarray(P.region.contains(np.atleast_2d(image.coordinates(X))))
+        return np.asarray(region.contains(np.atleast_2d(image.coordinates(X))))
+
+    def fn(X):
+        w = image.coordinates(X)
+        return w if then is None else then(w)
 
     return Parametrization(
-        image.coordinates,
+        fn,
         image,
-        name=f"F^-1 on F(K) in R^{P.ambient_dim} ({P.legendre.name})",
+        name=f"F^-1 on F(K) in R^{embedding.ambient_dim} ({name})",
         domain=inside,
-        sampler=lambda rng, n: np.asarray(P.embedding(P.region.sample(rng, n))),
+        sampler=lambda rng, n: np.asarray(embedding(region.sample(rng, n))),
         vectorized=True,
-        point_over=lambda w: np.asarray(P.embedding(np.asarray(w, dtype=np.float64))),
+        point_over=lambda w: np.asarray(embedding(to_coordinates(w))),
     )

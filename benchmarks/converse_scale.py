@@ -1,0 +1,221 @@
+"""The converse construction past toy sizes: the numerical route at d = 3 and d = 4, and the
+structured routes (blocks, radial) where the numerical route cannot go.
+
+Every case is measured in one run, against the dense route in the same run where it fits:
+
+- **d3** `-log det` on 2x2 SPD matrices, box `[1, 2] x [-0.3, 0.3] x [1, 2]`, `D = 7`
+  (targets: honest defect <= 1e-6 in < 20 s, <= 1e-8 in < 60 s). Two arms of
+  `embedding.chebyshev.curved_embedding`, the same code except the step of each
+  Levenberg-Marquardt iteration: `krylov` (the default: a Cholesky factorization of the
+  normal matrix up to 4000 unknowns, two-level preconditioned CG above) and `dense` (a
+  Cholesky factorization of the full structured normal matrix at every degree:
+  `direct_unknowns` unbounded). Each arm has a time limit of `--d3-limit` seconds
+  (default 180); when it runs out, the best degree reached is reported.
+- **d4** (with `--d4`) `-log(1 - |w|^2)` on `[-0.4, 0.4]^4`, `D = 11`, tol 1e-5 (target:
+  < 10 min, < 8 GiB), the default arm only (the dense arm is the same below 4000
+  unknowns, i.e. degree 3, and its degree-4 Cholesky of 6875 unknowns alone was measured
+  at about 30 s per step in the prototype).
+- **blocks** `sum_b -log(1 - |w_b|^2)` over 500 blocks of 2 coordinates (d = 1000), given
+  as a plain `Legendre(fn, 1000)`, tol 1e-8, blocks detected, each block built numerically
+  (`detect=("blocks",)`), against one 2-D block alone in the same run (the dense route
+  cannot run at d = 1000: it is refused with a `CostError` whose estimate is printed).
+- **radial** `-log(1 - |w|^2)` on the ball of radius 0.8, d = 10, tol 1e-10 (the numerical
+  route is refused at d = 10; its estimate at degree 3 is printed).
+
+Every table prints the defect against the degree (numerical routes) with wall and CPU
+seconds. Timings depend on the load of the (shared) machine: the CPU seconds of the
+process are printed beside the wall time.
+
+Run: `python benchmarks/converse_scale.py [--d4 | --only-d4] [--d3-limit S] [--d3-tols 1e-6,1e-8]
+[--d3-arms krylov,dense] [--json PATH]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+import autograd.numpy as anp
+import numpy as np
+
+import riemflow as rf
+from riemflow.embedding.chebyshev import curved_embedding
+from riemflow.errors import BudgetError, ConvergenceError, CostError
+
+BOX_D3 = [(1.0, 2.0), (-0.3, 0.3), (1.0, 2.0)]
+BOX_D4 = [(-0.4, 0.4)] * 4
+DENSE = 10**9  # direct_unknowns of the dense arm
+
+
+def _curved(R, box, tol, limit, **kwargs) -> dict:
+    """One numerical construction; its per-degree table even when it stops early."""
+    degrees = []
+
+    def progress(event):
+        if event.kind == "degree":
+            degrees.append(event.info)
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    outcome = "met"
+    try:
+        box = rf.domains.Box(*np.array(box, dtype=float).T)
+        curved_embedding(R, box, tol=tol, time_limit=limit, progress=progress, **kwargs)
+    except BudgetError as err:
+        outcome = f"stopped: {err}"
+    except (ConvergenceError, CostError) as err:
+        outcome = f"failed: {err}"
+    return {
+        "tol": tol,
+        "seconds": time.perf_counter() - wall,
+        "cpu_seconds": time.process_time() - cpu,
+        "defect": min((r["defect"] for r in degrees), default=float("nan")),
+        "outcome": outcome,
+        "degrees": degrees,
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    }
+
+
+def _print_curved(label: str, run: dict) -> None:
+    print(
+        f"{label}: tol {run['tol']:.0e}: best defect {run['defect']:.2e} in "
+        f"{run['seconds']:.1f} s wall, {run['cpu_seconds']:.1f} s CPU "
+        f"(peak RSS so far {run['peak_rss_gib']:.2f} GiB); {run['outcome'][:160]}"
+    )
+    print("    degree  unknowns  node res   defect    LM  inner  solve s  check s")
+    for r in run["degrees"]:
+        print(
+            f"    {r['degree']:6d}  {r['unknowns']:8d}  {r['node_residual']:.2e}  "
+            f"{r['defect']:.2e}  {r['iterations']:3d}  {r['inner_iterations']:5d}  "
+            f"{r['seconds'] - r['check_seconds']:7.1f}  {r['check_seconds']:7.1f}"
+        )
+
+
+def d3(limit: float, tols=(1e-6, 1e-8), arms=("krylov", "dense")) -> dict:
+    R = rf.potentials.log_det(2)
+    out = {}
+    targets = {1e-6: 20.0, 1e-8: 60.0}
+    options = {"krylov": {}, "dense": {"direct_unknowns": DENSE}}
+    for tol in tols:
+        target = targets.get(tol, float("nan"))
+        for arm in arms:
+            extra = options[arm]
+            run = _curved(R, BOX_D3, tol, limit, **extra)
+            run["target_seconds"] = target
+            run["met"] = run["outcome"] == "met" and run["seconds"] < target
+            _print_curved(f"d=3 -log det 2x2 [{arm}]", run)
+            out[f"{arm}_{tol:.0e}"] = run
+        if len(arms) < 2:
+            continue
+        k, dn = out[f"krylov_{tol:.0e}"], out[f"dense_{tol:.0e}"]
+        print(
+            f"  ratio krylov/dense wall {k['seconds'] / dn['seconds']:.2f}, defects "
+            f"{k['defect']:.2e} / {dn['defect']:.2e}; target {tol:.0e} in < {target:g} s: "
+            f"{'met' if k['met'] else 'NOT met'}"
+        )
+    return out
+
+
+def d4(limit: float = 600.0) -> dict:
+    R = rf.potentials.log_ball(4)
+    run = _curved(R, BOX_D4, 1e-5, limit)
+    run["met"] = run["outcome"] == "met" and run["seconds"] < 600
+    _print_curved("d=4 -log(1-|w|^2) [krylov]", run)
+    return {"krylov_1e-05": run}
+
+
+def _ball_blocks(m: int):
+    def fn(w):
+        W = anp.reshape(w, anp.shape(w)[:-1] + (m, 2))
+        return -anp.sum(anp.log(1 - anp.sum(W * W, -1)), -1)
+
+    return rf.Legendre(fn, 2 * m, name=f"{m} balls")
+
+
+def blocks() -> dict:
+    tol = 1e-8
+    wall = time.perf_counter()
+    one = rf.commuting_parametrization(
+        rf.potentials.log_ball(2), [(-0.5, 0.5)] * 2, tol=tol, structure="none"
+    )
+    t_one = time.perf_counter() - wall
+    R = _ball_blocks(500)
+    wall = time.perf_counter()
+    P = rf.commuting_parametrization(R, [(-0.5, 0.5)] * 1000, tol=tol, detect=("blocks",))
+    t_all = time.perf_counter() - wall
+    wall = time.perf_counter()
+    Q = rf.commuting_parametrization(R, [(-0.5, 0.5)] * 1000, tol=tol)
+    t_radial = time.perf_counter() - wall
+    try:
+        rf.commuting_parametrization(R, [(-0.5, 0.5)] * 1000, tol=tol, structure="none")
+        dense = "ran (unexpected)"
+    except CostError as err:
+        dense = f"refused at once: {err.estimate}"
+    print(
+        f"blocks d=1000 (500 x -log(1-|w_b|^2) on [-0.5,0.5]^2), tol {tol:.0e}:\n"
+        f"    one 2-D block alone (numerical): {t_one:.1f} s, defect {one.isometry_defect:.2e}, "
+        f"degree {one.history[-1].degree}\n"
+        f"    product, numerical blocks: {t_all:.1f} s ({t_all / t_one:.2f}x one block), "
+        f"defect {P.isometry_defect:.2e}, D = {P.ambient_dim}, {len(P.groups)} construction\n"
+        f"    product, radial blocks (auto): {t_radial:.1f} s, defect {Q.isometry_defect:.2e}, "
+        f"D = {Q.ambient_dim}\n"
+        f"    dense numerical route: {dense}"
+    )
+    return {
+        "one_block_seconds": t_one,
+        "one_block_defect": one.isometry_defect,
+        "product_seconds": t_all,
+        "product_defect": P.isometry_defect,
+        "radial_blocks_seconds": t_radial,
+        "radial_blocks_defect": Q.isometry_defect,
+        "dense": dense,
+    }
+
+
+def radial() -> dict:
+    R = rf.Legendre(lambda w: -anp.log(1 - anp.sum(w * w, -1)), 10, name="-log(1 - |w|^2)")
+    ball = rf.domains.Ball(10, radius=0.8)
+    wall = time.perf_counter()
+    P = rf.commuting_parametrization(R, ball, tol=1e-10)
+    seconds = time.perf_counter() - wall
+    try:
+        rf.commuting_parametrization(R, ball, tol=1e-10, structure="none", max_dim=10)
+        dense = "ran (unexpected)"
+    except CostError as err:
+        dense = f"refused at once: {err.estimate}"
+    except rf.errors.RiemflowError as err:
+        dense = f"refused at once: {type(err).__name__}: {err}"
+    print(
+        f"radial d=10 -log(1-|w|^2) on the ball of radius 0.8, tol 1e-10: {seconds:.2f} s, "
+        f"defect {P.isometry_defect:.2e}, D = {P.ambient_dim}\n    dense numerical route: {dense}"
+    )
+    return {"seconds": seconds, "defect": P.isometry_defect, "dense": dense}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--d4", action="store_true", help="also the d = 4 target (~10 min)")
+    parser.add_argument("--d3-limit", type=float, default=180.0, help="time limit per d=3 arm")
+    parser.add_argument("--skip-d3", action="store_true")
+    parser.add_argument("--only-d3", action="store_true", help="the d = 3 targets alone")
+    parser.add_argument("--only-d4", action="store_true", help="the d = 4 target alone")
+    parser.add_argument("--d3-tols", default="1e-6,1e-8", help="comma-separated tolerances")
+    parser.add_argument("--d3-arms", default="krylov,dense", help="krylov and/or dense")
+    parser.add_argument("--json", default=None, help="write the results here")
+    args = parser.parse_args(argv)
+    alone = args.only_d4 or args.only_d3
+    result = {} if alone else {"radial": radial(), "blocks": blocks()}
+    if not (args.skip_d3 or args.only_d4):
+        tols = tuple(float(t) for t in args.d3_tols.split(","))
+        result["d3"] = d3(args.d3_limit, tols, tuple(args.d3_arms.split(",")))
+    if args.d4 or args.only_d4:
+        result["d4"] = d4()
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=1, default=str)
+    return result
+
+
+if __name__ == "__main__":
+    main()
