@@ -443,11 +443,10 @@ def plot(df):
     """Left: the l1 norm of the limit against $1 - s$ for each scale, with basis pursuit and
     minimum l2 as horizontal lines (lines: projection, o: gradient flow). Right: the
     distances to the two interpolants against $\\kappa$, every point on one curve."""
-    import matplotlib.pyplot as plt
-
+    from ..plotting import panels
     from .woodworth import sparse_instance as instance_of
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, (left, right) = panels(2, height=3.4)
     first = df.iloc[0]
     _, bp, l2 = instance_of(
         int(first["dim"]),
@@ -467,15 +466,15 @@ def plot(df):
     left.axhline(np.abs(bp).sum(), color="k", ls="--", lw=1, label="basis pursuit")
     left.axhline(np.abs(l2).sum(), color="k", ls=":", lw=1, label=r"min $\ell_2$")
     left.invert_xaxis()
-    left.set_xlabel(r"$1 - s$ (shape $s \to 1$ to the right)")
+    left.set_xlabel(r"$1 - s$ ($s \to 1$ to the right)")
     left.set_ylabel(r"$\|w\|_1$ of the limit")
-    left.set_title("initialization shape at fixed scale")
+    left.set_title("shape at a fixed scale", fontsize=9)
     left.legend(fontsize=8)
     order = breg.sort_values("kappa")
     right.loglog(order["kappa"], order["dist_bp"], "o", label=r"$|w - w_{BP}| / |w_{BP}|$")
     right.loglog(order["kappa"], order["dist_l2"], "s", label=r"$|w - w_{\ell_2}| / |w_{\ell_2}|$")
-    right.set_xlabel(r"$\kappa = u_0^2 + v_0^2 = 2\alpha(1+s^2)/(1-s^2)$")
+    right.set_xlabel(r"$\kappa = u_0^2 + v_0^2 = 2\alpha\,(1+s^2)/(1-s^2)$")
     right.set_ylabel("relative distance")
-    right.set_title(r"every $(\alpha, s)$ on one curve of $\kappa$")
+    right.set_title(r"every $(\alpha, s)$ on one curve of $\kappa$", fontsize=9)
     right.legend(fontsize=8)
     return fig

@@ -791,31 +791,38 @@ def plot(df):
     against the accuracy."""
     import matplotlib.pyplot as plt
 
+    from ..plotting import panels
+
     grid_df = df[df["kind"] == "grid"]
     depths = sorted(grid_df["depth"].unique())
-    fig, axes = plt.subplots(1, len(depths) + 1, figsize=(4.2 * (len(depths) + 1), 3.8))
+    nrows = (len(depths) + 2) // 2
+    fig, axes = panels(2, nrows, height=2.7 * nrows)
+    axes = np.ravel(axes)
+    for ax in axes[len(depths) + 1 :]:
+        ax.set_visible(False)
     colors = plt.cm.viridis(np.linspace(0, 0.9, grid_df["alpha"].nunique()))
     for ax, depth in zip(axes, depths, strict=False):
         sub = grid_df[grid_df["depth"] == depth]
         for color, (alpha, g) in zip(colors, sub.groupby("alpha"), strict=True):
             g = g.sort_values("ratio")
-            ax.semilogx(g["ratio"], g["dist_l1"], "-o", color=color, ms=3, label=f"alpha={alpha:g}")
+            ax.semilogx(
+                g["ratio"], g["dist_l1"], "-o", color=color, ms=3, label=rf"$\alpha = {alpha:g}$"
+            )
             ax.semilogx(g["ratio"], g["dist_l2"], "--s", color=color, ms=3)
-        ax.set_title(f"depth {depth:g}: to l1 (solid), to l2 (dashed)")
-        ax.set_xlabel("log(1/eps) / alpha^D")
-        ax.set_ylabel("distance of unit directions")
+        ax.set_title(rf"$D = {depth:g}$: to $\ell_1$ (solid), to $\ell_2$ (dashed)", fontsize=9)
+        ax.set_xlabel(r"$\log(1/\varepsilon) / \alpha^D$")
+        ax.set_ylabel("distance of directions")
         ax.legend(fontsize=7)
-    ax = axes[-1]
+    ax = axes[len(depths)]
     single = df[df["kind"] == "single_point"]
     for depth, g in single.groupby("depth"):
-        ax.loglog(-g["log10_loss"], g["dist_l1"], "-o", ms=3, label=f"depth {depth:g}")
+        ax.loglog(-g["log10_loss"], g["dist_l1"], "-o", ms=3, label=f"$D = {depth:g}$")
     needed = df[df["kind"] == "needed"]
     for _, row in needed.iterrows():
         ax.axvline(-row["log10_loss"], color="gray", lw=0.6, ls=":")
     ax.axhline(0.1, color="gray", lw=0.6)
-    ax.set_title("one point x = (1, 3/4), alpha = 1")
-    ax.set_xlabel("log10(1/eps)")
-    ax.set_ylabel("distance to the l1 direction")
+    ax.set_title(r"one point $x = (1, 3/4)$, $\alpha = 1$", fontsize=9)
+    ax.set_xlabel(r"$\log_{10}(1/\varepsilon)$")
+    ax.set_ylabel(r"distance to the $\ell_1$ direction")
     ax.legend(fontsize=7)
-    fig.tight_layout()
     return fig

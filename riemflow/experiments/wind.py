@@ -738,16 +738,16 @@ def compare(df):
 def plot(df):
     """Distance to the predicted limit against `alpha^p`: the face problem (one line per
     depth) and the hard instances (one line per depth and eps)."""
-    import matplotlib.pyplot as plt
+    from ..plotting import panels
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = panels(2, height=3.4)
     face = df[df["problem"] == "face"]
     for depth, g in face.groupby("depth"):
         g = g.sort_values("alpha_p")
         axes[0].loglog(
-            g["alpha_p"], np.maximum(g["dist_limit"], 1e-16), "-o", ms=3, label=f"p = {depth:g}"
+            g["alpha_p"], np.maximum(g["dist_limit"], 1e-16), "-o", ms=3, label=f"$p = {depth:g}$"
         )
-    axes[0].set_title("face problem: to the depth's own selection")
+    axes[0].set_title("face problem: to each depth's selection", fontsize=9)
     hard = df[df["problem"] != "face"]
     for (problem, depth), g in hard.groupby(["problem", "depth"]):
         g = g.sort_values("alpha_p")
@@ -756,12 +756,21 @@ def plot(df):
             g["dist_limit"],
             "-" if depth == 2 else ":",
             lw=1.2,
-            label=f"{problem}, p = {depth:g}",
+            label=_hard_label(problem, depth),
         )
-    axes[1].set_title("A = [1, 1 - eps]: to (1, 0)")
+    axes[1].set_title(r"$A = [1,\ 1 - \varepsilon]$: to $(1, 0)$", fontsize=9)
     for ax in axes:
-        ax.set_xlabel("alpha^p")
+        ax.set_xlabel(r"$\alpha^p$")
         ax.set_ylabel("distance to the limit")
-        ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
+    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=7, ncol=2)
     return fig
+
+
+def _hard_label(problem: str, depth: float) -> str:
+    """Mathtext legend entry of a hard instance: `hard:0.1` -> eps = 0.1, p = 2."""
+    eps = problem.rpartition(":")[2]
+    try:
+        return rf"$\varepsilon = {float(eps):g}$, $p = {depth:g}$"
+    except ValueError:
+        return f"{problem}, $p = {depth:g}$"

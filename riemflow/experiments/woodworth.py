@@ -847,9 +847,9 @@ def plot(df):
     """Left: population error of the limit against alpha for each depth, with basis pursuit
     and minimum l2 as horizontal lines and the gradient flows as markers. Right: its l1
     norm."""
-    import matplotlib.pyplot as plt
+    from ..plotting import panels
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, (left, right) = panels(2, height=3.2)
     ref = df[df["kind"] == "reference"].set_index("method")
     breg = df[df["method"] == "bregman"]
     flows = df[df["method"] == "flow"]
@@ -859,7 +859,7 @@ def plot(df):
     ):
         for D, sub in breg.groupby("depth"):
             sub = sub.sort_values("alpha")
-            (line,) = ax.semilogx(sub["alpha"], sub[column], "-", label=f"D={int(D)}")
+            (line,) = ax.semilogx(sub["alpha"], sub[column], "-", label=f"$D = {int(D)}$")
             fl = flows[flows["depth"] == D]
             if len(fl):
                 ax.semilogx(fl["alpha"], fl[column], "o", color=line.get_color(), mfc="none")
@@ -869,7 +869,7 @@ def plot(df):
         ax.axhline(ref.loc["min_l2", column], color="k", ls=":", lw=1, label=r"min $\ell_2$")
         ax.set_xlabel(r"initialization scale $\alpha$")
         ax.set_ylabel(label)
-    left.set_title("limit of gradient flow (lines: Bregman projection, o: flow)")
-    right.set_title(r"$\ell_1$ norm of the limit")
+    left.set_title("limit (lines: Bregman projection, o: flow)", fontsize=9)
+    right.set_title(r"$\ell_1$ norm of the limit", fontsize=9)
     left.legend(fontsize=8)
     return fig
