@@ -41,7 +41,8 @@ def _cell(value, digits: int) -> str:
 
 def _header(column, names) -> str:
     if not isinstance(column, tuple):
-        return _cell(column, 6)
+        named = names[0] is not None and not isinstance(column, str)
+        return f"{names[0]} = {_cell(column, 6)}" if named else _cell(column, 6)
     head, *rest = column
     levels = [
         f"{name} = {_cell(value, 6)}" if name else _cell(value, 6)
@@ -57,8 +58,9 @@ def markdown_table(df, *, digits: int = 3, index: bool | None = None) -> str:
     Floats are written with `digits` significant digits (`1.23e-8`, `0.0188`), integers in
     full, booleans as yes/no and missing values as empty cells; text is kept on one line
     with the characters Markdown would read (`|`, `*`, `<`, `\\`) escaped. Numeric columns
-    are right-aligned. Columns with several levels (a pivot table) get headers like
-    `l1 (depth = 2)`.
+    are right-aligned. The columns of a pivot table get headers like `alpha = 0.1`, or
+    `l1 (depth = 2)` for several levels; headers may break after an underscore (`<wbr>`),
+    so that a table of many long column names still fits a page.
 
     Args:
         df: the table (`pandas.DataFrame`).
@@ -89,10 +91,12 @@ def markdown_table(df, *, digits: int = 3, index: bool | None = None) -> str:
     digits = as_positive_int(digits, "digits")
     if index is None:
         index = any(name is not None for name in df.index.names)
-    if index:
-        df = df.reset_index()
     names = list(df.columns.names)
     headers = [_header(c, names) for c in df.columns]
+    if index:
+        headers = [_cell(n if n is not None else "", 6) for n in df.index.names] + headers
+        df = df.reset_index()
+    headers = [h.replace("_", "_<wbr>") for h in headers]  # long names may break there
     numeric = [
         pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
         for c in df.columns

@@ -52,6 +52,8 @@ def test_pivot_tables_keep_their_index_and_name_their_column_levels():
     rows = _cells(markdown_table(pivot))
     assert rows[0] == ["alpha", "l1 (depth = 2)", "l1 (depth = 3)"]
     assert rows[2:] == [["0.1", "1", "2"], ["1", "3", "4"]]
+    by_depth = df.pivot_table("l1", index="alpha", columns="depth")
+    assert _cells(markdown_table(by_depth))[0] == ["alpha", "depth = 2", "depth = 3"]
     filtered = df[df["depth"] == 3]  # row numbers 1, 3: not an index worth writing
     assert _cells(markdown_table(filtered))[0] == ["alpha", "depth", "l1"]
 
