@@ -92,8 +92,10 @@ class _Runner:
         # old code, so nothing is written to the cache until the server is restarted
         self.writable = _cache_on() and self.sources == self.first_hash
         if _cache_on() and not self.writable:
-            log.warning("riemflow's sources changed since this process started: restart "
-                        "`mkdocs serve` to run the new code (not caching until then)")  # fmt: skip
+            log.warning(
+                "riemflow's sources changed since this process started: restart "
+                "`mkdocs serve` to run the new code (not caching until then)"
+            )
         self.namespaces: dict[str, dict] = {}
         self.history: dict[str, list[str]] = {}  # code of the session's blocks so far
         self.pending: dict[str, list[tuple[str, str]]] = {}  # served from cache, not run
@@ -126,8 +128,7 @@ class _Runner:
     def run(self, code: str, returncode=None, session=None, id=None, **extra) -> str:
         self.counter += 1
         session = session or None
-        name = f"<code block: session {session}; n{self.counter}>" if session else (
-            f"<code block: n{self.counter}>")  # fmt: skip
+        name = f"<code block: {f'session {session}; ' if session else ''}n{self.counter}>"
         key = self._key(code, session)
         path = CACHE_DIR / key[:2] / f"{key}.txt"
         if session:
