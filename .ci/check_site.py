@@ -107,7 +107,9 @@ for (const e of column.querySelectorAll(blocks)) {
 }
 for (const e of column.querySelectorAll("*")) {
   const r = e.getBoundingClientRect();
-  if (r.width === 0 || r.right <= right + 1 || intended(e)) continue;
+  // inline code at the end of a line may reach past it by its own padding
+  const slack = getComputedStyle(e).display === "inline" ? 6 : 1;
+  if (r.width === 0 || r.right <= right + slack || intended(e)) continue;
   let a = e, inside = false;  // a scroll container (checked above) or inside one
   while (a && a !== column) {
     if (scrolls(a)) { inside = true; break; }

@@ -108,7 +108,8 @@ def trajectories(
     Example:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(2, alpha=0.5)
-        >>> traj = rf.gradient_flow(G, rf.losses.squared(np.eye(2), [1.0, -1.0]), x0, (0, 2))
+        >>> loss = rf.losses.squared(np.eye(2), [1.0, -1.0])
+        >>> traj = rf.gradient_flow(G, loss, x0, (0, 2))
         >>> len(rf.plotting.trajectories(traj).axes)
         2
     """

@@ -27,6 +27,7 @@ import linecache
 import os
 import re
 import sys
+import time
 import traceback
 from importlib import metadata
 from io import StringIO
@@ -101,6 +102,8 @@ class _Runner:
         self.pending: dict[str, list[tuple[str, str]]] = {}  # served from cache, not run
         self.counter = 0
         self.hits = self.misses = 0
+        self.page = ""  # the page being converted, for the timings
+        self.seconds: dict[str, float] = {}  # execution time per page
 
     def _key(self, code: str, session: str | None) -> str:
         before = self.history.get(session, []) if session else []
@@ -139,10 +142,15 @@ class _Runner:
                 self.pending.setdefault(session, []).append((code, name))
             return path.read_text(encoding="utf-8")
         self.misses += 1
+        start = time.perf_counter()
         namespace = self.namespaces.setdefault(session, {}) if session else {}
-        for earlier, earlier_name in self.pending.pop(session, []) if session else []:
-            self._execute(earlier, earlier_name, namespace)  # replay for their variables
-        output = self._execute(code, name, namespace)
+        try:
+            for earlier, earlier_name in self.pending.pop(session, []) if session else []:
+                self._execute(earlier, earlier_name, namespace)  # replay for their variables
+            output = self._execute(code, name, namespace)
+        finally:
+            spent = time.perf_counter() - start
+            self.seconds[self.page] = self.seconds.get(self.page, 0.0) + spent
         if self.writable:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(output, encoding="utf-8")
@@ -170,6 +178,7 @@ def on_pre_build(config, **kwargs):
 
 
 def on_page_markdown(markdown, page, config, files, **kwargs):
+    _runner.page = page.file.src_uri  # its blocks run while it is converted, next
     if _full() or "RIEMFLOW_DOCS_FULL" not in markdown:
         return markdown
     # after the title and the paragraph under it
@@ -179,4 +188,9 @@ def on_page_markdown(markdown, page, config, files, **kwargs):
 
 
 def on_post_build(config, **kwargs):
-    log.info(f"executed {_runner.misses} code blocks, {_runner.hits} from the cache")
+    spent = sorted(_runner.seconds.items(), key=lambda item: -item[1])
+    slowest = ", ".join(f"{page} {seconds:.0f} s" for page, seconds in spent[:5])
+    log.info(
+        f"executed {_runner.misses} code blocks in {sum(_runner.seconds.values()):.0f} s "
+        f"({_runner.hits} more from the cache){'; slowest: ' + slowest if spent else ''}"
+    )
