@@ -47,8 +47,8 @@ LIBRARIES = ("numpy", "scipy", "autograd", "geomstats", "matplotlib", "pandas", 
 QUICK_NOTE = """
 !!! info "Built at quick sizes"
     This copy of the page was built locally with reduced sizes, so that the whole site
-    builds in about a minute; the numbers quoted in the text are those of the full sizes.
-    Build with `RIEMFLOW_DOCS_FULL=1` (as the published site is) to run them.
+    builds in under two minutes; the numbers quoted in the text are those of the full
+    sizes. Build with `RIEMFLOW_DOCS_FULL=1` (as the published site is) to run them.
 """
 
 
