@@ -16,6 +16,7 @@ in docs/performance.md):
 3. `brackets`: check_commuting per point vs a hand-written per-point loop.
 4. `potential`: numerical mirror potential vs the closed form (cost and agreement).
 5. `converse`: commuting_parametrization vs dense MINPACK Levenberg-Marquardt.
+6. `forward_scale`: the forward construction at d = 1000 without closed forms (structure).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CASES = {
     "3": "brackets",
     "4": "potential",
     "5": "converse",
+    "6": "forward_scale",
 }
 
 

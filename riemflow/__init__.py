@@ -35,6 +35,7 @@ from . import (
     plotting,
     potentials,
     spaces,
+    structure,
     sweep,
 )
 from .bregman import ImplicitBias as ImplicitBias
@@ -105,6 +106,7 @@ __all__ = [
     "plotting",
     "potentials",
     "spaces",
+    "structure",
     "sweep",
     "verify_equivalence",
 ]

@@ -9,6 +9,15 @@ Because a point-wise map's output row `b` depends only on input row `b`, the bat
 Jacobian is `d` vector-Jacobian products with cotangents `e_i` broadcast over the batch, and
 a directional derivative of any batched map is one forward-mode (`make_jvp`) pass. Both
 nest, so derivatives of derivatives (Lie brackets) stay exact.
+
+autograd defines only reverse-mode rules for `numpy.linalg`; `solve` here is a batched
+linear solve with both rules (each written with `solve` itself, so they nest to any
+order), which keeps forward mode available to the metrics that solve a linear system.
+Where forward mode has no rule the directional derivative is a reverse-over-reverse pass
+(`jvp_reverse`), traced at a non-zero cotangent: autograd's own `make_jvp_reversemode`
+traces at a zero cotangent, and autograd's VJP of `eigh` adds its eigenvector term only
+when that cotangent is non-zero, so the derivative of anything built on eigenvectors
+(`logm`, `sqrtm` by eigendecomposition) silently lost that term.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import warnings
 import autograd.numpy as anp
 import numpy as np
 from autograd.core import make_jvp, make_vjp
-from autograd.differential_operators import make_jvp_reversemode
+from autograd.extend import defjvp, defvjp, primitive
 from autograd.tracer import getval
 
 from .errors import NotCallableError, NotDifferentiableError, RiemflowError, ShapeError
@@ -223,12 +232,36 @@ def gradient(fn, xb, name: str = "fn"):
 
 
 @_quiet
+def jvp_reverse(fn, xb, vb, *, seed: int = 0):
+    """`d fn(xb)[vb]` by reverse over reverse mode, exact through `eigh`.
+
+    The pullback `c -> dfn(x)^T c` is linear in `c`, so its own pullback at any `c` is
+    `v -> dfn(x) v`; it is traced at a seeded random cotangent rather than at zero, because
+    autograd's VJP of `eigh` drops its eigenvector term when the cotangent is zero (its
+    shortcut for eigenvalue-only functions), which made that JVP wrong for `logm`-like maps.
+
+    Args:
+        fn: a batched map, traceable by autograd.
+        xb: the point (any shape `fn` takes).
+        vb: the direction, same shape as `xb`.
+        seed: seed of the random cotangent (the result does not depend on it).
+
+    Returns:
+        The directional derivative, shape of `fn(xb)`.
+    """
+    vjp, out = make_vjp(fn, xb)
+    cotangent = np.random.default_rng(seed).standard_normal(anp.shape(out)) + 1.0
+    vjp_of_vjp, _ = make_vjp(vjp, cotangent)
+    return vjp_of_vjp(vb)
+
+
+@_quiet
 def directional_derivative(fn, xb, vb, name: str = "fn"):
     """Derivative of a batched map at `xb` along `vb` (same shape as `xb`).
 
     Forward mode (one traced evaluation); where autograd's forward rules fail (no rule, or
     one that does not broadcast, such as `linalg.solve` on batched right-hand sides) it falls
-    back to the reverse-over-reverse JVP, which is exact too, only slower.
+    back to the reverse-over-reverse JVP (`jvp_reverse`), which is exact too, only slower.
     """
     try:
         return make_jvp(fn, xb)(vb)[1]
@@ -237,7 +270,7 @@ def directional_derivative(fn, xb, vb, name: str = "fn"):
     except Exception:
         pass  # inside a nested derivative (reported as NotDifferentiableError there)
     try:
-        return make_jvp_reversemode(fn)(xb)(vb)
+        return jvp_reverse(fn, xb, vb)
     except Exception as exc:
         _reraise(name, exc, fn, xb)
 
@@ -259,6 +292,30 @@ def _reraise(name: str, exc: BaseException, fn=None, xb=None):
         except Exception:
             raise exc from None
     raise _not_differentiable(name, exc) from exc
+
+
+@primitive
+def solve(a, b):
+    """`a^{-1} b` for batches `a: (..., N, N)`, `b: (..., N, k)` (same leading axes), with
+    forward and reverse autograd rules (autograd's `linalg.solve` has no batched forward
+    rule), each written with `solve` itself so derivatives nest to any order."""
+    return np.linalg.solve(a, b)
+
+
+def _transpose(a):
+    return anp.swapaxes(a, -1, -2)
+
+
+defvjp(
+    solve,
+    lambda ans, a, b: lambda g: -anp.matmul(solve(_transpose(a), g), _transpose(ans)),
+    lambda ans, a, b: lambda g: solve(_transpose(a), g),
+)
+defjvp(
+    solve,
+    lambda g, ans, a, b: -solve(a, anp.matmul(g, ans)),
+    lambda g, ans, a, b: solve(a, g),
+)
 
 
 def _not_differentiable(name: str, exc: BaseException) -> NotDifferentiableError:

@@ -9,12 +9,21 @@ the rest of the time span would need more than ten times the evaluation budget (
 non-smooth right-hand side that chatters at a kink, a stiff problem for an explicit
 method), the solve stops at once with the time reached. The gradient and mirror flows,
 the joint flow of the gradient fields and the converse's flows all use it, so they fail
-the same way.
+the same way. Right-hand sides that jump at known times (losses that switch) are
+integrated from one jump to the next (`switch_times`), the state and the last step size
+carried across.
+
+`integrate_on_manifold` is the same integration for a state that must stay on a manifold
+embedded in `R^N` (a sphere, the Stiefel manifold, the symmetric matrices holding the SPD
+cone): the exact flow stays on it, the integrator drifts off by its local errors. The
+drift is measured at every recorded time; where it exceeds a threshold the state is
+retracted onto the manifold and the integration restarts from there.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -23,9 +32,12 @@ from ._validation import as_positive, as_positive_int, as_time_grid, as_time_spa
 from .errors import BudgetError, DivergenceError, SolverError
 
 __all__ = [
+    "Solution",
     "Budget",
     "budgeted",
     "integrate",
+    "integrate_on_manifold",
+    "ManifoldSolution",
     "default_atol",
     "MAX_EVALUATIONS",
     "TIME_LIMIT",
@@ -37,6 +49,25 @@ MAX_EVALUATIONS = 1_000_000
 TIME_LIMIT = 3600.0
 #: evaluations between two stall tests (at most; a tenth of the budget when smaller)
 _STALL_WINDOW = 5_000
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The solution of `integrate`: the fields of scipy's `OdeResult` the flows read.
+
+    Attributes:
+        t: times `(T,)`.
+        y: states `(n, T)`.
+        nfev: right-hand side evaluations.
+        status: 0 (failures raise).
+        message: the solver's message.
+    """
+
+    t: np.ndarray
+    y: np.ndarray
+    nfev: int
+    status: int
+    message: str
 
 
 class Budget:
@@ -113,7 +144,9 @@ def integrate(
     what,
     max_evaluations: int = MAX_EVALUATIONS,
     time_limit: float | None = TIME_LIMIT,
-):
+    switch_times=None,
+    first_step=None,
+) -> Solution:
     """`solve_ivp` of `dy/dt = velocity(t, y)` with riemflow's checks and failure reporting.
 
     Validates the shared arguments (`t_span`, `t_eval`, `rtol`, `atol`, `max_norm`,
@@ -121,6 +154,13 @@ def integrate(
     or velocities (at the start: at once), a step size collapsing to round-off (a
     finite-time singularity) and a stalled solve raise `DivergenceError` with the time; a
     spent budget raises `BudgetError`; any other solver failure a `SolverError`.
+
+    With `switch_times` (times where `velocity` jumps), each interval between them is one
+    `solve_ivp` call in which `velocity` sees times in `[a, b)` only (the end `b` is
+    evaluated just before it), started from the previous interval's end state with its
+    last step size; the budgets cover all intervals. `first_step` is the solver's first
+    trial step (default: its own estimate, which costs two evaluations). Returns a
+    `Solution` (`t`, `y`, `nfev`, `status`, `message`).
     """
     t0, t1 = as_time_span(t_span)
     t_eval = as_time_grid(t_eval, (t0, t1))
@@ -128,7 +168,47 @@ def integrate(
     atol = default_atol(y0) if atol is None else as_tolerance(atol, "atol", y0.size)
     max_norm = as_positive(max_norm, "max_norm")
     budget = Budget(what, max_evaluations=max_evaluations, time_limit=time_limit)
+    options = dict(rtol=rtol, atol=atol, method=method, max_norm=max_norm, what=what)
+    cuts = np.zeros(0) if switch_times is None else np.asarray(switch_times, dtype=np.float64)
+    cuts = np.unique(cuts[(cuts > t0) & (cuts < t1)])
+    if cuts.size:
+        edges = np.concatenate([[t0], cuts, [t1]])
+        return _piecewise(velocity, y0, edges, t_eval, budget, options)
+    sol = _solve(velocity, y0, (t0, t1), t_eval, first_step, budget, **options)
+    return Solution(sol.t, sol.y, int(sol.nfev), 0, str(sol.message))
 
+
+def _piecewise(velocity, y0, edges, t_eval, budget, options) -> Solution:
+    """`integrate` over the intervals between `edges`, carrying the state and step size."""
+    ts, ys, nfev, step, y = [], [], 0, None, y0
+    for k, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        last = k == edges.size - 2
+        before_b = np.nextafter(b, a)
+
+        def clamped(t, y, a=a, before_b=before_b):
+            return velocity(min(max(t, a), before_b), y)
+
+        grid = None
+        if t_eval is not None:  # the recorded times in [a, b), and b to continue from
+            kept = t_eval[(t_eval >= a) & ((t_eval <= b) if last else (t_eval < b))]
+            grid = np.union1d(kept, [b])
+        sol = _solve(clamped, y, (a, b), grid, step, budget, **options)
+        nfev += int(sol.nfev)
+        y = np.asarray(sol.y[:, -1])
+        if grid is None:
+            if sol.t.size >= 2:
+                step = float(sol.t[-1] - sol.t[-2])
+            keep = np.arange(0 if k == 0 else 1, sol.t.size)  # the start is the last end
+        else:
+            keep = np.flatnonzero(np.isin(sol.t, kept))
+        ts.append(sol.t[keep])
+        ys.append(sol.y[:, keep])
+    return Solution(np.concatenate(ts), np.concatenate(ys, axis=1), nfev, 0, "switched: success")
+
+
+def _solve(velocity, y0, t_span, t_eval, first_step, budget, *, rtol, atol, method, max_norm, what):
+    """One guarded `solve_ivp` call (see `integrate`)."""
+    t0, t1 = t_span
     # A trial stage of a step can land outside the domain (a dual iterate past the blow-up of
     # grad R*, a state past max_norm) although the flow itself does not: such a stage returns
     # NaN, which makes the solver reject the step and shrink it. Only when it cannot shrink
@@ -183,7 +263,10 @@ def integrate(
             reason=cause.reason if cause is not None else "non-finite velocity",
         ) from cause
 
-    sol = solve_ivp(rhs, (t0, t1), y0, method=method, t_eval=t_eval, rtol=rtol, atol=atol)
+    options = {} if first_step is None else {"first_step": min(first_step, t1 - t0)}
+    sol = solve_ivp(
+        rhs, (t0, t1), y0, method=method, t_eval=t_eval, rtol=rtol, atol=atol, **options
+    )
     if sol.status != 0 or not np.all(np.isfinite(sol.y)):
         reached = float(sol.t[-1]) if sol.t.size else t0
         if failures:
@@ -220,3 +303,106 @@ def _check_progress(budget: Budget, progress: dict, t1: float, what: str, window
             t_reached=t,
             reason="stalled",
         )
+
+
+@dataclass(frozen=True)
+class ManifoldSolution:
+    """The result of `integrate_on_manifold`, shaped like `solve_ivp`'s.
+
+    Attributes:
+        t: recorded times `(T,)`.
+        y: recorded states `(n, T)` (retracted where their drift exceeded the threshold).
+        nfev: right-hand side evaluations over all segments.
+        message: the last segment's solver message.
+        drift: the largest distance of the integrator's state from the manifold at the
+            recorded times, measured before any retraction.
+        n_retractions: how many times the state was retracted (and the solve restarted).
+    """
+
+    t: np.ndarray
+    y: np.ndarray
+    nfev: int
+    message: str
+    drift: float
+    n_retractions: int
+
+
+def integrate_on_manifold(
+    velocity,
+    y0,
+    t_span,
+    *,
+    distance,
+    retract,
+    retract_tol: float | None,
+    t_eval,
+    rtol,
+    atol,
+    method,
+    max_norm,
+    what,
+    max_evaluations: int = MAX_EVALUATIONS,
+    time_limit: float | None = TIME_LIMIT,
+    switch_times=None,
+    first_step=None,
+) -> ManifoldSolution:
+    """`integrate`, keeping the state on a manifold: at every recorded time (the points of
+    `t_eval`, else the solver's steps) the distance `distance(states (T, n)) -> (T,)` of the
+    state from the manifold is measured; at the first time it exceeds `retract_tol` the
+    state is replaced by `retract(state (n,))` and the integration restarts from it.
+    `retract_tol=None` only measures. Without a retraction the result is `integrate`'s,
+    bit for bit (one `solve_ivp` call). The evaluation budget is shared by the segments;
+    the time budget applies to each."""
+    t0, t1 = as_time_span(t_span)
+    remaining = as_time_grid(t_eval, (t0, t1))
+    if retract_tol is not None:
+        retract_tol = as_positive(retract_tol, "retract_tol")
+    y0 = np.asarray(y0, dtype=np.float64)
+    atol = default_atol(y0) if atol is None else atol  # one scale for every segment
+    times, states, drifts = [], [], []
+    start, y, nfev, retractions, restarted = t0, y0, 0, 0, False
+    while True:
+        sol = integrate(
+            velocity,
+            y,
+            (start, t1),
+            t_eval=remaining,
+            rtol=rtol,
+            atol=atol,
+            method=method,
+            max_norm=max_norm,
+            what=what,
+            max_evaluations=max(1, max_evaluations - nfev),
+            time_limit=time_limit,
+            switch_times=switch_times,
+            first_step=None if restarted else first_step,
+        )
+        nfev += int(sol.nfev)
+        ts, ys = sol.t, sol.y.T
+        if restarted and remaining is None:  # the restart point is recorded already
+            ts, ys = ts[1:], ys[1:]
+        drift = np.asarray(distance(ys), dtype=np.float64).reshape(-1)
+        bad = np.flatnonzero(drift > retract_tol) if retract_tol is not None else []
+        stop = ys.shape[0] if len(bad) == 0 else int(bad[0]) + 1
+        times.extend(ts[:stop])
+        states.extend(np.array(ys[:stop]))
+        drifts.extend(drift[:stop])
+        if len(bad) == 0:
+            break
+        states[-1] = y = np.asarray(retract(ys[stop - 1]), dtype=np.float64)
+        retractions += 1
+        start, restarted = float(ts[stop - 1]), True
+        if remaining is not None:
+            remaining = remaining[remaining > start]
+            if remaining.size == 0:
+                break
+        if not start < t1:
+            break
+    return ManifoldSolution(
+        t=np.asarray(times),
+        y=np.asarray(states).T,
+        nfev=nfev,
+        message=str(sol.message),
+        drift=float(np.max(drifts)) if drifts else 0.0,
+        n_retractions=retractions,
+    )

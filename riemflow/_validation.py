@@ -45,8 +45,28 @@ def check_finite(arr: np.ndarray, name: str) -> np.ndarray:
     return arr
 
 
+#: largest magnitude of an entry of a point or of data: products of two such entries (squares,
+#: Gram matrices, `X^T X`) stay finite in float64 (largest ~1.8e308)
+LARGEST_ENTRY = 1e150
+
+
+def check_magnitude(arr: np.ndarray, name: str) -> np.ndarray:
+    """Raise `InputError` naming `name` if an entry of `arr` exceeds `LARGEST_ENTRY` in
+    magnitude (the products the package forms would overflow float64)."""
+    if arr.size:
+        largest = float(np.max(np.abs(arr)))
+        if largest > LARGEST_ENTRY:
+            raise InputError(
+                f"`{name}` has entries up to {largest:.3e} in magnitude: products of two "
+                f"such entries overflow float64 (entries must be at most {LARGEST_ENTRY:.0e}); "
+                "rescale the problem",
+                argument=name,
+            )
+    return arr
+
+
 def as_point(value, name: str, dim: int | None = None) -> np.ndarray:
-    """A finite float64 point of shape `(dim,)`."""
+    """A finite float64 point of shape `(dim,)`, entries at most `LARGEST_ENTRY`."""
     arr = as_float_array(value, name)
     if arr.ndim != 1:
         raise ShapeError(
@@ -56,7 +76,7 @@ def as_point(value, name: str, dim: int | None = None) -> np.ndarray:
         )
     if dim is not None and arr.shape[0] != dim:
         raise ShapeError(f"`{name}` must have shape ({dim},); got shape {arr.shape}", argument=name)
-    return check_finite(arr, name)
+    return check_magnitude(check_finite(arr, name), name)
 
 
 def as_points(value, name: str, dim: int | None = None) -> tuple[np.ndarray, bool]:
@@ -80,7 +100,7 @@ def as_points(value, name: str, dim: int | None = None) -> tuple[np.ndarray, boo
         )
     if batch.shape[0] == 0:
         raise ShapeError(f"`{name}` is an empty batch (shape {arr.shape})", argument=name)
-    return check_finite(batch, name), single
+    return check_magnitude(check_finite(batch, name), name), single
 
 
 def as_positive(value, name: str, *, allow_zero: bool = False) -> float:

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._ode import Budget
-from ._validation import as_float_array, as_point, as_positive, as_positive_int, check_finite
+from ._validation import (
+    as_float_array,
+    as_point,
+    as_positive,
+    as_positive_int,
+    check_finite,
+    check_magnitude,
+)
 from .errors import (
     BudgetError,
     ConvergenceError,
@@ -177,6 +184,8 @@ def implicit_bias(
 
     Raises:
         ShapeError, NonFiniteError: malformed `X`, `y`, `w0`.
+        InputError: entries of `X`, `y` or `w0` above 1e150 in magnitude (their products
+            overflow float64).
         DomainError: `w0` outside the domain of `R`.
         ConvergenceError: the feasibility residual did not reach `tol` (reports it), e.g.
             because `Xw = y` has no solution in the domain of `R`.
@@ -191,8 +200,8 @@ def implicit_bias(
     """
     if not isinstance(R, Legendre):
         raise InputError(f"`R` must be a riemflow Legendre; got {type(R).__name__}", argument="R")
-    X = check_finite(as_float_array(X, "X"), "X")
-    y = check_finite(as_float_array(y, "y"), "y")
+    X = check_magnitude(check_finite(as_float_array(X, "X"), "X"), "X")
+    y = check_magnitude(check_finite(as_float_array(y, "y"), "y"), "y")
     if X.ndim != 2 or X.shape[1] != R.dim or X.shape[0] == 0:
         raise ShapeError(f"`X` must have shape (n, {R.dim}); got {X.shape}", argument="X")
     if y.shape != (X.shape[0],):
@@ -230,11 +239,19 @@ def implicit_bias(
         return g
 
     def hessian(lam):  # X hess R*(theta) X^T: no Newton solve for potentials built from Q
-        H = np.asarray(R.hessian_conjugate(theta0 + X.T @ lam))
-        diagonal = np.diagonal(H)
-        if np.count_nonzero(H) == np.count_nonzero(diagonal):  # separable: O(n^2 d)
-            return (X * diagonal) @ X.T
-        return X @ H @ X.T
+        with np.errstate(all="ignore"):  # overflow is reported below
+            H = np.asarray(R.hessian_conjugate(theta0 + X.T @ lam))
+            diagonal = np.diagonal(H)
+            if np.count_nonzero(H) == np.count_nonzero(diagonal):  # separable: O(n^2 d)
+                out = (X * diagonal) @ X.T
+            else:
+                out = X @ H @ X.T
+        if not np.all(np.isfinite(out)):
+            raise ConvergenceError(
+                "the dual Hessian X hess R* X^T is not finite (overflow: X or hess R* too "
+                "large for float64)"
+            )
+        return out
 
     def failure(reason: str, iterations: int) -> ConvergenceError:
         return ConvergenceError(

@@ -141,6 +141,50 @@ MODELS: dict[str, ModelEntry] = {
         False,
         lambda dim, *, depth, alpha, rng: models.matrix_factorization(dim, alpha=alpha),
     ),
+    "spd": ModelEntry(
+        "triu(P) on SPD(dim), affine-invariant metric: the mirror flow of -log det (P0 = alpha I)",
+        True,
+        lambda dim, *, depth, alpha, rng: models.spd_chart(dim, alpha=alpha),
+    ),
+    "spd_bures_wasserstein": ModelEntry(
+        "triu(P) on SPD(dim), Bures-Wasserstein metric: not commuting",
+        False,
+        lambda dim, *, depth, alpha, rng: models.spd_chart(dim, "bures_wasserstein", alpha=alpha),
+    ),
+    "spd_log_euclidean": ModelEntry(
+        "triu(P) on SPD(dim), log-Euclidean metric: not commuting",
+        False,
+        lambda dim, *, depth, alpha, rng: models.spd_chart(dim, "log_euclidean", alpha=alpha),
+    ),
+    "spd_log": ModelEntry(
+        "triu(log P) on SPD(dim), log-Euclidean metric: |log P - log P0|^2 / 2",
+        True,
+        lambda dim, *, depth, alpha, rng: models.spd_chart(
+            dim, "log_euclidean", chart="log", alpha=alpha
+        ),
+    ),
+    "stiefel": ModelEntry(
+        "W = U U^T, U on Stiefel(dim + 1, 2), canonical metric: not commuting",
+        False,
+        lambda dim, *, depth, alpha, rng: models.symmetric_factorization(
+            dim + 1, 2, space="stiefel"
+        ),
+    ),
+    "isospectral": ModelEntry(
+        "W = Q diag(1, ..., dim) Q^T, Q on SO(dim), bi-invariant metric: not commuting",
+        False,
+        lambda dim, *, depth, alpha, rng: models.isospectral(np.arange(1.0, dim + 1)),
+    ),
+    "weight_norm": ModelEntry(
+        "w = r u, (u, r) on S^(dim-1) x R: not commuting",
+        False,
+        lambda dim, *, depth, alpha, rng: models.weight_normalization(dim),
+    ),
+    "poincare": ModelEntry(
+        "w = x on the Poincare ball of dimension dim: not commuting (dim >= 2)",
+        False,
+        lambda dim, *, depth, alpha, rng: models.hyperbolic_chart(dim),
+    ),
 }
 
 POTENTIALS: dict[str, PotentialEntry] = {
@@ -153,6 +197,15 @@ POTENTIALS: dict[str, PotentialEntry] = {
         "the depth-2 diagonal network potential (--alpha)",
         False,
         lambda dim, *, alpha, p: potentials.hyperbolic_entropy(dim, alpha),
+    ),
+    "product_network": PotentialEntry(
+        "w = u1 u2 u3 - v1 v2 v3 from unbalanced layers (scales 2, 1, 1/2 and 3/2, -1, 7/10 "
+        "times --alpha)",
+        False,
+        lambda dim, *, alpha, p: potentials.product_network(
+            alpha * np.array([[2.0], [1.0], [0.5]]) * np.ones(dim),
+            alpha * np.array([[1.5], [-1.0], [0.7]]) * np.ones(dim),
+        ),
     ),
     "p_norm": PotentialEntry(
         "|w|_p^p / p (--p)", False, lambda dim, *, alpha, p: potentials.p_norm(dim, p)

@@ -3,7 +3,9 @@
 Every command prints a human summary, or with `--json` one JSON document on stdout (progress
 bars go to stderr and are off under `--json`). Exit codes: 0 success, 1 a check failed (the
 numbers are still printed), 2 bad input (a `riemflow.errors.InputError` or a usage error),
-3 a solver failed (`SolverError`, `ConvergenceError`).
+3 a solver failed (`SolverError`, `ConvergenceError`), 130 interrupted (Ctrl-C). With
+`--json`, a failure with exit code 2 or 3 still prints one JSON document on stdout:
+`{"error": TYPE, "message": ..., "argument": FLAG or null, "exit_code": CODE}`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,6 +32,36 @@ from .errors import (
 )
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_SOLVER_FAILED = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
+
+#: the Python argument names of riemflow's functions -> the flags the user typed
+FLAGS = {
+    "t_span": "--t-final",
+    "n_jobs": "--jobs",
+    "domain": "--box",
+    "box": "--box",
+    "tol": "--tol",
+    "dim": "--dim",
+    "depth": "--depth",
+    "alpha": "--alpha",
+    "p": "--p",
+    "rtol": "--rtol",
+    "grid": "--grid",
+    "store": "--store",
+    "seed": "--seed",
+    "scheduler": "--scheduler",
+    "errors": "--errors",
+    "samples": "--samples",
+    "n_samples": "--samples",
+    "grid_points": "--grid-points",
+    "out": "--out",
+    "function": "FUNCTION",
+    "name": "NAME",
+}
+
+#: options whose values may begin with "-" (a negative box end): `--box -1:1` is read as
+#: `--box=-1:1`
+_NEGATIVE_VALUES = ("--box",)
 
 
 def _box(text: str | None, R, width: float):
@@ -128,7 +161,7 @@ def _cmd_verify_forward(args) -> int:
     doc.update(
         potential=report.legendre.name,
         max_deviation=report.max_deviation,
-        tol=args.tol,
+        flow_tolerance=args.tol,
         passed=report.passed,
     )
     lines += [str(report), f"verdict: {'PASSED' if report.passed else 'FAILED'}"]
@@ -173,14 +206,18 @@ def _cmd_verify_converse(args) -> int:
     doc = {
         "direction": "converse",
         **_converse_doc(R, box, P, seconds),
+        "isometry_tolerance": args.tol,
         "loss": args.loss,
         "max_deviation": report.max_deviation,
-        "tol": tol,
+        "flow_tolerance": tol,
         "passed": report.passed,
     }
     text = (
-        f"{P!r}\nbuilt in {seconds:.1f} s\n{report}\n"
-        f"verdict: {'PASSED' if report.passed else 'FAILED'}"
+        f"{P!r}\nbuilt in {seconds:.1f} s\n"
+        f"isometry defect {P.isometry_defect:.3e} (asked: --tol {args.tol:g})\n"
+        f"gradient flow on M vs mirror flow of R: max relative deviation "
+        f"{report.max_deviation:.3e} (passes below {tol:.3g} = max(--tol-flow {args.tol_flow:g}, "
+        f"100 x defect))\nverdict: {'PASSED' if report.passed else 'FAILED'}"
     )
     _emit(args, doc, text)
     return EXIT_OK if report.passed else EXIT_CHECK_FAILED
@@ -216,7 +253,7 @@ def _cmd_reproduce(args) -> int:
         df.to_csv(args.csv, index=False)
     if args.plot:
         module.plot(df).savefig(args.plot)
-    passed = bool(table["agrees"].all())
+    passed = bool(table["agrees"].all() and table["complete"].all())
     doc = {
         "name": args.name,
         "paper": module.PAPER,
@@ -225,7 +262,12 @@ def _cmd_reproduce(args) -> int:
         "passed": passed,
         "seconds": round(seconds, 3),
     }
-    summary = f"{int(table['agrees'].sum())} of {len(table)} claims reproduced ({seconds:.1f} s)"
+    reproduced = int((table["agrees"] & table["complete"]).sum())
+    partial = int((~table["complete"]).sum())
+    summary = f"{reproduced} of {len(table)} claims reproduced" + (
+        f", {partial} partial" if partial else ""
+    )
+    summary += f" ({seconds:.1f} s)"
     lines = [_claim_line(row) for row in table.to_dict(orient="records")]
     text = "\n".join([module.PAPER, "", *lines, "", summary])
     _emit(args, doc, text)
@@ -234,12 +276,19 @@ def _cmd_reproduce(args) -> int:
 
 def _claim_line(row: dict) -> str:
     def fmt(v):
+        if v is None:
+            return "not measured"
         return f"{v:.3g}" if isinstance(v, float) else str(v)
 
-    mark = "ok  " if row["agrees"] else "FAIL"
+    mark = "ok" if row["agrees"] else "FAIL"
+    if not row["complete"]:
+        mark = "partial"
+    criterion = row["criterion"]
+    if criterion == "<= tolerance":
+        criterion = f"<= {fmt(row['tolerance'])}"
     return (
-        f"[{mark}] {row['claim']}\n       paper: {fmt(row['paper'])}; riemflow: "
-        f"{fmt(row['riemflow'])} (tolerance {fmt(row['tolerance'])})"
+        f"[{mark:7s}] {row['claim']}\n          paper: {fmt(row['paper'])}; riemflow: "
+        f"{row['quantity']} = {fmt(row['riemflow'])} (passes when {criterion})"
     )
 
 
@@ -264,8 +313,13 @@ def _cmd_sweep(args) -> int:
         raise InputError(
             f"FUNCTION must be module:function; got {args.function!r}", argument="function"
         )
-    if args.path:
-        sys.path.insert(0, str(Path(args.path).resolve()))
+    # like `python -m`: the current directory (or --path) is importable, here and in the
+    # worker processes (which import the function's module by name)
+    where = str(Path(args.path or ".").resolve())
+    if where not in sys.path:
+        sys.path.insert(0, where)
+    paths = [where, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     try:
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
@@ -506,24 +560,78 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _flag(argument: str | None) -> str | None:
+    return None if argument is None else FLAGS.get(argument, f"--{argument.replace('_', '-')}")
+
+
+def _user_message(exc: BaseException) -> str:
+    """The error message with Python argument names replaced by the flags the user typed."""
+    text = str(exc)
+    for name, flag in FLAGS.items():
+        text = text.replace(f"`{name}`", f"`{flag}`")
+    return text
+
+
+def _failure(args, exc: BaseException, code: int, prefix: str) -> int:
+    message = _user_message(exc)
+    if getattr(args, "json", False):
+        document = {
+            "error": type(exc).__name__,
+            "message": message,
+            "argument": _flag(getattr(exc, "argument", None)),
+            "exit_code": code,
+        }
+        print(json.dumps(document, indent=2))
+    print(f"riemflow: {prefix}{message}", file=sys.stderr)
+    return code
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """`--box -1:1` -> `--box=-1:1` (argparse reads a value beginning with '-' as a flag)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token in _NEGATIVE_VALUES and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{token}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `riemflow` command; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_join_negative_values(argv))
     try:
         return args.func(args)
-    except InputError as exc:
-        print(f"riemflow: bad input: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (SolverError, ConvergenceError) as exc:
-        print(f"riemflow: solver failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_SOLVER_FAILED
-    except (GeometryError, SweepPointError) as exc:
-        print(f"riemflow: check failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_CHECK_FAILED
+    except KeyboardInterrupt as exc:
+        saved = getattr(exc, "riemflow_saved", None)
+        if saved is not None:
+            done, total, store = saved
+            where = (
+                f"saved in {store}; run the same command to resume"
+                if store
+                else ("computed, but not saved: give --store to keep finished points")
+            )
+            print(f"\nriemflow: interrupted: {done} of {total} points {where}", file=sys.stderr)
+        else:
+            print("\nriemflow: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except StoreBusyError as exc:
-        print(f"riemflow: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _failure(args, exc, EXIT_BAD_INPUT, "")
+    except InputError as exc:
+        return _failure(args, exc, EXIT_BAD_INPUT, "bad input: ")
+    except (SolverError, ConvergenceError) as exc:
+        return _failure(args, exc, EXIT_SOLVER_FAILED, f"solver failed: {type(exc).__name__}: ")
+    except (GeometryError, SweepPointError) as exc:
+        print(
+            f"riemflow: check failed: {type(exc).__name__}: {_user_message(exc)}", file=sys.stderr
+        )
+        return EXIT_CHECK_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,7 @@ from .errors import (
 
 __all__ = [
     "CommutingReport",
+    "ConditionChecks",
     "LegendreReport",
     "check_legendre",
     "RegularityReport",
@@ -61,7 +62,7 @@ class CommutingReport:
         max_bracket: the largest relative bracket norm found.
         max_abs_bracket: the largest absolute bracket norm found.
         worst_pair: `(i, j)` where `max_bracket` occurred (`None` if `d = 1`).
-        worst_point: the point `(D,)` where it occurred.
+        worst_point: the point where it occurred, of the space's point shape.
         n_points: number of points checked.
         rtol, atol: the tolerances decided with.
     """
@@ -101,7 +102,8 @@ class RegularityReport:
         passed: `d <= m` and `sigma_min(x) > rtol * sigma_max(x)` at every point.
         min_singular_value: smallest `sigma_min(x)` over the points.
         min_relative_singular_value: smallest `sigma_min(x) / sigma_max(x)`.
-        worst_point: the point `(D,)` where the relative value is smallest.
+        worst_point: the point (of the space's point shape) where the relative value is
+            smallest.
         n_points: number of points checked.
         output_dim, manifold_dim: `d` and `m`.
         rtol: the tolerance decided with.
@@ -178,8 +180,8 @@ class LegendreReport:
 
 
 def sample_points(G, points, n_samples: int, seed) -> np.ndarray:
-    """`points` validated as a `(B, D)` batch of `G`'s domain, or `n_samples` random ones
-    drawn with `seed` when `points` is `None`."""
+    """`points` validated as a flat `(B, N)` batch of `G`'s domain, or `n_samples` random
+    ones drawn with `seed` when `points` is `None`."""
     if points is None:
         points = G.sample(as_positive_int(n_samples, "n_samples"), seed=seed)
     xb, _ = G.points(points, "points")
@@ -190,21 +192,26 @@ def check_vjp(G, points=None, *, n_samples: int = 16, seed: int | None = 0) -> f
     """`G.check_vjp(...)`: the closed-form pullback against autograd's (documented there)."""
     if not G.has_vjp:
         return 0.0
-    xb = sample_points(G, points, n_samples, seed)
+    return _vjp_difference(G, sample_points(G, points, n_samples, seed), seed)
+
+
+def _vjp_difference(G, xb: np.ndarray, seed: int | None = 0) -> float:
+    """`max |vjp - autograd| / max |autograd|` on a validated flat batch, random covectors."""
     cot = np.random.default_rng(seed).standard_normal((xb.shape[0], G.output_dim))
     reference = np.asarray(G.pullback(xb, closed_form=False)[1](cot))
     closed = G.pullback(xb)[1](cot)
     return float(np.max(np.abs(closed - reference)) / max(np.max(np.abs(reference)), 1e-300))
 
 
-def require_vjp(G, points, *, rtol: float) -> float:
-    """`check_vjp` at `points`, raising `InputError` (naming `vjp`) above `rtol`."""
-    difference = check_vjp(G, points)
+def require_vjp(G, xb, *, rtol: float) -> float:
+    """The closed-form `vjp` against autograd's pullback on a validated flat batch `xb`,
+    raising `InputError` (naming `vjp`) above `rtol`."""
+    difference = _vjp_difference(G, np.asarray(xb, dtype=np.float64))
     if not difference <= rtol:
         raise InputError(
             f"the closed-form `vjp` of {G.name} is not the pullback of its map: it differs "
             f"from autograd's dG(x)^T c by {difference:.3e} (relative, max over "
-            f"{np.atleast_2d(points).shape[0]} point(s) and random c; vjp_rtol={rtol:g})",
+            f"{np.atleast_2d(xb).shape[0]} point(s) and random c; vjp_rtol={rtol:g})",
             argument="vjp",
         )
     return difference
@@ -260,7 +267,9 @@ def check_commuting(
         max_bracket=max_rel,
         max_abs_bracket=max_abs,
         worst_pair=worst_pair,
-        worst_point=readonly_copy(worst_point),
+        worst_point=None
+        if worst_point is None
+        else readonly_copy(G.geometry.unflatten(worst_point)),
         n_points=int(xb.shape[0]),
         rtol=rtol,
         atol=atol,
@@ -282,7 +291,9 @@ def check_regular(
     """
     rtol = as_positive(rtol, "rtol", allow_zero=True)
     xb = sample_points(G, points, n_samples, seed)
-    kernels = np.atleast_3d(G.kernel(xb)).reshape(xb.shape[0], G.output_dim, -1)
+    kernels = np.atleast_3d(G.kernel(G.geometry.unflatten(xb))).reshape(
+        xb.shape[0], G.output_dim, -1
+    )
     eig = np.clip(np.linalg.eigvalsh(kernels), 0.0, None)
     sigma = np.sqrt(eig)
     smax = sigma[:, -1]
@@ -294,7 +305,7 @@ def check_regular(
         passed=passed,
         min_singular_value=float(np.min(sigma[:, 0])),
         min_relative_singular_value=float(rel[worst]),
-        worst_point=readonly_copy(xb[worst]),
+        worst_point=readonly_copy(G.geometry.unflatten(xb[worst])),
         n_points=int(xb.shape[0]),
         output_dim=d,
         manifold_dim=m,
@@ -432,3 +443,82 @@ _REFERENCES = {
     "conjugate": "the Fenchel-Young equality R*(grad R(w)) = <grad R(w), w> - R(w)",
     "hessian_conjugate": "the inverse of `hessian`",
 }
+
+
+class ConditionChecks:
+    """The checks of the conditions, as methods of every `Parametrization` (which
+    inherits them): `check_commuting`, `check_regular`, their `require_*` forms and
+    `check_vjp`."""
+
+    def check_vjp(self, points=None, *, n_samples: int = 16, seed: int | None = 0) -> float:
+        """Largest relative difference between the closed-form `vjp` and autograd's.
+
+        Evaluated on `points` (default `n_samples` random points) with random
+        cotangents; returns `max |vjp - autograd| / max |autograd|` (0 without a `vjp`).
+        """
+        return check_vjp(self, points, n_samples=n_samples, seed=seed)
+
+    def check_commuting(
+        self,
+        points=None,
+        *,
+        n_samples: int = 64,
+        rtol: float = 1e-8,
+        atol: float = 0.0,
+        seed: int | None = 0,
+    ) -> CommutingReport:
+        """Check that the gradient fields of `G` commute (Concepts: Lie brackets).
+
+        Args:
+            points: points `(B, *S)` (or one `S`) to check at; default `n_samples`
+                random points of the domain drawn with `seed`.
+            n_samples: number of random points when `points` is `None`.
+            rtol: relative tolerance on each bracket (see `CommutingReport`): `1e-8`
+                leaves room for the round-off of the two cancelling terms (observed
+                `< 1e-13` on the model zoo) while an honest non-commuting pair has
+                relative brackets of order 1 at generic points.
+            atol: absolute tolerance on the bracket norm, default 0 (scale-free test).
+            seed: seed of the random points.
+
+        Returns:
+            A `CommutingReport` with the largest relative and absolute brackets, the
+            worst pair and point.
+
+        Example:
+            >>> import riemflow as rf
+            >>> G, x0 = rf.models.diagonal_network(3, depth=2)
+            >>> G.check_commuting().passed
+            True
+        """
+        return check_commuting(self, points, n_samples=n_samples, rtol=rtol, atol=atol, seed=seed)
+
+    def check_regular(
+        self,
+        points=None,
+        *,
+        n_samples: int = 64,
+        rtol: float = 1e-8,
+        seed: int | None = 0,
+    ) -> RegularityReport:
+        """Check that `dG(x)` has rank `d` (so `K(x)` is positive definite).
+
+        Args:
+            points: points `(B, *S)` (or one `S`); default `n_samples` random points.
+            n_samples: number of random points when `points` is `None`.
+            rtol: `dG(x)` counts as rank-deficient when
+                `sigma_min(x) <= rtol * sigma_max(x)`; `1e-8` is about `sqrt(eps)`, the
+                accuracy to which `sigma_min` is resolved from the eigenvalues of `K`.
+            seed: seed of the random points.
+
+        Returns:
+            A `RegularityReport`.
+        """
+        return check_regular(self, points, n_samples=n_samples, rtol=rtol, seed=seed)
+
+    def require_commuting(self, points=None, **kwargs) -> CommutingReport:
+        """`check_commuting`, raising `NotCommutingError` (with the report) if it fails."""
+        return require_commuting(self, points, **kwargs)
+
+    def require_regular(self, points=None, **kwargs) -> RegularityReport:
+        """`check_regular`, raising `NotRegularError` (with the report) if it fails."""
+        return require_regular(self, points, **kwargs)

@@ -1,12 +1,16 @@
 """Gradient flow / descent on `L o G` and mirror flow / descent with `R` (MATH.md 1, 3).
 
 `gradient_flow` integrates `dx/dt = -grad (L o G)(x)` with scipy's `solve_ivp`; the
-gradient is one autograd reverse pass through `L o G`, raised with the metric (intrinsic
-coordinates) or projected onto the tangent space (embedded manifolds, where the exact
-flow stays on the manifold and the recorded `constraint_drift` measures how well the
-integrator kept it there). `gradient_descent` takes steps `x <- x - lr grad (L o G)(x)`,
-retracted onto the manifold by nearest-point projection (projected gradient descent),
-optionally on mini-batches of a `DataLoss`.
+gradient is one autograd reverse pass through `L o G`, raised with the metric of the
+manifold (Concepts: parametrizations and gradient flow). Points of any shape are
+integrated in their flat coordinates. On a manifold embedded in those coordinates (a
+sphere, the Stiefel manifold, rotations, the symmetric matrices holding the SPD cone) the
+exact flow stays on the manifold; the integrator's drift off it is measured at every
+recorded time (`Trajectory.constraint_drift`) and, where it exceeds `retract_tol`, the
+state is retracted (geomstats' `projection`) and the integration restarts from there.
+`gradient_descent` takes steps `x <- P_M(x - lr grad (L o G)(x))` (projected gradient
+descent) or `x <- exp_x(-lr grad (L o G)(x))` (the manifold's exponential map), optionally
+on mini-batches of a `DataLoss`.
 
 `mirror_flow` integrates `d/dt grad R(w) = -grad L(w)` in the dual variable
 `mu = grad R(w)`, so `w = grad R*(mu)` never leaves the domain of `R`; `mirror_descent`
@@ -19,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from . import _ode
+from . import _ode, losses
 from ._validation import as_point, as_positive, as_positive_int, as_time_span
 from .errors import (
     BudgetError,
@@ -97,7 +101,7 @@ def _require_positive_definite(R: Legendre, w: np.ndarray, name: str) -> None:
 
 
 def loss_gradient_field(G: Parametrization, loss):
-    """The right-hand side of gradient flow: `x (D,) -> grad (L o G)(x) (D,)`.
+    """The right-hand side of gradient flow: `x (N,) -> grad (L o G)(x) (N,)` on flat points.
 
     The Riemannian gradient of `L o G` by the chain rule, `g^{-1} dG(x)^T grad L(G(x))`:
     `G.covector_field` of the covector `grad L(w)` (the loss's closed-form `gradient` when
@@ -141,17 +145,24 @@ def gradient_flow(
     max_norm: float = 1e12,
     max_evaluations: int = _ode.MAX_EVALUATIONS,
     time_limit: float | None = _ode.TIME_LIMIT,
+    retract_tol: float | None = 1e-9,
+    switch_times=None,
 ) -> Trajectory:
     """Gradient flow of `L o G` on the manifold of `G`.
 
     Solves `dx/dt = -grad (L o G)(x)` (Riemannian gradient of the manifold of `G`), so
-    `w = G(x)` follows `dw/dt = -K(x) grad L(w)`.
+    `w = G(x)` follows `dw/dt = -K(x) grad L(w)`. On a manifold embedded in the
+    coordinates of its points, the state's distance from the manifold is measured at every
+    recorded time and the state is retracted (and the integration restarted) where it
+    exceeds `retract_tol`; on the matrix and embedded manifolds of geomstats the velocity is
+    evaluated at the retracted state, where the tangent projections are defined.
 
     Args:
         G: the parametrization.
         loss: `L: (d,) -> float`, autograd-differentiable; a loss marked
             `time_dependent` is called as `L(w, t)`.
-        x0: initial point `(D,)` on the manifold / in the domain.
+        x0: initial point on the manifold / in the domain, of the space's point shape `S`
+            (`(D,)`, `(n, n)` on `SPDMatrices(n)`, ...).
         t_span: `(t0, t1)`, `t1 > t0`.
         t_eval: times `(T,)` to record at; default the solver's own steps.
         rtol: `solve_ivp` relative (local error) tolerance. The global error of `w(t)`
@@ -167,9 +178,17 @@ def gradient_flow(
         max_evaluations: budget of right-hand-side evaluations (default 1e6, 20x what the
             longest flow of the test suite needs).
         time_limit: wall-time budget in seconds (default 3600; `None`: no limit).
+        retract_tol: largest drift off the manifold accepted without a retraction (on
+            spaces that have none to measure, ignored). `1e-9`: at the default `rtol` the
+            zoo's flows on the sphere drift by less than 1e-12, so retractions only act
+            at loose tolerances, where each costs a restart of the solver. `None`
+            measures the drift without retracting.
+        switch_times: times where a time-dependent loss jumps (default: those it declares,
+            `riemflow.losses.switch_times`): the flow is integrated from one to the next.
 
     Returns:
-        A `Trajectory` with `t, x, w, loss` and `constraint_drift`.
+        A `Trajectory` with `t`, `x: (T, *S)`, `w: (T, d)`, `loss`, `constraint_drift`
+        (the drift before retraction) and `n_retractions`.
 
     Raises:
         ShapeError, NonFiniteError, DomainError: bad `x0` (wrong shape, NaN/Inf, off the
@@ -194,24 +213,28 @@ def gradient_flow(
     G = _check_parametrization(G)
     loss = _check_loss(loss)
     x_start = G.start_point(x0)
-    check_loss(loss, G(x_start), as_time_span(t_span)[0])
+    check_loss(loss, G.values(x_start[None, :], "x0")[0], as_time_span(t_span)[0])
     what = f"gradient flow of {G.name}"
+    geometry = G.geometry
+    on_manifold = geometry.flow_point  # the state itself, or its retraction onto M
 
     if is_time_dependent(loss):
 
         def velocity(t, x):
-            return -loss_gradient_field(G, at_time(loss, t))(x)
+            return -loss_gradient_field(G, at_time(loss, t))(on_manifold(x))
 
     else:
         field = loss_gradient_field(G, loss)
 
         def velocity(t, x):
-            return -field(x)
+            return -field(on_manifold(x))
 
-    sol = _ode.integrate(
+    sol = _integrate(
+        geometry,
         velocity,
         x_start,
         t_span,
+        retract_tol=retract_tol,
         t_eval=t_eval,
         rtol=rtol,
         atol=atol,
@@ -220,10 +243,11 @@ def gradient_flow(
         what=what,
         max_evaluations=max_evaluations,
         time_limit=time_limit,
+        switch_times=losses.switch_times(loss) if switch_times is None else switch_times,
     )
     xs = sol.y.T
     # Domain membership of the nearest points on M; the distance to M is reported apart.
-    inside = G.geometry.in_domain(np.asarray(G.geometry.project(xs)))
+    inside = geometry.in_domain(np.asarray(geometry.project(xs)))
     if not np.all(inside):
         k = int(np.argmin(inside))
         raise SolverError(
@@ -236,11 +260,29 @@ def gradient_flow(
         t=sol.t,
         w=ws,
         loss=_loss_along(loss, sol.t, ws, what),
-        x=xs,
-        constraint_drift=float(np.max(G.geometry.distance_to_manifold(xs))),
+        x=geometry.shaped(xs, False, 1),
+        constraint_drift=sol.drift,
         method=method,
         n_evaluations=int(sol.nfev),
         message=str(sol.message),
+        n_retractions=sol.n_retractions,
+    )
+
+
+def _integrate(geometry, velocity, y0, t_span, *, retract_tol, **options):
+    """`_ode.integrate_on_manifold` on spaces whose points can leave `M` (drift measured,
+    retraction by the nearest point), else `_ode.integrate` (no drift)."""
+    if not geometry.retracts:
+        sol = _ode.integrate(velocity, y0, t_span, **options)
+        return _ode.ManifoldSolution(sol.t, sol.y, int(sol.nfev), str(sol.message), 0.0, 0)
+    return _ode.integrate_on_manifold(
+        velocity,
+        y0,
+        t_span,
+        distance=geometry.distance_to_manifold,
+        retract=lambda y: np.asarray(geometry.project(y[None, :]), dtype=np.float64)[0],
+        retract_tol=retract_tol,
+        **options,
     )
 
 
@@ -289,16 +331,21 @@ def gradient_descent(
     record_every: int = 1,
     max_norm: float = 1e12,
     time_limit: float | None = _ode.TIME_LIMIT,
+    step: str = "projection",
+    retract_tol: float = 1e-12,
 ) -> Trajectory:
-    """(Stochastic) gradient descent on `L o G`, projected back onto the manifold.
+    """(Stochastic) gradient descent on `L o G`, kept on the manifold.
 
-    `x_{k+1} = P_M(x_k - lr * grad (L_k o G)(x_k))` where `L_k` is the full loss or the
-    k-th mini-batch loss and `P_M` the nearest-point projection (identity on open sets).
+    `step="projection"`: `x_{k+1} = P_M(x_k - lr * grad (L_k o G)(x_k))` where `L_k` is the
+    full loss or the k-th mini-batch loss and `P_M` the nearest-point projection (identity
+    on open sets). `step="exp"`: `x_{k+1} = exp_{x_k}(-lr * grad (L_k o G)(x_k))` with the
+    manifold's exponential map (geomstats' `metric.exp`), retracted by `P_M` where its
+    round-off has moved it more than `retract_tol` off the manifold.
 
     Args:
         G: the parametrization.
         loss: `L: (d,) -> float`; a loss marked `time_dependent` gets `t = k * lr`.
-        x0: initial point `(D,)`.
+        x0: initial point, of the space's point shape `S`.
         lr: step size `> 0`.
         steps: number of steps.
         batches: `None` (full loss), an int batch size (mini-batches drawn without
@@ -309,14 +356,21 @@ def gradient_descent(
         max_norm: iterates with `|x| > max_norm` count as diverging.
         time_limit: wall-time budget in seconds (default 3600; `None`: no limit); the
             iteration budget is `steps`.
+        step: `"projection"` or `"exp"` (see above).
+        retract_tol: the drift of an `"exp"` step beyond which it is retracted: `1e-12`,
+            since the exponential map's output is on the manifold up to round-off, which
+            compounds over steps if it is never corrected.
 
     Returns:
-        A `Trajectory` with `t_k = k * lr`; `loss` is the full loss at each kept iterate.
+        A `Trajectory` with `t_k = k * lr`, `x: (T, *S)`; `loss` is the full loss at each
+        kept iterate; `constraint_drift` is the largest distance from the manifold of the
+        update's output before the corrective retraction (after `P_M` for `"projection"`).
 
     Raises:
         DivergenceError: a non-finite iterate or `|x| > max_norm` (reports the step).
         SolverError: an iterate left the domain.
-        InputError: bad `lr`, `steps`, `batches`.
+        InputError: bad `lr`, `steps`, `batches`, `step`.
+        UnsupportedSpaceError: `step="exp"` on a space without a usable exponential map.
 
     Example:
         >>> import numpy as np, riemflow as rf
@@ -332,18 +386,31 @@ def gradient_descent(
     steps = as_positive_int(steps, "steps")
     record_every = as_positive_int(record_every, "record_every")
     max_norm = as_positive(max_norm, "max_norm")
+    retract_tol = as_positive(retract_tol, "retract_tol")
+    if step not in ("projection", "exp"):
+        raise InputError(f"`step` must be 'projection' or 'exp'; got {step!r}", argument="step")
     x = G.start_point(x0)
-    check_loss(loss, G(x), 0.0)
+    check_loss(loss, G.values(x[None, :], "x0")[0], 0.0)
     loss_at_step = _batch_schedule(loss, batches, steps, seed)
     geometry = G.geometry
     kept_t, kept_x = [0.0], [x.copy()]
     budget = _ode.Budget(
         f"gradient descent on {G.name}", max_evaluations=steps, time_limit=time_limit
     )
+    drift, retractions = 0.0, 0
     for k in range(steps):
         budget.spend(k * lr)
         grad = loss_gradient_field(G, at_time(loss_at_step(k), k * lr))(x)
-        x = np.asarray(geometry.project((x - lr * grad)[None, :]))[0]
+        if step == "projection":
+            x = np.asarray(geometry.project((x - lr * grad)[None, :]))[0]
+        else:
+            x = geometry.exp(x[None, :], -lr * grad[None, :])[0]
+        if geometry.retracts:
+            off = float(geometry.distance_to_manifold(x[None, :])[0])
+            drift = max(drift, off)
+            if off > retract_tol:
+                x = np.asarray(geometry.project(x[None, :]), dtype=np.float64)[0]
+                retractions += 1
         _check_iterate(x, k + 1, lr, max_norm, f"gradient descent on {G.name}")
         if not geometry.in_domain(x[None, :])[0]:
             raise SolverError(
@@ -359,16 +426,19 @@ def gradient_descent(
     xs = np.array(kept_x)
     ws = G.values(xs, "x_k")
     method = "gradient descent" if batches is None else "stochastic gradient descent"
+    if step == "exp":
+        method += " (exponential map)"
     what = f"{method} on {G.name}"
     return Trajectory(
         t=t,
         w=ws,
         loss=_loss_along(loss, t, ws, what),
-        x=xs,
-        constraint_drift=float(np.max(geometry.distance_to_manifold(xs))),
+        x=geometry.shaped(xs, False, 1),
+        constraint_drift=max(drift, float(np.max(geometry.distance_to_manifold(xs)))),
         method=method,
         n_evaluations=steps,
         message=f"{steps} steps of size {lr:g}",
+        n_retractions=retractions,
     )
 
 
@@ -409,6 +479,7 @@ def mirror_flow(
     max_norm: float = 1e12,
     max_evaluations: int = _ode.MAX_EVALUATIONS,
     time_limit: float | None = _ode.TIME_LIMIT,
+    switch_times=None,
 ) -> Trajectory:
     """Mirror flow `d/dt grad R(w) = -grad L(w)`, integrated in `mu = grad R(w)`.
 
@@ -429,6 +500,10 @@ def mirror_flow(
         max_norm: `|mu| > max_norm` counts as diverging.
         max_evaluations: budget of right-hand-side evaluations (default 1e6).
         time_limit: wall-time budget in seconds (default 3600; `None`: no limit).
+        switch_times: times where a time-dependent loss jumps (default: those it declares,
+            `riemflow.losses.switch_times`). The flow is integrated from one to the next with
+            that interval's loss, `mu` carried across: no step straddles a jump and no dual
+            solve is repeated there, so a switching loss costs what its pieces cost.
 
     Returns:
         A `Trajectory` with `t, w, mu, loss` (`x` is `None`).
@@ -481,6 +556,7 @@ def mirror_flow(
         what=what,
         max_evaluations=max_evaluations,
         time_limit=time_limit,
+        switch_times=losses.switch_times(loss) if switch_times is None else switch_times,
     )
     mus = sol.y.T
     if R.has_closed_form_inverse:

@@ -31,7 +31,7 @@ class JointFlowEnd:
     """The end of one joint flow.
 
     Attributes:
-        x: `psi(x; mu)`: `(D,)` (projected onto the manifold when asked).
+        x: `psi(x; mu)`, flat `(N,)` (projected onto the manifold when asked).
         integral: the line integral `int_0^1 <mu, G(psi(x; s mu))> ds` when it was
             integrated, else `None`.
     """
@@ -54,12 +54,18 @@ def joint_flow(
     max_norm: float = 1e12,
     max_evaluations: int = _ode.MAX_EVALUATIONS,
     time_limit: float | None = _ode.TIME_LIMIT,
+    retract_tol: float = 1e-9,
+    first_step: float | None = None,
 ) -> JointFlowEnd:
     """Integrate `dx/ds = sum_i mu_i grad G_i(x)` from `s = 0` to `1`.
 
+    On a manifold embedded in the coordinates of its points the drift of the state off
+    the manifold is measured at the solver's steps and retracted where it exceeds
+    `retract_tol`, as in `riemflow.gradient_flow`.
+
     Args:
         G: the `Parametrization`.
-        x: the start point `(D,)`, already validated (`G.start_point`).
+        x: the start point, flat `(N,)`, already validated (`G.start_point`).
         mu: flow times `(d,)`.
         rtol: `solve_ivp` relative tolerance.
         atol: `solve_ivp` absolute tolerance on `x` (a scalar or `(D,)`).
@@ -71,6 +77,9 @@ def joint_flow(
         max_norm: the flow counts as blowing up once `|(x, q)| > max_norm`.
         max_evaluations: budget of field evaluations (default 1e6).
         time_limit: wall-time budget in seconds (default 3600; `None`: none).
+        retract_tol: largest drift off the manifold accepted without a retraction.
+        first_step: the solver's first trial step in `s` (e.g. `1.0` for a short flow that
+            one step may cover); default the solver's own estimate.
 
     Returns:
         A `JointFlowEnd`.
@@ -88,8 +97,10 @@ def joint_flow(
     if not np.any(mu):
         return JointFlowEnd(x=x.copy(), integral=0.0 if line_integral else None)
 
+    geometry = G.geometry
+
     def velocity(_, y):
-        w, field = G.covector_field(y[None, :D], covector)
+        w, field = G.covector_field(geometry.flow_point(y[:D])[None, :], covector)
         if not line_integral:
             return field[0]
         return np.concatenate([field[0], [float(w[0] @ mu)]])
@@ -98,10 +109,7 @@ def joint_flow(
     tolerance = np.broadcast_to(np.asarray(atol, dtype=np.float64), (D,))
     if line_integral:
         tolerance = np.concatenate([tolerance, [integral_atol]])
-    sol = _ode.integrate(
-        velocity,
-        y0,
-        (0.0, 1.0),
+    options = dict(
         t_eval=None,
         rtol=rtol,
         atol=tolerance,
@@ -109,18 +117,36 @@ def joint_flow(
         max_norm=max_norm,
         max_evaluations=max_evaluations,
         time_limit=time_limit,
+        first_step=first_step,
         what=(
             f"the joint flow psi(x; mu) of {G.name} (mu is probably outside the domain of "
             "the joint flow: a finite-time blow-up)"
         ),
     )
+    if geometry.retracts:
+
+        def retract(y):
+            return np.concatenate([np.asarray(geometry.project(y[None, :D]))[0], y[D:]])
+
+        sol = _ode.integrate_on_manifold(
+            velocity,
+            y0,
+            (0.0, 1.0),
+            distance=lambda ys: geometry.distance_to_manifold(ys[:, :D]),
+            retract=retract,
+            retract_tol=retract_tol,
+            **options,
+        )
+    else:
+        sol = _ode.integrate(velocity, y0, (0.0, 1.0), **options)
     end = sol.y[:D, -1]
     if project:
-        end = np.asarray(G.geometry.project(end[None, :]))[0]
-    if not bool(G.geometry.in_domain(end[None, :])[0]):
+        end = np.asarray(geometry.project(end[None, :]))[0]
+    if not bool(geometry.in_domain(end[None, :])[0]):
+        shaped = np.asarray(geometry.unflatten(end))
         raise SolverError(
             f"psi(x; mu) of {G.name} left the domain: ended at "
-            f"{np.array2string(end, precision=6, threshold=8)}",
+            f"{np.array2string(shaped, precision=6, threshold=8)}",
             t_reached=1.0,
             reason="left domain",
         )

@@ -149,6 +149,10 @@ class Legendre:
         [1.0, 2.718281828459]
     """
 
+    report = None
+    """How `riemflow.mirror_potential` built this function (a `forward.ForwardReport`: the
+    route, the structure, the measured interpolation error), else `None`."""
+
     def __init__(
         self,
         fn,

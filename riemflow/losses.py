@@ -9,6 +9,7 @@ flows. A loss may offer more, and the flows use what it offers (the protocols be
 | `values(W) -> (T,)` | `BatchedLoss` | the loss along a whole trajectory in one call |
 | `subset(indices)`, `n_samples` | `SubsampledLoss` | mini-batches of the stochastic descents |
 | `time_dependent = True`, called as `L(w, t)` | `TimeDependentLoss` | losses that change in time |
+| `switch_times`, `piece(t)` | (optional) | losses that jump: the flows integrate between jumps |
 
 The losses on data `(X, y)` implement the first three. With `n` samples, rows `x_n` of
 `X: (n, d)` and margins `m_n = y_n <x_n, w>`:
@@ -18,7 +19,10 @@ The losses on data `(X, y)` implement the first three. With `n` samples, rows `x
 - `logistic(X, y)`:     $L(w) = \\frac{1}{n} \\sum_n \\log(1 + e^{-m_n})$
 
 `reduction="sum"` drops the `1/n`. A time-dependent loss `L(w, t)` is marked with
-`time_dependent`.
+`time_dependent`; one that jumps at known times (a mini-batch schedule) declares them
+(`time_dependent(fn, switch_times=...)`, or `piecewise(losses, switch_times)`), and the
+flows then integrate from one jump to the next with a fixed loss, carrying their state
+across (no step straddles a jump, and no dual solve is repeated there).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 from scipy.special import expit
 
 from . import _autodiff
-from ._validation import as_float_array, check_finite
+from ._validation import as_float_array, check_finite, check_magnitude
 from .errors import InputError, NonFiniteError, NotCallableError, ShapeError
 
 __all__ = [
@@ -49,6 +53,8 @@ __all__ = [
     "logistic",
     "time_dependent",
     "check_loss",
+    "piecewise",
+    "switch_times",
     "is_time_dependent",
     "at_time",
     "gradient",
@@ -148,10 +154,39 @@ def is_time_dependent(loss) -> bool:
 
 
 def at_time(loss, t: float):
-    """`w -> L(w)` at time `t` (the loss itself when it does not depend on time)."""
+    """`w -> L(w)` at time `t` (the loss itself when it does not depend on time; the active
+    piece, with its closed-form gradient, for a `piecewise` loss)."""
     if is_time_dependent(loss):
+        piece = getattr(loss, "piece", None)
+        if callable(piece):
+            return piece(t)
         return lambda w: loss(w, t)
     return loss
+
+
+def switch_times(loss) -> np.ndarray:
+    """The times where a time-dependent `loss` jumps, as declared (sorted, `(k,)`; empty
+    when none are declared or the loss does not depend on time).
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> full = rf.losses.squared(np.eye(2), np.ones(2))
+        >>> rf.losses.switch_times(rf.losses.piecewise([full, full], [0.5])).tolist()
+        [0.5]
+        >>> rf.losses.switch_times(full).size
+        0
+    """
+    if not is_time_dependent(loss):
+        return np.zeros(0)
+    times = getattr(loss, "switch_times", None)
+    return np.zeros(0) if times is None else np.sort(np.asarray(times, dtype=np.float64))
+
+
+def _as_switch_times(times, name: str = "switch_times") -> np.ndarray:
+    arr = check_finite(as_float_array(times, name), name).ravel()
+    if np.any(np.diff(arr) <= 0):
+        raise InputError(f"`{name}` must be strictly increasing; got {arr.tolist()}", argument=name)
+    return arr
 
 
 def gradient(loss, w) -> np.ndarray:
@@ -242,7 +277,7 @@ class DataLoss:
             raise InputError(
                 f"`reduction` must be 'mean' or 'sum'; got {reduction!r}", argument="reduction"
             )
-        X = check_finite(as_float_array(X, "X"), "X")
+        X = check_magnitude(check_finite(as_float_array(X, "X"), "X"), "X")
         if X.ndim != 2 or X.shape[0] == 0:
             raise ShapeError(
                 f"`X` must be a non-empty (n, d) matrix; got shape {X.shape}", argument="X"
@@ -251,7 +286,7 @@ class DataLoss:
             if self.kind == "squared":
                 raise InputError("`y` is required for the squared loss", argument="y")
             y = np.ones(X.shape[0])
-        y = check_finite(as_float_array(y, "y"), "y")
+        y = check_magnitude(check_finite(as_float_array(y, "y"), "y"), "y")
         if y.shape != (X.shape[0],):
             raise ShapeError(
                 f"`y` must have shape ({X.shape[0]},) to match X; got {y.shape}", argument="y"
@@ -397,17 +432,34 @@ def logistic(X, y=None, *, reduction: str = "mean") -> DataLoss:
     return LogisticLoss(X, y, reduction=reduction)
 
 
-def time_dependent(fn):
+def time_dependent(fn=None, *, switch_times=None):
     """Mark `fn(w, t) -> float` as a time-dependent loss for the flows.
+
+    Args:
+        fn: the loss `L(w, t)`.
+        switch_times: the times where `L` jumps (e.g. a mini-batch schedule), if known:
+            the flows then integrate from one to the next with the loss of that interval
+            (its value just after the start), carrying their state across, instead of
+            resolving each jump by rejected steps. Can also be used as a decorator
+            factory: `@time_dependent(switch_times=...)`.
+
+    Raises:
+        NotCallableError: `fn` is not callable.
+        InputError: `switch_times` not strictly increasing.
 
     Example:
         >>> import riemflow as rf
         >>> L = rf.losses.time_dependent(lambda w, t: (w[0] - t) ** 2)
         >>> L.time_dependent
         True
+        >>> rf.losses.time_dependent(lambda w, t: w[0] * (t >= 1), switch_times=[1.0]).switch_times
+        array([1.])
     """
+    if fn is None:
+        return lambda f: time_dependent(f, switch_times=switch_times)
     if not callable(fn):
         raise NotCallableError(f"`fn` must be callable (w, t) -> float; got {fn!r}", argument="fn")
+    times = None if switch_times is None else _as_switch_times(switch_times)
 
     class _TimeDependent:
         time_dependent = True
@@ -418,4 +470,68 @@ def time_dependent(fn):
         def __repr__(self):
             return f"time_dependent({getattr(fn, '__name__', fn)!r})"
 
-    return _TimeDependent()
+    loss = _TimeDependent()
+    loss.switch_times = times
+    return loss
+
+
+class Piecewise:
+    """A loss that switches between fixed losses at given times (see `piecewise`).
+
+    Attributes:
+        pieces: the losses, in order.
+        switch_times: `(k,)` the times where the next piece takes over.
+    """
+
+    time_dependent = True
+
+    def __init__(self, pieces, switch_times):
+        self.pieces = list(pieces)
+        self.switch_times = _as_switch_times(switch_times)
+        if not self.pieces or self.switch_times.size != len(self.pieces) - 1:
+            raise InputError(
+                f"`switch_times` must hold one time fewer than `losses` ({len(self.pieces)} "
+                f"losses); got {self.switch_times.size}",
+                argument="switch_times",
+            )
+        for k, piece in enumerate(self.pieces):
+            if not callable(piece) or is_time_dependent(piece):
+                raise NotCallableError(
+                    f"`losses[{k}]` must be a loss w -> float (not time-dependent); got {piece!r}",
+                    argument="losses",
+                )
+
+    def piece(self, t: float):
+        """The loss active at time `t` (`losses[k]` on `[t_k, t_{k+1})`)."""
+        return self.pieces[int(np.searchsorted(self.switch_times, t, side="right"))]
+
+    def __call__(self, w, t):
+        return self.piece(t)(w)
+
+    def __repr__(self) -> str:
+        return f"piecewise({len(self.pieces)} losses, switching at {self.switch_times.tolist()})"
+
+
+def piecewise(losses, switch_times) -> Piecewise:
+    """The time-dependent loss `L(w, t) = losses[k](w)` for `t` in `[t_k, t_{k+1})`, with
+    `t_0 = -inf` and `t_k = switch_times[k - 1]`: a mini-batch schedule, for instance.
+
+    The flows integrate it from one switch to the next with that piece's own (closed-form)
+    gradient, carrying their state across the switches.
+
+    Args:
+        losses: `k + 1` losses of `w` only.
+        switch_times: `k` strictly increasing times.
+
+    Raises:
+        InputError: mismatched lengths, times not increasing.
+        NotCallableError: a piece that is not a loss of `w`.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> full = rf.losses.squared(np.eye(2), np.array([1.0, -1.0]))
+        >>> L = rf.losses.piecewise([full.subset([0]), full.subset([1])], [0.5])
+        >>> float(L(np.zeros(2), 0.2)), float(L(np.array([0.0, -1.0]), 0.7))
+        (0.5, 0.0)
+    """
+    return Piecewise(losses, switch_times)

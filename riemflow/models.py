@@ -17,6 +17,21 @@ vectorised. Which ones commute (MATH.md section 2):
 | `bilinear_chain` | `(x_1 x_2, x_2 x_3, ...)` | no |
 | `single_neuron` | `a z` (`a` scalar) | no, but time-warped: the fields over `a` commute |
 | `simplex_sphere` | `u * u` on the unit sphere | yes |
+
+On other geomstats manifolds, with points of the space's shape (matrices included) and the
+manifold's own metric:
+
+| model | space | `G(x)` | commuting |
+|---|---|---|---|
+| `spd_chart(metric="affine")` | `SPDMatrices(n)`, affine-invariant | `triu(P)` | yes: `log_det` |
+| `spd_chart(metric="bures_wasserstein")` | `SPDMatrices(n)`, Bures-Wasserstein | `triu(P)` | no |
+| `spd_chart(metric="log_euclidean")` | `SPDMatrices(n)`, log-Euclidean | `triu(P)` | no |
+| `spd_chart(metric="log_euclidean", chart="log")` | same | `triu(log P)` | yes: `|log P|^2 / 2` |
+| `symmetric_factorization(space=...)` | `Matrices(n, r)` or `Stiefel(n, r)` | `triu(U U^T)` | no |
+| `matrix_sensing(matrix_points=True)` | `Matrices(k, r)` | `<A_i, U U^T>` | iff the `A_i` commute |
+| `isospectral` | `SpecialOrthogonal(n)`, bi-invariant | `triu(Q diag(s) Q^T)` | no |
+| `weight_normalization` | `Hypersphere(k - 1) x Euclidean(1)` | `r u` | no |
+| `hyperbolic_chart` | `PoincareBall(d)`, `PoincareHalfSpace(d)` | `x` | iff `d = 1` |
 """
 
 from __future__ import annotations
@@ -25,9 +40,23 @@ import numbers
 
 import autograd.numpy as anp
 import numpy as np
+from geomstats.geometry.euclidean import Euclidean
 from geomstats.geometry.hypersphere import Hypersphere
+from geomstats.geometry.matrices import Matrices
+from geomstats.geometry.poincare_ball import PoincareBall
+from geomstats.geometry.poincare_half_space import PoincareHalfSpace
+from geomstats.geometry.product_manifold import ProductManifold
+from geomstats.geometry.spd_matrices import (
+    SPDAffineMetric,
+    SPDBuresWassersteinMetric,
+    SPDLogEuclideanMetric,
+    SPDMatrices,
+)
+from geomstats.geometry.special_orthogonal import SpecialOrthogonal
+from geomstats.geometry.stiefel import Stiefel
 
 from ._validation import as_float_array, as_positive, as_positive_int, check_finite
+from .domains import Ball
 from .errors import (
     ConvergenceError,
     DomainError,
@@ -36,11 +65,14 @@ from .errors import (
     NotRegularError,
     ShapeError,
 )
+from .legendre import Legendre
 from .parametrization import Parametrization
 from .potentials import (
     commuting_quadratic,
+    log_barrier,
+    log_det,
     power_network,
-    product_pair,
+    product_network,
     simplex_entropy,
     squared_euclidean,
 )
@@ -56,6 +88,11 @@ __all__ = [
     "bilinear_chain",
     "single_neuron",
     "simplex_sphere",
+    "spd_chart",
+    "symmetric_factorization",
+    "isospectral",
+    "weight_normalization",
+    "hyperbolic_chart",
 ]
 
 
@@ -140,7 +177,8 @@ def diagonal_network(
     - `form="product"`: $w = u_1 \\odot \\cdots \\odot u_L - v_1 \\odot \\cdots \\odot v_L$
       (`signed`) or $w = u_1 \\odot \\cdots \\odot u_L$, with $x$ the layers concatenated
       ($D = 2Ld$ or $Ld$); general initialization (Labarriere et al. 2024). Domain:
-      all of $\\mathbb{R}^D$.
+      all of $\\mathbb{R}^D$. The closed-form potential at every depth $L \\ge 2$ is
+      `potentials.product_network`, and the pullback has a closed form.
 
     Each $w_i$ depends on its own variables only, so the gradient fields commute.
 
@@ -228,14 +266,23 @@ def diagonal_network(
         formula = "u_1*...*u_L - v_1*...*v_L" if signed else "u_1*...*u_L"
         formula = formula.replace("L", str(power))
         domain = None
-        vjp = None
+        signs = np.array([1.0, -1.0][:n_nets])[:, None, None]
 
-        def potential(x):
-            if power != 2:
-                return None  # no elementary closed form: mirror_potential integrates
-            u1, u2 = x[:dim], x[dim : 2 * dim]
-            v1, v2 = (x[2 * dim : 3 * dim], x[3 * dim :]) if signed else (None, None)
-            return _closed_form_or_none(product_pair, u1, u2, v1, v2)
+        def vjp(x, c):  # layer j: +-c prod_{k != j} u_k (prefix times suffix products)
+            layers = x.reshape(x.shape[:-1] + (n_nets, power, dim))
+            prefix, suffix = np.ones_like(layers), np.ones_like(layers)
+            for j in range(1, power):
+                prefix[..., j, :] = prefix[..., j - 1, :] * layers[..., j - 1, :]
+                k = power - 1 - j
+                suffix[..., k, :] = suffix[..., k + 1, :] * layers[..., k + 1, :]
+            return (signs * prefix * suffix * c[..., None, None, :]).reshape(x.shape)
+
+        def potential(x):  # any depth >= 2 and init (depth >= 3: Labarriere et al.)
+            if power == 1:
+                return None  # w = u - v: the numerical construction
+            layers = x.reshape(n_nets * power, dim)
+            v_layers = layers[power:] if signed else None
+            return _closed_form_or_none(product_network, layers[:power], v_layers)
 
     G = Parametrization(
         fn,
@@ -367,7 +414,14 @@ def quadratic(matrices, *, init=None):
     return G, x_init
 
 
-def matrix_sensing(measurements, *, rank: int | None = None, alpha: float = 1.0, init=None):
+def matrix_sensing(
+    measurements,
+    *,
+    rank: int | None = None,
+    alpha: float = 1.0,
+    init=None,
+    matrix_points: bool = False,
+):
     """Matrix sensing $w_i = \\langle A_i, U U^T \\rangle$, $U$: `(k, r)`, $x = $ `U.ravel()`.
 
     Only the symmetric parts of the $A_i$ matter; the gradient fields commute iff those
@@ -379,6 +433,9 @@ def matrix_sensing(measurements, *, rank: int | None = None, alpha: float = 1.0,
         rank: `r` (default `k`).
         alpha: default initialization scale.
         init: `U0` as `(k, r)` or flat `(k r,)`.
+        matrix_points: the points are the matrices `U: (k, r)` themselves, on geomstats
+            `Matrices(k, r)` (Frobenius metric: the same flows as the flat form), and
+            `x_init` is `(k, r)`.
 
     Example:
         >>> import numpy as np, riemflow as rf
@@ -397,7 +454,7 @@ def matrix_sensing(measurements, *, rank: int | None = None, alpha: float = 1.0,
         x_init = _init_vector(np.asarray(init, dtype=np.float64).ravel(), 1, k * r, alpha)
 
     def fn(x):
-        U = anp.reshape(x, anp.shape(x)[:-1] + (k, r))
+        U = x if matrix_points else anp.reshape(x, anp.shape(x)[:-1] + (k, r))
         gram = anp.einsum("...ac,...bc->...ab", U, U)
         return anp.einsum("nab,...ab->...n", A, gram)
 
@@ -405,12 +462,12 @@ def matrix_sensing(measurements, *, rank: int | None = None, alpha: float = 1.0,
     quad = 2.0 * np.einsum("nab,cd->nacbd", A, np.eye(r)).reshape(A.shape[0], k * r, k * r)
     G = Parametrization(
         fn,
-        k * r,
+        Matrices(k, r) if matrix_points else k * r,
         name=f"matrix sensing (n={A.shape[0]}, k={k}, r={r})",
         vectorized=True,
-        potential=lambda x: _closed_form_or_none(commuting_quadratic, quad, x),
+        potential=lambda x: _closed_form_or_none(commuting_quadratic, quad, np.ravel(x)),
     )
-    return G, x_init
+    return G, x_init.reshape(k, r) if matrix_points else x_init
 
 
 def matrix_factorization(
@@ -607,3 +664,354 @@ def simplex_sphere(dim: int, *, init=None):
     )
     G(x_init)  # validates that init is on the sphere and positive
     return G, x_init
+
+
+# -- models on matrix manifolds, products and hyperbolic space --------------------------------
+def _upper_triangle(n: int):
+    """`W (..., n, n) -> W[..., i, j]` for `i <= j`, row-major (`d = n(n+1)/2`): the
+    coordinates of `riemflow.potentials.log_det` and `riemflow.domains.SPDCone`."""
+    rows, cols = np.triu_indices(n)
+
+    def upper(W):
+        return W[..., rows, cols]
+
+    return upper
+
+
+def _log_spd(P):
+    """`log P` for symmetric positive definite `P (..., n, n)` by `eigh` (autograd-traceable;
+    its derivatives need distinct eigenvalues)."""
+    lam, Q = anp.linalg.eigh(P)
+    return anp.einsum("...ij,...j,...kj->...ik", Q, anp.log(lam), Q)
+
+
+def _init_matrix(init, shape: tuple[int, ...], default: np.ndarray) -> np.ndarray:
+    if init is None:
+        return default
+    arr = check_finite(as_float_array(init, "init"), "init")
+    if arr.shape != shape:
+        raise ShapeError(f"`init` must have shape {shape}; got {arr.shape}", argument="init")
+    return arr.copy()
+
+
+_SPD_METRICS = {
+    "affine": SPDAffineMetric,
+    "bures_wasserstein": SPDBuresWassersteinMetric,
+    "log_euclidean": SPDLogEuclideanMetric,
+}
+
+
+def spd_chart(
+    n: int, metric: str = "affine", *, chart: str = "entries", alpha: float = 1.0, init=None
+):
+    """A coordinate chart of the SPD matrices `SPDMatrices(n)` with a chosen metric.
+
+    The point is the matrix $P$ itself (points `(n, n)`); $w$ is the upper triangle of $P$
+    (`chart="entries"`) or of $\\log P$ (`chart="log"`), `d = n(n+1)/2`. Writing $S$ for the
+    symmetric matrix with $S_{ii} = \\partial L / \\partial w_{ii}$ and
+    $S_{ij} = \\frac12 \\partial L / \\partial w_{ij}$ (for the entries chart), gradient flow
+    of $L \\circ G$ is
+
+    - `metric="affine"` ($\\langle U, V \\rangle_P = \\operatorname{tr}(P^{-1} U P^{-1} V)$,
+      geomstats' default): $\\dot P = -P S P$. In the entries chart this metric is the
+      Hessian of $R(w) = -\\log\\det P$, so the gradient fields commute and the flow is the
+      mirror flow of `riemflow.potentials.log_det` for every loss (the closed form
+      `mirror_potential` returns, centered at $w_0$).
+    - `metric="bures_wasserstein"`: $\\dot P = -2 (P S + S P)$; not commuting for $n \\ge 2$:
+      no mirror flow describes it (`riemflow.loop_test`).
+    - `metric="log_euclidean"` ($\\langle U, V \\rangle_P = \\langle d\\log_P U, d\\log_P V
+      \\rangle_F$): $\\dot P = -(d \\log_P)^{-2}[S]$; not commuting in the entries chart for
+      $n \\ge 2$, but commuting in the log chart, where the metric is constant: there the
+      flow is the mirror flow of $R(w) = \\frac12 \\|\\log P - \\log P_0\\|_F^2$ (the closed
+      form returned).
+
+    Args:
+        n: the matrix size.
+        metric: `"affine"`, `"bures_wasserstein"` or `"log_euclidean"`.
+        chart: `"entries"` (`w = triu(P)`) or `"log"` (`w = triu(log P)`, computed by
+            `eigh`; its derivatives need distinct eigenvalues).
+        alpha: scale of the default initialization.
+        init: `P0`, an SPD `(n, n)` matrix; default `alpha I`, or
+            `alpha diag(1, ..., 2)` (evenly spaced) when the metric or the chart goes
+            through `eigh` (log-Euclidean, log chart), whose derivatives are singular at
+            repeated eigenvalues.
+
+    Returns:
+        `(G, P0)`.
+
+    Raises:
+        InputError: unknown `metric` or `chart`, bad `alpha`.
+        ShapeError, DomainError: `init` not an SPD `(n, n)` matrix.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> G, P0 = rf.models.spd_chart(2)
+        >>> G(P0).tolist(), G.gradient_fields(P0).shape
+        ([1.0, 0.0, 1.0], (3, 2, 2))
+        >>> G.check_commuting(n_samples=8).passed
+        True
+    """
+    n = as_positive_int(n, "n")
+    alpha = as_positive(alpha, "alpha")
+    if metric not in _SPD_METRICS:
+        raise InputError(
+            f"`metric` must be one of {', '.join(_SPD_METRICS)}; got {metric!r}", argument="metric"
+        )
+    if chart not in ("entries", "log"):
+        raise InputError(f"`chart` must be 'entries' or 'log'; got {chart!r}", argument="chart")
+    space = SPDMatrices(n, equip=False)
+    space.equip_with_metric(_SPD_METRICS[metric])
+    spread = metric == "log_euclidean" or chart == "log"
+    default = alpha * (np.diag(np.linspace(1.0, 2.0, n)) if spread else np.eye(n))
+    P0 = _init_matrix(init, (n, n), default)
+    upper = _upper_triangle(n)
+    d = n * (n + 1) // 2
+    weights = np.where(np.equal(*np.triu_indices(n)), 1.0, 2.0)
+
+    def entries(P):
+        return upper(P)
+
+    def logs(P):
+        return upper(_log_spd(P))
+
+    def potential(P):
+        w0 = upper(P) if chart == "entries" else upper(_log_spd(P))
+        if metric == "affine" and chart == "entries":
+            return log_det(n).centered(w0, name=f"-log det P centered at P0 (n={n})")
+        if metric == "log_euclidean" and chart == "log":
+            R = squared_euclidean(d, np.diag(weights))
+            return R.centered(w0, name=f"|log P - log P0|_F^2 / 2 (n={n})")
+        return None  # not commuting: mirror_potential reports the brackets
+
+    G = Parametrization(
+        entries if chart == "entries" else logs,
+        space,
+        name=f"{'triu(P)' if chart == 'entries' else 'triu(log P)'} on SPD({n}), {metric} metric",
+        vectorized=True,
+        potential=potential,
+    )
+    G(P0)  # validates init: symmetric positive definite
+    return G, P0
+
+
+def symmetric_factorization(
+    n: int, rank: int | None = None, *, space: str = "matrices", alpha: float = 1.0, init=None
+):
+    """$W = U U^T$ with the factor $U$: `(n, r)` as a matrix point, $w$ the upper triangle of
+    $W$ (`d = n(n+1)/2`).
+
+    - `space="matrices"`: $U$ in geomstats `Matrices(n, r)` with the Frobenius metric: the
+      same gradient flow as `matrix_factorization(n, rank=r)` on the flattened $U$. Not
+      commuting: $[\\nabla W_{11}, \\nabla W_{12}] \\ne 0$.
+    - `space="stiefel"`: $U$ on `Stiefel(n, r)` ($U^T U = I$) with geomstats' canonical
+      metric; $W$ is then an orthogonal projector. For a linear loss
+      $L = -\\operatorname{tr}(W N)$ the flow is Brockett's double-bracket flow
+      $\\dot W = 2 [W, [W, N]]$. Not regular ($d$ exceeds the dimension of the manifold)
+      and not commuting.
+
+    Args:
+        n: rows of $U$.
+        rank: `r`, columns of $U$ (default `n` on `Matrices`, `min(2, n)` on `Stiefel`).
+        space: `"matrices"` or `"stiefel"`.
+        alpha: default initialization $U_0 = \\alpha I_{n \\times r}$ on `Matrices` (on
+            `Stiefel`, $U_0 = I_{n \\times r}$).
+        init: `U0`, `(n, r)`.
+
+    Returns:
+        `(G, U0)`.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> G, U0 = rf.models.symmetric_factorization(3, 2, space="stiefel")
+        >>> U0.shape, G(U0).tolist()
+        ((3, 2), [1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+    """
+    n = as_positive_int(n, "n")
+    alpha = as_positive(alpha, "alpha")
+    if space not in ("matrices", "stiefel"):
+        raise InputError(
+            f"`space` must be 'matrices' or 'stiefel'; got {space!r}", argument="space"
+        )
+    default_rank = n if space == "matrices" else min(2, n)
+    r = default_rank if rank is None else as_positive_int(rank, "rank")
+    if space == "stiefel":
+        if r > n:
+            raise InputError(f"`rank` must be <= n = {n} on Stiefel; got {r}", argument="rank")
+        manifold, default = Stiefel(n, r), np.eye(n, r)
+    else:
+        manifold, default = Matrices(n, r), alpha * np.eye(n, r)
+    U0 = _init_matrix(init, (n, r), default)
+    upper = _upper_triangle(n)
+
+    def fn(U):
+        return upper(anp.einsum("...ac,...bc->...ab", U, U))
+
+    G = Parametrization(
+        fn, manifold, name=f"W = U U^T on {type(manifold).__name__}({n}, {r})", vectorized=True
+    )
+    G(U0)  # validates init (on Stiefel: orthonormal columns)
+    return G, U0
+
+
+def isospectral(spectrum, *, init=None):
+    """$W = Q \\operatorname{diag}(s) Q^T$ for $Q$ on `SpecialOrthogonal(n)` (points
+    `(n, n)`, geomstats' bi-invariant metric $\\langle U, V \\rangle = \\operatorname{tr}(U^T
+    V) / 2$), $w$ the upper triangle of $W$: the orbit of $\\operatorname{diag}(s)$, an
+    isospectral manifold.
+
+    For $L = -\\operatorname{tr}(W N)$ the flow is the double-bracket flow
+    $\\dot W = 2 [W, [W, N]]$, which sorts the spectrum along the eigenvectors of $N$. Not
+    regular ($d = n(n+1)/2 > n(n-1)/2$) and not commuting.
+
+    Args:
+        spectrum: `s`, `(n,)`.
+        init: `Q0`, a rotation `(n, n)`; default `I`.
+
+    Returns:
+        `(G, Q0)`.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> G, Q0 = rf.models.isospectral([1.0, 2.0])
+        >>> G(Q0).tolist()
+        [1.0, 0.0, 2.0]
+    """
+    s = check_finite(as_float_array(spectrum, "spectrum"), "spectrum")
+    if s.ndim != 1 or s.size < 2:
+        raise ShapeError(
+            f"`spectrum` must have shape (n,), n >= 2; got {s.shape}", argument="spectrum"
+        )
+    n = s.size
+    Q0 = _init_matrix(init, (n, n), np.eye(n))
+    upper = _upper_triangle(n)
+
+    def fn(Q):
+        return upper(anp.einsum("...ac,c,...bc->...ab", Q, s, Q))
+
+    G = Parametrization(fn, SpecialOrthogonal(n), name=f"Q diag(s) Q^T on SO({n})", vectorized=True)
+    G(Q0)  # validates init: a rotation
+    return G, Q0
+
+
+def weight_normalization(dim: int, *, init=None):
+    """$w = r u$ with the direction $u$ on the sphere $S^{k-1}$ and the scale $r > 0$: the
+    product manifold `ProductManifold([Hypersphere(k - 1), Euclidean(1)])` (geomstats
+    concatenates the factors: points `(k + 1,)` = `(u, r)`), each factor with its own
+    metric.
+
+    Regular ($r > 0$) but not commuting: in $w$ the metric is $dr^2 + d\\theta^2$ (a
+    cylinder), which is not a Hessian metric in these coordinates.
+
+    Args:
+        dim: `k`.
+        init: `(u0, r0)` as `(k + 1,)`; default `u0 = 1 / sqrt(k)`, `r0 = 1`.
+
+    Returns:
+        `(G, x0)`.
+
+    Example:
+        >>> import riemflow as rf
+        >>> G, x0 = rf.models.weight_normalization(2)
+        >>> G(x0).round(6).tolist(), G.check_regular(n_samples=8).passed
+        ([0.707107, 0.707107], True)
+    """
+    k = as_positive_int(dim, "dim")
+    if k < 2:
+        raise InputError(f"`dim` must be >= 2; got {k}", argument="dim")
+    space = ProductManifold([Hypersphere(k - 1), Euclidean(1)])
+    default = np.concatenate([np.full(k, 1.0 / np.sqrt(k)), [1.0]])
+    x0 = _init_matrix(init, (k + 1,), default)
+
+    def fn(x):
+        return x[..., k:] * x[..., :k]
+
+    def positive(x):
+        return np.asarray(x)[..., k] > 0
+
+    def sample(rng, n):
+        u = rng.standard_normal((n, k))
+        r = np.exp(rng.uniform(np.log(0.5), np.log(2.0), size=(n, 1)))
+        return np.concatenate([u / np.linalg.norm(u, axis=-1, keepdims=True), r], axis=-1)
+
+    G = Parametrization(
+        fn,
+        space,
+        name=f"w = r u on S^{k - 1} x R (k={k})",
+        domain=positive,
+        sampler=sample,
+        vectorized=True,
+    )
+    G(x0)  # validates init: |u| = 1, r > 0
+    return G, x0
+
+
+def _hyperbolic_line(model: str, w0: np.ndarray) -> Legendre:
+    """The mirror potential of the identity chart of the hyperbolic line at `w0`: the metric
+    `R''` is `4 / (1 - w^2)^2` (ball: `R = 2 w artanh(w)`) or `1 / w^2` (half-line:
+    `R = -log w`)."""
+    if model == "half_space":
+        return log_barrier(1).centered(w0, name="-log w (hyperbolic half-line)")
+
+    def value(w):
+        return anp.sum(2.0 * w * anp.arctanh(w), axis=-1)
+
+    def grad(w):
+        return 2.0 * w / (1.0 - w * w) + 2.0 * anp.arctanh(w)
+
+    def hessian(w):
+        return (4.0 / (1.0 - w * w) ** 2)[..., None]
+
+    R = Legendre(value, 1, domain=Ball(1), grad=grad, hessian=hessian, name="2 w artanh(w)")
+    return R.centered(w0, name="2 w artanh(w) (Poincare line)")
+
+
+def hyperbolic_chart(dim: int, *, model: str = "ball", init=None):
+    """The identity chart $w = x$ of hyperbolic space in intrinsic coordinates.
+
+    - `model="ball"`: geomstats `PoincareBall(d)`, metric $4 / (1 - |x|^2)^2 I$ (from
+      geomstats' `metric_matrix`); $K = (1 - |x|^2)^2 / 4 \\, I$.
+    - `model="half_space"`: geomstats `PoincareHalfSpace(d)`, metric $I / x_d^2$ (from
+      geomstats' `inner_product` alone); $K = x_d^2 I$.
+
+    For `d = 1` the chart is the mirror flow of $R(w) = 2 w \\operatorname{artanh}(w)$ (ball)
+    or $R(w) = -\\log w$ (half-line), the closed forms returned; for `d >= 2` the fields do
+    not commute (the hyperbolic metric is not a Hessian metric in these coordinates).
+
+    Args:
+        dim: `d`.
+        model: `"ball"` or `"half_space"`.
+        init: `x0`, `(d,)`; default the origin (ball) or `(0, ..., 0, 1)` (half-space).
+
+    Returns:
+        `(G, x0)`.
+
+    Example:
+        >>> import numpy as np, riemflow as rf
+        >>> G, x0 = rf.models.hyperbolic_chart(2, model="half_space")
+        >>> G.kernel(np.array([0.3, 0.5])).round(12).tolist()
+        [[0.25, 0.0], [0.0, 0.25]]
+    """
+    d = as_positive_int(dim, "dim")
+    if model == "ball":
+        space, default = PoincareBall(d), np.zeros(d)
+    elif model == "half_space":
+        space, default = PoincareHalfSpace(d), np.concatenate([np.zeros(d - 1), [1.0]])
+    else:
+        raise InputError(f"`model` must be 'ball' or 'half_space'; got {model!r}", argument="model")
+    x0 = _init_matrix(init, (d,), default)
+
+    def identity(x):
+        return x * 1.0
+
+    def potential(x):
+        return _hyperbolic_line(model, np.asarray(x, dtype=np.float64)) if d == 1 else None
+
+    G = Parametrization(
+        identity,
+        space,
+        name=f"identity chart on {type(space).__name__}({d})",
+        vectorized=True,
+        potential=potential,
+    )
+    G(x0)  # validates init
+    return G, x0

@@ -1,20 +1,27 @@
 """Parametrizations `w = G(x)` of a model by a point `x` of a Riemannian manifold.
 
-Notation (MATH.md sections 1-2): `M` has dimension `m` and its points have `D`
-coordinates (`D = m` for open sets and intrinsic coordinates, `D > m` for an embedded
-manifold in ambient coordinates); `G: M -> R^d`.
+Notation (Concepts: parametrizations and gradient flow): `M` has dimension `m` and its
+points have the space's point shape, `(D,)` for vectors (`D = m` for open sets and
+intrinsic coordinates, `D > m` for an embedded manifold in ambient coordinates) or a matrix
+shape such as `(n, n)` on `SPDMatrices(n)` and `(n, k)` on `Matrices(n, k)` or
+`Stiefel(n, k)`; `G: M -> R^d`. Below, `S` is the point shape (`S = (D,)` for vectors).
 
-- Jacobian `dG(x)`: `(d, D)`.
-- Gradient fields `grad G_i = g^{-1} dG_i` (projected onto `T_x M` for embedded manifolds):
-  rows of a `(d, D)` array.
-- Tangent kernel `K(x) = dG g^{-1} dG^T`: `(d, d)`, positive definite iff `G` is regular.
+- Jacobian `dG(x)`: `(d, *S)`, the differentials of the `G_i` in the coordinates of `x`.
+- Gradient fields `grad G_i`: the tangent vectors with `<grad G_i, v>_x = dG_i(x)[v]` for
+  the manifold's own metric (`g^{-1} dG_i` in intrinsic coordinates, the tangent projection
+  for an embedded manifold with the induced metric): `(d, *S)`.
+- Tangent kernel `K(x) = dG g^{-1} dG^T`, `K_ij = <grad G_i, grad G_j>_x`: `(d, d)`,
+  positive definite iff `G` is regular.
 - Lie brackets `[grad G_i, grad G_j] = d(grad G_j) grad G_i - d(grad G_i) grad G_j`:
-  `(d, d, D)`, computed with exact autograd derivatives (forward over reverse mode).
-- Joint flow `psi(x; mu)`: time-1 flow of `dx/ds = sum_i mu_i grad G_i(x)`.
+  `(d, d, *S)`, computed with exact autograd derivatives (forward over reverse mode).
+- Joint flow `psi(x; mu)`: time-1 flow of `dx/ds = sum_i mu_i grad G_i(x)`: `S`.
 
-Every method takes one point `(D,)` or a batch `(B, D)` and answers with or without the
+Every method takes one point `S` or a batch `(B, *S)` and answers with or without the
 leading batch axis accordingly; batches are evaluated in one vectorised call when the map
-broadcasts over a leading axis.
+broadcasts over a leading axis. Inside, points are flattened to `N = prod(S)` coordinates
+(a representation only: the metric is the manifold's own); the faces that take a batch
+already validated by `points` (`values`, `covector_field`, `pullback`, `traced`) take that
+flat `(B, N)` batch.
 """
 
 from __future__ import annotations
@@ -28,15 +35,43 @@ from . import _autodiff, conditions
 from ._geometry import Geometry, make_geometry
 from ._validation import as_point, as_points, as_positive, as_positive_int
 from .conditions import CommutingReport, RegularityReport
-from .errors import DomainError, InputError, NotCallableError, ShapeError
+from .errors import (
+    DomainError,
+    InputError,
+    NotCallableError,
+    NotDifferentiableError,
+    ShapeError,
+)
 from .joint_flow import joint_flow, sequential_flow
 
 __all__ = ["Parametrization", "CommutingReport", "RegularityReport", "TracedParametrization"]
 
 
-def _unbatch(arr, single: bool):
-    arr = np.asarray(arr, dtype=np.float64)
-    return arr[0] if single else arr
+def _flat_maps(fn, vjp, geometry: Geometry):
+    """`fn` and `vjp` on flat points `(..., N)` for a space with matrix-shaped points (the
+    user writes them for the point shape); unchanged for vector points."""
+    if geometry is None or len(geometry.point_shape) == 1:
+        return fn, vjp
+
+    def flat_fn(x):
+        return fn(geometry.unflatten(x))
+
+    def flat_vjp(x, c):
+        return np.asarray(geometry.flatten(vjp(geometry.unflatten(x), c)), dtype=np.float64)
+
+    return flat_fn, None if vjp is None else flat_vjp
+
+
+def _closed_form_pullback(vjp, vectorized: bool, xb: np.ndarray):
+    """`c (B, d) -> dG(x)^T c (B, N)` by a closed-form `vjp`, row by row unless vectorized."""
+
+    def pull(cotangent):
+        if vectorized:
+            return np.asarray(vjp(xb, cotangent), dtype=np.float64)
+        rows = zip(xb, cotangent, strict=True)
+        return np.stack([np.asarray(vjp(x, c), dtype=np.float64) for x, c in rows])
+
+    return pull
 
 
 @dataclass
@@ -52,7 +87,7 @@ class TracedParametrization:
 
     Batched, no input validation, and traceable by autograd (inputs may be autograd boxes),
     so other computations can differentiate through them (the forward construction's
-    third derivatives, the brackets). Inputs are batches `(B, D)` of points already
+    third derivatives, the brackets). Inputs are flat batches `(B, N)` of points already
     checked by `Parametrization.points`.
     """
 
@@ -64,12 +99,12 @@ class TracedParametrization:
         return self._G._values(xb)
 
     def jacobian(self, xb):
-        """`dG(x)`: `(B, d, D)`."""
+        """`dG(x)`: `(B, d, N)`."""
         G = self._G
         return _autodiff.jacobian(G._values, xb, name=G.name, tiled=G._map.tiles(xb))
 
     def fields(self, xb):
-        """Gradient fields `grad G_i(x)` as rows: `(B, d, D)`."""
+        """Gradient fields `grad G_i(x)` as rows: `(B, d, N)`."""
         return self._G.geometry.sharp(xb, self.jacobian(xb))
 
     def kernel(self, xb):
@@ -94,54 +129,86 @@ class TracedParametrization:
 
     def bracket_terms(self, xb) -> tuple[np.ndarray, np.ndarray]:
         """The two terms of every bracket: `T[b, i, j] = d(grad G_j)(grad G_i)`,
-        `(B, d, d, D)`, so `[grad G_i, grad G_j] = T[:, i, j] - T[:, j, i]`; and the fields
-        `(B, d, D)`. Plain arrays (forward-mode derivatives of the traced fields)."""
+        `(B, d, d, N)`, so `[grad G_i, grad G_j] = T[:, i, j] - T[:, j, i]`; and the fields
+        `(B, d, N)`. Plain arrays (forward-mode derivatives of the traced fields).
+
+        Raises:
+            NotDifferentiableError: autograd cannot differentiate `fn` or the space's
+                metric (the message names geomstats' method), or the brackets are not
+                finite (derivatives through an eigendecomposition at repeated eigenvalues).
+        """
+        G = self._G
         plain = np.asarray(self.fields(xb))
-        terms = [
-            _autodiff.directional_derivative(self.fields, xb, plain[:, i, :], name=self._G.name)
-            for i in range(plain.shape[1])
-        ]
-        return np.stack([np.asarray(t) for t in terms], axis=1), plain
+        try:
+            with np.errstate(all="ignore"):  # non-finite terms are reported below
+                terms = [
+                    _autodiff.directional_derivative(self.fields, xb, plain[:, i, :], name=G.name)
+                    for i in range(plain.shape[1])
+                ]
+        except NotDifferentiableError:
+            G.geometry.check_differentiable(xb)  # names geomstats' metric when it is at fault
+            raise
+        terms = np.stack([np.asarray(t) for t in terms], axis=1)
+        finite = np.all(np.isfinite(terms.reshape(terms.shape[0], -1)), axis=1)
+        if not np.all(finite):
+            b = int(np.argmin(finite))
+            point = np.asarray(G.geometry.unflatten(np.asarray(xb)[b]))
+            raise NotDifferentiableError(
+                f"the Lie brackets of {G.name} on {G.geometry.describe()} are not finite at "
+                f"x={np.array2string(point, precision=4, threshold=12)} (derivatives through "
+                "an eigendecomposition are singular at repeated eigenvalues, e.g. P = alpha I "
+                "for the log-Euclidean metric); check at points with distinct eigenvalues"
+            )
+        return terms, plain
 
 
-class Parametrization:
+class Parametrization(conditions.ConditionChecks):
     """A smooth map `G: M -> R^d` on a geomstats manifold, `w = G(x)`.
 
     Args:
-        fn: the map for one point, `x: (D,) -> (d,)`, written with `autograd.numpy`. If
-            it also broadcasts over a leading batch axis (`x[..., i]`, `axis=-1`), batches
-            are evaluated in one call.
-        space: the manifold `M`: a geomstats `Euclidean(D)` (or just the int `D`), an
-            `ImmersedSet` in intrinsic coordinates with its `PullbackMetric` (see
-            `riemflow.spaces.immersed_manifold`), or a submanifold of a Euclidean space in
-            ambient coordinates such as `Hypersphere(m)`. Default: `Euclidean(D)` with `D`
-            taken from the first point evaluated.
+        fn: the map for one point, `x -> w (d,)` with `x` of the space's point shape `S`
+            (`(D,)`, or `(n, n)` on `SPDMatrices(n)`, ...), written with `autograd.numpy`.
+            If it also broadcasts over leading batch axes (`x[..., i]`, `x[..., i, j]`,
+            `einsum("...ij")`), batches are evaluated in one call.
+        space: the manifold `M`, any geomstats manifold whose metric riemflow can turn
+            into Riemannian gradients: `Euclidean(D)` (or just the int `D`), an
+            `ImmersedSet` with its `PullbackMetric` (see
+            `riemflow.spaces.immersed_manifold`), intrinsic coordinates with a
+            `metric_matrix` or only an `inner_product` (`PoincareBall`,
+            `PoincareHalfSpace`), matrix manifolds (`Matrices`, `SPDMatrices` with any of
+            its metrics, `Stiefel`, `SpecialOrthogonal(n)`), submanifolds of a Euclidean or
+            Minkowski space (`Hypersphere`, the hyperboloid), and products of these
+            (`ProductManifold`, `NFoldManifold`). Default: `Euclidean(D)` with `D` taken
+            from the first point evaluated.
         name: label used in reports and errors.
-        domain: optional predicate `x -> bool` (may be vectorised `(B, D) -> (B,)`)
-            restricting `M` to an open subset, e.g. the positive orthant.
-        sampler: optional `(rng, n) -> (n, D)` drawing random points of the domain for the
-            checks; default uniform on `[-1, 1]^D` (Euclidean, intrinsic) or uniform on the
-            manifold (embedded), rejected outside `domain`.
+        domain: optional predicate `x -> bool` on points of shape `S` (may be vectorised
+            `(B, *S) -> (B,)`) restricting `M` to an open subset, e.g. the positive orthant.
+        sampler: optional `(rng, n) -> (n, *S)` drawing random points of the domain for the
+            checks; default uniform on `[-1, 1]^D` (Euclidean, intrinsic) or geomstats'
+            `random_point` (matrix and embedded manifolds), rejected outside `domain`.
         vectorized: whether `fn` broadcasts over a batch axis; `None` detects it.
         vjp: optional closed-form pullback of covectors, `(x, c) -> dG(x)^T c` for a
-            point `x: (D,)` and `c: (d,)` (or row-wise on batches `(B, D), (B, d)` when
-            `fn` is vectorized). The flows and descents then evaluate `G` and its pullback
-            without an autograd trace (the cost of a flow step at large `d`); all other
-            derivatives stay autograd's. It is compared with autograd's pullback on the
-            first points `G` is evaluated at, and refused (`InputError`) when they differ
-            by more than `vjp_rtol` (relative).
+            point `x: S` and `c: (d,)` (or row-wise on batches when `fn` is vectorized).
+            The flows and descents then evaluate `G` and its pullback without an autograd
+            trace (the cost of a flow step at large `d`); all other derivatives stay
+            autograd's. It is compared with autograd's pullback on the first points `G` is
+            evaluated at, and refused (`InputError`) when they differ by more than
+            `vjp_rtol` (relative).
         potential: optional closed form of the forward theorem (Concepts: the forward
             theorem): `x_init -> Legendre` (or `None` where the closed form does not
             apply), used by `riemflow.mirror_potential` instead of the numerical
             construction.
-        point_over: optional map `w (d,) -> x (D,)` giving the point of `M` over `w` (a
+        point_over: optional map `w (d,) -> x` giving the point of `M` over `w` (a
             section of `G`); parametrizations built by `riemflow.commuting_parametrization`
             have one, so flows on them can start from a `w0`.
         vjp_rtol: largest relative difference between `vjp` and autograd's pullback
             (default 1e-8: a correct closed form agrees to round-off, ~1e-15).
 
     Raises:
-        UnsupportedSpaceError: `space` is not a kind riemflow can do calculus on.
+        UnsupportedSpaceError: `space` is not a manifold riemflow can do calculus on; the
+            message names the geomstats method that is missing or fails (no
+            `space.metric`, an `inner_product` or `to_tangent` that raises, a complex or
+            pseudo-Riemannian space).
 
     Example:
         >>> import autograd.numpy as anp
@@ -174,7 +241,6 @@ class Parametrization:
             )
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "G")
-        self._map = _autodiff.PointwiseMap(fn, name=self.name, vectorized=vectorized)
         for argument, value, what in (
             ("vjp", vjp, "(x, c) -> dG(x)^T c"),
             ("potential", potential, "x_init -> Legendre"),
@@ -184,9 +250,6 @@ class Parametrization:
                 raise NotCallableError(
                     f"`{argument}` must be callable {what}; got {value!r}", argument=argument
                 )
-        self._vjp = vjp
-        self._vjp_rtol = as_positive(vjp_rtol, "vjp_rtol")
-        self._vjp_verified = vjp is None
         self._potential = potential
         self._point_over = point_over
         self._domain = domain
@@ -197,6 +260,10 @@ class Parametrization:
             self._lazy.geometry = make_geometry(
                 space, domain=domain, sampler=sampler or getattr(space, "sampler", None)
             )
+        flat_fn, self._vjp = _flat_maps(fn, vjp, self._lazy.geometry)
+        self._vjp_rtol = as_positive(vjp_rtol, "vjp_rtol")
+        self._vjp_verified = self._vjp is None
+        self._map = _autodiff.PointwiseMap(flat_fn, name=self.name, vectorized=vectorized)
 
     # -- structure ----------------------------------------------------------------------
     @property
@@ -216,8 +283,13 @@ class Parametrization:
         return self.geometry.space
 
     @property
+    def point_shape(self) -> tuple[int, ...]:
+        """`S`, the shape of a point of `M` (`(D,)` for vectors)."""
+        return self.geometry.point_shape
+
+    @property
     def input_dim(self) -> int:
-        """`D`, the number of coordinates of a point `x`."""
+        """`N = prod(S)`, the number of coordinates of a point (`D` for vectors)."""
         return self.geometry.point_dim
 
     @property
@@ -229,7 +301,7 @@ class Parametrization:
     def output_dim(self) -> int:
         """`d`, the dimension of `w = G(x)` (evaluates `G` once at a sample if unknown)."""
         if self._lazy.output_dim is None:
-            self(self.geometry.sample(np.random.default_rng(0), 1)[0])
+            self.values(self.geometry.sample(np.random.default_rng(0), 1))
         return self._lazy.output_dim
 
     def __repr__(self) -> str:
@@ -238,12 +310,12 @@ class Parametrization:
 
     # -- input handling -----------------------------------------------------------------
     def points(self, x, name: str = "x") -> tuple[np.ndarray, bool]:
-        """Validate points of `M`: `(D,)` or `(B, D)` as a finite `(B, D)` array.
+        """Validate points of `M`: `S` or `(B, *S)` as a finite flat `(B, N)` array.
 
         Fixes `D` (and the default space `Euclidean(D)`) on first use.
 
         Returns:
-            The `(B, D)` batch and whether `x` was a single point.
+            The flat `(B, N)` batch and whether `x` was a single point.
 
         Raises:
             ShapeError, NonFiniteError: `x` malformed.
@@ -254,21 +326,23 @@ class Parametrization:
             self._lazy.geometry = make_geometry(
                 first.shape[1], domain=self._domain, sampler=self._sampler
             )
-        xb, single = as_points(x, name, self.input_dim)
-        self.geometry.require_inside(xb, name, f"the domain of {self.name}")
+        xb, single = self.geometry.points(x, name)
+        self.geometry.require_inside(xb, name, self.name)
         if not self._vjp_verified:  # the closed-form vjp is compared once, on first points
             self._vjp_verified = True
             conditions.require_vjp(self, xb[:4], rtol=self._vjp_rtol)
         return xb, single
 
     def start_point(self, x0, name: str = "x0") -> np.ndarray:
-        """A validated start point `(D,)` of a flow or construction, where `G` is finite.
+        """A validated start point of a flow or construction, where `G` is finite, flat
+        `(N,)` (the point itself for vector points).
 
         Raises:
             ShapeError, NonFiniteError, DomainError: as `points`, or `G(x0)` not finite.
         """
-        known = self.input_dim if self._lazy.geometry is not None else None
-        xb, _ = self.points(as_point(x0, name, known), name)
+        if self._lazy.geometry is None:
+            self.points(as_point(x0, name), name)
+        xb, _ = self.points(self.geometry.one_point(x0, name), name)
         self.values(xb, name)
         return xb[0]
 
@@ -311,31 +385,32 @@ class Parametrization:
 
     # -- public evaluation --------------------------------------------------------------
     def __call__(self, x) -> np.ndarray:
-        """`G(x)`: `(d,)` for a point `(D,)`, `(B, d)` for a batch `(B, D)`.
+        """`G(x)`: `(d,)` for a point `S`, `(B, d)` for a batch `(B, *S)`.
 
         Raises:
             ShapeError, NonFiniteError: `x` malformed.
             DomainError: `x` outside the domain, or `G(x)` not finite.
         """
         xb, single = self.points(x)
-        return _unbatch(self.values(xb), single)
+        return self.geometry.shaped(self.values(xb), single)
 
     def jacobian(self, x) -> np.ndarray:
-        """Jacobian `dG(x)` in the coordinates of `x`: `(d, D)` or `(B, d, D)`.
+        """Jacobian `dG(x)` in the coordinates of `x`: `(d, *S)` or `(B, d, *S)`.
 
         Raises:
             NotDifferentiableError: autograd cannot differentiate `fn`.
         """
         xb, single = self._checked(x)
-        return _unbatch(self.traced.jacobian(xb), single)
+        return self.geometry.shaped(self.traced.jacobian(xb), single, 1)
 
     def gradient_fields(self, x) -> np.ndarray:
-        """Riemannian gradients `grad G_i(x)` as rows: `(d, D)` or `(B, d, D)`.
+        """Riemannian gradients `grad G_i(x)` as rows: `(d, *S)` or `(B, d, *S)`.
 
-        On an embedded manifold they are tangent vectors in ambient coordinates.
+        Tangent vectors for the manifold's own metric (in ambient coordinates on an
+        embedded manifold): `<grad G_i, v>_x = dG_i(x)[v]` for every tangent `v`.
         """
         xb, single = self._checked(x)
-        return _unbatch(self.traced.fields(xb), single)
+        return self.geometry.shaped(self.traced.fields(xb), single, 1)
 
     def kernel(self, x) -> np.ndarray:
         """Tangent kernel `K(x) = dG g^{-1} dG^T`: `(d, d)` or `(B, d, d)`.
@@ -344,20 +419,24 @@ class Parametrization:
         """
         xb, single = self._checked(x)
         kernel = np.asarray(self.traced.kernel(xb))
-        return _unbatch(0.5 * (kernel + np.swapaxes(kernel, 1, 2)), single)
+        return self.geometry.shaped(0.5 * (kernel + np.swapaxes(kernel, 1, 2)), single)
 
     def lie_brackets(self, x) -> np.ndarray:
-        """Lie brackets `[grad G_i, grad G_j](x)`: `(d, d, D)` or `(B, d, d, D)`.
+        """Lie brackets `[grad G_i, grad G_j](x)`: `(d, d, *S)` or `(B, d, d, *S)`.
 
         Antisymmetric in `(i, j)`; exact autograd derivatives (no finite differences).
+
+        Raises:
+            NotDifferentiableError: autograd cannot differentiate `fn` or the metric, or
+                the brackets are not finite at `x`.
         """
         xb, single = self._checked(x)
         terms, _ = self.traced.bracket_terms(xb)
-        return _unbatch(terms - np.swapaxes(terms, 1, 2), single)
+        return self.geometry.shaped(terms - np.swapaxes(terms, 1, 2), single, 1)
 
     # -- vector fields from covectors ---------------------------------------------------
     def covector_field(self, x, covector) -> tuple[np.ndarray, np.ndarray]:
-        """`(G(x), sum_i c_i grad G_i(x))` for covectors `c` on a validated batch `x: (B, D)`.
+        """`(G(x), sum_i c_i grad G_i(x))` for covectors `c` on a validated batch `x: (B, N)`.
 
         The vector field whose flow moves `w` along `-K c`: one pullback `dG(x)^T c`
         (the closed-form `vjp` when given, else one reverse pass through `G`), then
@@ -366,11 +445,11 @@ class Parametrization:
         arrays in and out).
 
         Args:
-            x: points `(B, D)` (validated by `points`).
+            x: flat points `(B, N)` (validated by `points`).
             covector: `(B, d)`, or a function `w (B, d) -> c (B, d)` of `w = G(x)`.
 
         Returns:
-            `w: (B, d)` and the field `(B, D)`.
+            `w: (B, d)` and the field `(B, N)`.
         """
         xb = np.asarray(x, dtype=np.float64)
         w, pull = self.pullback(xb)
@@ -393,120 +472,39 @@ class Parametrization:
         return None
 
     def loss_gradient(self, loss, x) -> np.ndarray:
-        """Riemannian gradient of `L o G` at `x`: `(D,)`.
+        """Riemannian gradient of `L o G` at `x`: `S`.
 
         `dG(x)^T grad L(G(x))` raised with the metric (or projected onto the tangent
         space): one reverse pass through the loss and one through `G`.
 
         Args:
             loss: `L: (d,) -> float`, autograd-differentiable.
-            x: a point `(D,)`.
+            x: a point `S`.
         """
-        xb, _ = self.points(as_point(x, "x"))
+        xb, _ = self.points(self.geometry.one_point(x, "x"))
 
         def gradient(w):
             return _autodiff.gradient(lambda z: loss(z[0]), w[:1], name="loss")[1]
 
-        return self.covector_field(xb, gradient)[1][0]
+        return self.geometry.shaped(self.covector_field(xb, gradient)[1], True, 1)
 
     def pullback(self, x, *, closed_form: bool = True):
-        """`(G(x), pull)` on a validated batch `x: (B, D)`: `G(x): (B, d)` and the pullback
-        of covectors `pull(c: (B, d)) = dG(x)^T c: (B, D)`, by the closed-form `vjp` when
+        """`(G(x), pull)` on a validated batch `x: (B, N)`: `G(x): (B, d)` and the pullback
+        of covectors `pull(c: (B, d)) = dG(x)^T c: (B, N)`, by the closed-form `vjp` when
         given (and `closed_form`), else by one reverse pass through `G`."""
         xb = np.asarray(x, dtype=np.float64)
         if self._vjp is None or not closed_form:
             w, pull = _autodiff.pullback(self._values, xb, name=self.name)
             return np.asarray(w, dtype=np.float64), pull
-        vjp, vectorized = self._vjp, self._map.vectorized
-
-        def pull(cotangent):
-            if vectorized:
-                return np.asarray(vjp(xb, cotangent), dtype=np.float64)
-            rows = zip(xb, cotangent, strict=True)
-            return np.stack([np.asarray(vjp(x, c), dtype=np.float64) for x, c in rows])
-
+        pull = _closed_form_pullback(self._vjp, self._map.vectorized, xb)
         return np.asarray(self._values(xb), dtype=np.float64), pull
-
-    def check_vjp(self, points=None, *, n_samples: int = 16, seed: int | None = 0) -> float:
-        """Largest relative difference between the closed-form `vjp` and autograd's.
-
-        Evaluated on `points` (default `n_samples` random points) with random
-        cotangents; returns `max |vjp - autograd| / max |autograd|` (0 without a `vjp`).
-        """
-        return conditions.check_vjp(self, points, n_samples=n_samples, seed=seed)
 
     # -- checks -------------------------------------------------------------------------
     def sample(self, n: int, *, seed: int | None = 0) -> np.ndarray:
-        """`n` random points of the domain (`sampler`, or the space's default): `(n, D)`."""
+        """`n` random points of the domain (`sampler`, or the space's default): `(n, *S)`."""
         n = as_positive_int(n, "n")
-        return self.geometry.sample(np.random.default_rng(seed), n)
-
-    def check_commuting(
-        self,
-        points=None,
-        *,
-        n_samples: int = 64,
-        rtol: float = 1e-8,
-        atol: float = 0.0,
-        seed: int | None = 0,
-    ) -> CommutingReport:
-        """Check that the gradient fields of `G` commute (Concepts: Lie brackets).
-
-        Args:
-            points: points `(B, D)` (or one `(D,)`) to check at; default `n_samples`
-                random points of the domain drawn with `seed`.
-            n_samples: number of random points when `points` is `None`.
-            rtol: relative tolerance on each bracket (see `CommutingReport`): `1e-8`
-                leaves room for the round-off of the two cancelling terms (observed
-                `< 1e-13` on the model zoo) while an honest non-commuting pair has
-                relative brackets of order 1 at generic points.
-            atol: absolute tolerance on the bracket norm, default 0 (scale-free test).
-            seed: seed of the random points.
-
-        Returns:
-            A `CommutingReport` with the largest relative and absolute brackets, the
-            worst pair and point.
-
-        Example:
-            >>> import riemflow as rf
-            >>> G, x0 = rf.models.diagonal_network(3, depth=2)
-            >>> G.check_commuting().passed
-            True
-        """
-        return conditions.check_commuting(
-            self, points, n_samples=n_samples, rtol=rtol, atol=atol, seed=seed
-        )
-
-    def check_regular(
-        self,
-        points=None,
-        *,
-        n_samples: int = 64,
-        rtol: float = 1e-8,
-        seed: int | None = 0,
-    ) -> RegularityReport:
-        """Check that `dG(x)` has rank `d` (so `K(x)` is positive definite).
-
-        Args:
-            points: points `(B, D)` (or one `(D,)`); default `n_samples` random points.
-            n_samples: number of random points when `points` is `None`.
-            rtol: `dG(x)` counts as rank-deficient when
-                `sigma_min(x) <= rtol * sigma_max(x)`; `1e-8` is about `sqrt(eps)`, the
-                accuracy to which `sigma_min` is resolved from the eigenvalues of `K`.
-            seed: seed of the random points.
-
-        Returns:
-            A `RegularityReport`.
-        """
-        return conditions.check_regular(self, points, n_samples=n_samples, rtol=rtol, seed=seed)
-
-    def require_commuting(self, points=None, **kwargs) -> CommutingReport:
-        """`check_commuting`, raising `NotCommutingError` (with the report) if it fails."""
-        return conditions.require_commuting(self, points, **kwargs)
-
-    def require_regular(self, points=None, **kwargs) -> RegularityReport:
-        """`check_regular`, raising `NotRegularError` (with the report) if it fails."""
-        return conditions.require_regular(self, points, **kwargs)
+        geometry = self.geometry
+        return geometry.shaped(geometry.sample(np.random.default_rng(seed), n), False, 1)
 
     # -- joint flow ---------------------------------------------------------------------
     def flow(
@@ -528,7 +526,7 @@ class Parametrization:
         is a second way to see a non-zero bracket.
 
         Args:
-            x: start point `(D,)`.
+            x: start point `S`.
             mu: flow times `(d,)`.
             sequential: compose the single-field flows instead of flowing their sum.
             rtol: `solve_ivp` relative tolerance (with `atol`, resolves `psi` to about
@@ -537,7 +535,8 @@ class Parametrization:
             method: `solve_ivp` method.
 
         Returns:
-            `psi(x; mu)`: `(D,)`.
+            `psi(x; mu)`: `S` (on a manifold embedded in `R^N`, retracted onto it wherever
+            the integrator drifted off by more than 1e-9).
 
         Raises:
             DivergenceError: the flow blows up before time 1 (`mu` outside the domain
@@ -547,16 +546,16 @@ class Parametrization:
         point = self.start_point(x, "x")
         mu = as_point(mu, "mu", self.output_dim)
         flow = sequential_flow if sequential else joint_flow
-        return flow(self, point, mu, rtol=rtol, atol=atol, method=method).x
+        end = flow(self, point, mu, rtol=rtol, atol=atol, method=method).x
+        return self.geometry.shaped(end, False, 1)
 
     def closed_form_potential(self, x_init):
-        """The closed-form mirror potential for `x_init`, or `None` (see `potential`)."""
-        if self._potential is None:
-            return None
-        return self._potential(np.asarray(x_init, dtype=np.float64))
+        """The closed-form potential for `x_init` (`S` or flat), or `None` (`potential`)."""
+        x_init = np.reshape(np.asarray(x_init, dtype=np.float64), self.point_shape)
+        return None if self._potential is None else self._potential(x_init)
 
     def point_over(self, w) -> np.ndarray:
-        """The point `x` of `M` over `w` (`G(x) = w`): `(D,)`.
+        """The point `x` of `M` over `w` (`G(x) = w`): `S`.
 
         Raises:
             InputError: this parametrization has no `point_over` map.

@@ -192,6 +192,9 @@ def sweep(
                     db.write(outcome)
                 results[outcome.key] = outcome
                 bar.update(1)
+        except KeyboardInterrupt as exc:  # what was saved, for the caller to report
+            exc.riemflow_saved = (len(results), len(tasks), None if store is None else str(store))
+            raise
         finally:
             bar.close()
 
@@ -501,23 +504,44 @@ def _open_store(store, fn, seed: int):
             f"`store` {str(path)!r}: directory {str(path.parent)!r} does not exist",
             argument="store",
         )
-    import fcntl
-
     lock_path = path.with_name(path.name + ".lock")
-    lock = open(lock_path, "a")
+    lock = _acquire(lock_path, path)
     try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StoreBusyError(
-                f"`store` {str(path)!r} is in use by another sweep (lock {str(lock_path)!r}); "
-                "wait for it to finish or use another store",
-                store=str(path),
-            ) from None
         db = _Store(path, fn, seed)
         try:
             yield db
         finally:
             db.close()
     finally:
+        # removed while still held, so a sweep that opened the old file re-checks and
+        # retries on a new one (see `_acquire`); the lock dies with the process anyway
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
         lock.close()
+
+
+def _acquire(lock_path: Path, path: Path):
+    """An exclusive `fcntl` lock on `lock_path`, or `StoreBusyError`. A lock file can be
+    removed by the sweep holding it when it ends; a lock taken on a removed file is
+    released and taken again on the current one."""
+    import fcntl
+
+    for _ in range(100):
+        lock = open(lock_path, "a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise StoreBusyError(
+                f"`store` {str(path)!r} is in use by another sweep (lock {str(lock_path)!r}); "
+                "wait for it to finish or use another store",
+                store=str(path),
+            ) from None
+        try:
+            current = os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(lock.fileno()).st_ino:
+            return lock
+        lock.close()  # the file was removed by the sweep that held it: take the new one
+    raise StoreBusyError(f"could not lock {str(lock_path)!r}", store=str(path))

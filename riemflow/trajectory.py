@@ -19,13 +19,19 @@ class Trajectory:
         t: times `(T,)` (for a descent with step `lr`, `t_k = k * lr`).
         w: model parameters `w(t)`: `(T, d)`.
         loss: loss values `L(w(t))` (at time `t` for a time-dependent loss): `(T,)`.
-        x: points on the manifold (gradient side) `(T, D)`, else `None`.
+        x: points on the manifold (gradient side) `(T, *S)` with `S` the space's point
+            shape (`(T, D)` for vector points), else `None`.
         mu: dual variables (mirror side) `(T, d)`, else `None`.
-        constraint_drift: largest Euclidean distance of `x(t)` from the manifold (0 on
-            open sets; for an embedded manifold, how well the flow stayed on it).
+        constraint_drift: largest Euclidean distance from the manifold of the states the
+            integrator (or the descent's update rule) produced, measured at the recorded
+            times before any retraction (0 on open sets; for an embedded manifold, how well
+            the method stayed on it).
         method: the integrator or update rule used.
         n_evaluations: number of gradient evaluations spent.
         message: the solver's closing message.
+        n_retractions: how many times the state was retracted onto the manifold because
+            its drift exceeded the method's `retract_tol` (the recorded `x` are then within
+            `retract_tol` of the manifold).
     """
 
     t: np.ndarray
@@ -37,6 +43,7 @@ class Trajectory:
     method: str = ""
     n_evaluations: int = 0
     message: str = ""
+    n_retractions: int = 0
 
     def __post_init__(self):
         for name in ("t", "w", "loss", "x", "mu"):

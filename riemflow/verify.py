@@ -117,7 +117,7 @@ def verify_equivalence(
             are time-dependent losses).
         t_span: `(t0, t1)`.
         parametrization: `G` (or the converse's `P`).
-        x0: initialization on the manifold `(D,)`.
+        x0: initialization on the manifold, of the space's point shape.
         legendre: the potential to compare with (default `mirror_potential(G, x0)`).
         w0: the start `(d,)` when `x0` is not given (converse direction).
         t_eval: times to compare at; default `n_times` equispaced times.
@@ -264,7 +264,7 @@ def loop_test(
 
     Args:
         G: the parametrization.
-        x_init: start `(D,)`.
+        x_init: start, of the space's point shape.
         pair: `(i, j)`; default the pair with the largest bracket at `x_init`.
         tau: leg duration (small: the displacement is `O(tau^2)`, the prediction
             `O(tau^3)`-accurate).
@@ -287,12 +287,12 @@ def loop_test(
         )
     tau = as_positive(tau, "tau")
     tol = as_positive(tol, "tol")
-    x = G.start_point(x_init, "x_init")
+    x = G.geometry.unflatten(G.start_point(x_init, "x_init"))  # the point shape
     w_start = np.asarray(G(x), dtype=np.float64)
     d = w_start.size
     if d < 2:
         raise InputError("a loop needs d >= 2 outputs", argument="G")
-    brackets = np.asarray(G.lie_brackets(x))
+    brackets = np.asarray(G.lie_brackets(x)).reshape(d, d, -1)
     if pair is None:
         norms = np.linalg.norm(brackets, axis=-1)
         i, j = np.unravel_index(int(np.argmax(np.triu(norms, 1))), norms.shape)
@@ -311,7 +311,7 @@ def loop_test(
     K = np.asarray(G.kernel(x))
     leg_length = tau * (np.linalg.norm(K[:, i]) + np.linalg.norm(K[:, j]))
     relative = float(np.linalg.norm(displacement) / max(leg_length, 1e-300))
-    predicted = tau**2 * (np.asarray(G.jacobian(x)) @ brackets[i, j])
+    predicted = tau**2 * (np.asarray(G.jacobian(x)).reshape(d, -1) @ brackets[i, j])
     size = float(np.linalg.norm(predicted))
     error = float(np.linalg.norm(displacement - predicted) / size) if size > 0 else np.inf
     return LoopReport(
@@ -377,7 +377,7 @@ def discretization_gap(
 
     Args:
         G: the parametrization.
-        x_init: initialization `(D,)`.
+        x_init: initialization, of the space's point shape.
         loss: `L: (d,) -> float`.
         lrs: step sizes (at least 2).
         horizon: time covered by every run.

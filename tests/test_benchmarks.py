@@ -27,6 +27,16 @@ EXPECTED = {
     ("4", "mirror_potential grad R"),
     ("4", "mirror_potential hess R"),
     ("5", "commuting_parametrization"),
+    ("6", "A1 product L=3: mirror_potential + implicit_bias"),
+    ("6", "A2 product L=3: one R"),
+    ("6", "A2 product L=3: one grad R"),
+    ("6", "A2 product L=3: one hess R"),
+    ("6", "A3 product L=3: mirror_flow to t=1000"),
+    ("6", "B u^3+u-v^3-v: mirror_potential + implicit_bias"),
+    ("6", "C M (u^3+u-v^3-v): mirror_potential + implicit_bias"),
+    ("6", "D no structure: one grad conjugate"),
+    ("6", "D no structure: one grad"),
+    ("6", "E switching loss (declared) vs fixed loss: mirror_flow"),
 }
 
 

@@ -56,14 +56,15 @@ def test_closed_forms_are_legendre(name):
 
 
 def test_product_form_depth3_against_per_coordinate_ode():
-    """`u1 u2 u3 - v1 v2 v3` with general init has no elementary closed form: compare the
-    numerical `grad R*` with each coordinate's own 6-variable flow, integrated separately."""
+    """`u1 u2 u3 - v1 v2 v3` with general init: compare the closed form's `grad R*`
+    (`potentials.product_network`, no elementary formula) with each coordinate's own
+    6-variable flow, integrated separately."""
     rng = np.random.default_rng(5)
     d = 2
     layers = [rng.uniform(0.4, 1.2, d) * rng.choice([-1, 1], d) for _ in range(6)]
     G, x0 = rf.models.diagonal_network(d, 3, form="product", init=layers)
     R = rf.mirror_potential(G, x0)
-    assert R.name.startswith("numerical")
+    assert R.name.startswith("signed product network potential")
     mu = np.array([0.15, -0.2])
     w = R.grad_conjugate(mu)
     for i in range(d):

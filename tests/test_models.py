@@ -129,6 +129,10 @@ def test_unsigned_variants_commute_with_closed_form_jacobians():
         lambda: rf.models.diagonal_network(3, 3, init=(np.array([0.5, -1.0, 2.0]), -0.7)),
         lambda: rf.models.diagonal_network(3, 2.5, alpha=0.8, signed=False),
         lambda: rf.models.diagonal_network(3, 1),
+        lambda: rf.models.diagonal_network(3, 3, form="product", init=np.linspace(-1, 1.3, 18)),
+        lambda: rf.models.diagonal_network(
+            3, 4, form="product", signed=False, init=np.linspace(0.4, 1.6, 12)
+        ),
         lambda: rf.models.linear(np.array([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]])),
     ],
 )

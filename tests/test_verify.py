@@ -131,9 +131,10 @@ def test_implicit_bias_is_the_limit_of_long_gradient_flows(name, positive):
 
 
 def test_implicit_bias_of_a_numerical_potential_against_flow():
-    """Depth-3 products with general init: no closed form, the potential is numerical."""
+    """Depth-3 products with general init, with the numerical potential (not the model's
+    closed form)."""
     G, x0 = rf.models.diagonal_network(2, 3, form="product", init=[0.5, 0.8, 1.1, 0.7, 0.6, 0.9])
-    R = rf.mirror_potential(G, x0)
+    R = rf.mirror_potential(G, x0, closed_form=False)
     assert R.name.startswith("numerical")
     X, y = np.array([[1.0, -0.5]]), np.array([0.3])
     w_star = rf.implicit_bias(R, X, y, G(x0))

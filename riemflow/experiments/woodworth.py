@@ -801,6 +801,7 @@ def compare(df):
                 float(min(np.diff(np.log(where)))),
                 "> 0",
                 bool(np.all(np.diff(where) > 0)),
+                quantity="smallest log ratio of successive transition alphas",
             )
         except InputError as exc:
             claim("transition alpha grows with depth", "increasing", float("nan"), "> 0", False)
@@ -829,6 +830,7 @@ def compare(df):
             v,
             tol["paper_vs_riemflow"],
             len(ok) > 0 and v <= tol["paper_vs_riemflow"],
+            complete=len(failed) == 0,
         )
     pot = df[df["method"] == "potential_check"]
     if len(pot):

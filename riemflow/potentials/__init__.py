@@ -1,9 +1,9 @@
 """Named Legendre functions with closed-form gradients, Hessians and inverse mirror maps.
 
 Three modules: `elementary` (Euclidean, entropies, barriers, norms, log det, log ball),
-`networks` (diagonal networks from any initialization), `deep_product` (deep products of
-layers); commuting quadratic families are in `quadratic`. Every name is importable from
-`riemflow.potentials` directly.
+`networks` (diagonal networks from any initialization), `deep_product` (products of
+layers, signed or not, of any depth: `product_network`); commuting quadratic families are
+in `quadratic`. Every name is importable from `riemflow.potentials` directly.
 
 Every formula here is written with `autograd.numpy`, broadcasts over a leading batch axis,
 and is stable at extreme parameters (log-domain evaluation where values would overflow,
@@ -19,6 +19,7 @@ rewritten differences where they would cancel). Constants are chosen so that
 | `diagonal_network` | depth-`L` network potential | `R^d` | closed form; `grad R` by root solve |
 | `power_network` | `u^L - v^L` from any `(u0, v0)` | an interval per coordinate | as above |
 | `exponential_pair` | depth-2 models, any init | interval | `a e^{k mu} - b e^{-k mu}` |
+| `product_network` | `u_1...u_L - v_1...v_L`, any init | `R^d` (or half-lines) | scalar solves |
 | `log_barrier` | `-sum log w` (Burg) | `w > 0` | `-1 / mu` |
 | `p_norm` | `sum |w|^p / p` | `R^d` | `sign(mu) |mu|^{q-1}` |
 | `log_det` | `-log det P` | SPD matrices | `-M(mu)^{-1}` |
@@ -27,7 +28,7 @@ rewritten differences where they would cancel). Constants are chosen so that
 
 from __future__ import annotations
 
-from .deep_product import DeepInit, deep_product
+from .deep_product import DeepInit, SignedDeepInit, deep_product, product_network
 from .elementary import (
     log_ball,
     log_barrier,
@@ -58,6 +59,8 @@ __all__ = [
     "product_pair",
     "deep_product",
     "DeepInit",
+    "product_network",
+    "SignedDeepInit",
     "commuting_quadratic",
     "single_neuron",
     "log_barrier",

@@ -1,4 +1,5 @@
-"""The mirror potential of a deep product network `theta = u_1 * ... * u_L` (any init).
+"""The mirror potential of a product network `theta = u_1 * ... * u_L` (any init), and of
+the signed network `u_1 * ... * u_L - v_1 * ... * v_L'` (`product_network`).
 
 Labarriere, Molinari, Rosasco, Villa, Vega (2024) show that gradient flow on the layers of
 `theta = u_1 * ... * u_L` (element-wise, `L >= 2` layers, a *general* initialization:
@@ -27,6 +28,13 @@ $L \\ge 3$ the range of $\nabla Q$ is bounded on the side(s) where $v$ is unboun
 $Q^*(\\mu) = \\sum_i (v_i^2 - v_{0,i}^2)/2$. Balanced initialization $|u_j(0)| = a$:
 $Q = L \\cdot$ `potentials.power_network(a, depth=L)`.
 
+**The signed network** (`SignedDeepInit`, `product_network`). The `u` and `v` layers are
+disjoint variables, so the joint flow with covector $\\mu$ moves the `u` layers along the
+flow of their product's field for time $\\mu$ and the `v` layers for time $-\\mu$:
+$\\nabla R^*(\\mu) = \\nabla R_u^*(\\mu) - \\nabla R_v^*(-\\mu)$,
+$R^*(\\mu) = R_u^*(\\mu) + R_v^*(-\\mu)$ with the unsigned conjugates above, and
+$\\nabla R$ is one increasing scalar root per coordinate.
+
 **Numerics.** $v(\theta)$: Newton on $s = \\log|v|$ for the convex increasing
 $\\log|\theta| = s + \frac12\\sum_k \\log(e^{2s} + \\delta_k)$, started from an upper bound
 of the root (monotone convergence). The primitive: in $s$ the integrand $e^{s}/P(e^s)$ is
@@ -48,8 +56,17 @@ from .._validation import as_float_array, check_finite
 from ..domains import Box
 from ..errors import DomainError, InputError, NotRegularError, ShapeError
 from ..legendre import Legendre
+from .networks import product_pair
 
-__all__ = ["DeepInit", "deep_product", "mirror_map", "inverse_mirror_map", "mirror_hessian"]
+__all__ = [
+    "DeepInit",
+    "deep_product",
+    "mirror_map",
+    "inverse_mirror_map",
+    "mirror_hessian",
+    "SignedDeepInit",
+    "product_network",
+]
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(16)
 _PANEL = 1.0  # widest quadrature panel in s = log|w|: analytic strip |Im s| < pi/2
@@ -352,8 +369,10 @@ class DeepInit:
             )
         return origin
 
-    def _solve(self, target, idx):
-        """`s` with `A(s) = target` (bracketed Newton, bisection fallback)."""
+    def _solve(self, target, idx, start=None):
+        """`s` with `A(s) = target` (bracketed Newton, bisection fallback), started from
+        `start` where it is given and finite (the caller's previous solution: an outer
+        solve passes its own last iterate, so no state is kept here)."""
         m = self.ties[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
             floor = np.where(m == 0, np.log(target) + self._log_c[idx], -np.inf)
@@ -362,6 +381,8 @@ class DeepInit:
         s = np.where(
             m == 0, np.minimum(np.maximum(floor, self._a[idx]), self._b[idx]), self.s0[idx]
         )
+        if start is not None:
+            s = np.where(np.isfinite(start), start, s)
         grow = np.ones_like(s)
         previous = np.full_like(s, np.inf)
         finished = np.zeros(s.shape, dtype=bool)
@@ -403,7 +424,7 @@ class DeepInit:
         mu = self._points(mu, "mu")
         return self._theta_of_v(self._v_of_mu(mu, origin=self._origin(origin)))
 
-    def _v_of_mu(self, mu, *, origin: str = "init"):
+    def _v_of_mu(self, mu, *, origin: str = "init", start=None):
         idx = np.broadcast_to(np.arange(self.dim), mu.shape)
         free = self.ties[idx] == 0
         shift = self._sigma * self._A0 if origin == "init" else 0.0
@@ -414,7 +435,10 @@ class DeepInit:
         zero = free & (tau == 0)
         dummy = np.where(free, np.minimum(1.0, 0.5 * self._A_inf[idx]), 0.0)  # solvable
         target_ok = np.where(valid & ~zero, target, dummy)
-        s = self._solve(target_ok, idx)
+        if start is not None:  # a previous smallest layer v: its log|v|
+            with np.errstate(divide="ignore", invalid="ignore"):
+                start = np.log(np.abs(np.broadcast_to(start, mu.shape)))
+        s = self._solve(target_ok, idx, start)
         with np.errstate(under="ignore", over="ignore"):
             v = vsign * np.exp(s)
         return np.where(valid, np.where(zero, 0.0, v), np.nan)
@@ -636,5 +660,342 @@ def deep_product(layers0, *, name: str | None = None) -> Legendre:
         conjugate=conjugate,
         hessian_conjugate=lambda mu: diagonal(kernel_of_v(v_of_mu(mu))),
         name=name or f"deep diagonal network potential (L={init.depth}, general init)",
+        check_derivatives=False,
+    )
+
+
+# -- the signed network u_1 ... u_L - v_1 ... v_L' ----------------------------------------------
+class _Half:
+    """One unsigned product network of the signed model, per coordinate, with the
+    coordinates where it is frozen (two zero layers: its product stays 0 and its kernel
+    vanishes) masked out."""
+
+    def __init__(self, layers):
+        U = np.array(layers, dtype=np.float64)
+        self.frozen = np.sum(U == 0.0, axis=0) >= 2
+        if np.any(self.frozen):  # a regular stand-in; its terms are masked everywhere
+            U[:, self.frozen] = 1.0 + np.arange(U.shape[0])[:, None]
+        self.init = DeepInit(U)
+        lo, hi = self.init.dual_range()
+        self.mu_lo = np.where(self.frozen, -np.inf, lo)
+        self.mu_hi = np.where(self.frozen, np.inf, hi)
+        box = self.init.domain()
+        self.theta_lo = np.where(self.frozen, 0.0, box.lower)
+        self.theta_hi = np.where(self.frozen, 0.0, box.upper)
+        self.v0 = self.init.v0
+
+    def v_of_mu(self, mu, start=None):
+        """The smallest layer `v(mu)`, NaN outside the dual interval; `start` a previous
+        `v` to start the scalar solves from."""
+        mu = np.asarray(np.where(self.frozen, 0.0, mu), dtype=np.float64)
+        return self.init._v_of_mu(mu, start=start)
+
+    def theta(self, v):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.where(self.frozen, 0.0, self.init._theta_of_v(v))
+
+    def _q(self, v):
+        q = v[..., None, :] ** 2 + self.init.deltas
+        return q, np.where(q > 0, q, 1.0)
+
+    def kernel(self, v):
+        """`K = P(v)^2 (1 + sum_k v^2 / (v^2 + delta_k))`; 0 where frozen."""
+        q, safe = self._q(v)
+        with np.errstate(over="ignore", invalid="ignore"):
+            ratio = np.sum(np.where(q > 0, v[..., None, :] ** 2 / safe, 0.0), axis=-2)
+            K = np.prod(q, axis=-2) * (1.0 + ratio)
+        return np.where(self.frozen, 0.0, K)
+
+    def kernel_slope(self, v):
+        """`dK/dmu = K'(v) dv/dmu` with `dv/dmu = S P(v)`; 0 where frozen."""
+        q, safe = self._q(v)
+        with np.errstate(over="ignore", invalid="ignore"):
+            P2 = np.prod(q, axis=-2)
+            r = np.sum(np.where(q > 0, v[..., None, :] ** 2 / safe, 0.0), axis=-2)
+            dP2 = P2 * np.sum(np.where(q > 0, 2.0 * v[..., None, :] / safe, 0.0), axis=-2)
+            dr = np.sum(
+                np.where(q > 0, 2.0 * v[..., None, :] * self.init.deltas / safe**2, 0.0), axis=-2
+            )
+            out = (dP2 * (1.0 + r) + P2 * dr) * self.init.sign * np.sqrt(P2)
+        return np.where(self.frozen, 0.0, out)
+
+    def half_square(self, v):
+        """`(v^2 - v0^2) / 2`, this network's part of `R*`; 0 where frozen."""
+        return np.where(self.frozen, 0.0, 0.5 * (v - self.v0) * (v + self.v0))
+
+
+class SignedDeepInit:
+    """The per-coordinate maps of the signed product network
+    $w = u_1 \\cdots u_L - v_1 \\cdots v_{L'}$ from a general initialization.
+
+    The joint flow with covector $\\mu$ moves the `u` layers along the flow of $P_u$'s field
+    for time $\\mu$ and the `v` layers along $P_v$'s for time $-\\mu$, independently
+    (disjoint variables, Euclidean metric). With $R_u$, $R_v$ the unsigned potentials
+    (`deep_product`),
+
+    $$\\nabla R^*(\\mu) = \\nabla R_u^*(\\mu) - \\nabla R_v^*(-\\mu), \\quad
+    R^*(\\mu) = R_u^*(\\mu) + R_v^*(-\\mu), \\quad
+    \\nabla^2 R^*(\\mu) = K_u(\\mu) + K_v(-\\mu)$$
+
+    on $\\operatorname{dom} R^* = \\operatorname{dom} R_u^* \\cap (-\\operatorname{dom} R_v^*)$
+    (bounded for depth $\\ge 3$: the flow blows up in finite time). $\\nabla R(w)$ is the root
+    of the increasing scalar $\\nabla R^*(\\mu) - w$ per coordinate. A coordinate where one
+    network has two zero layers keeps only the other network's terms.
+
+    Args:
+        layers_u: initial `u` layers `(L, d)`, `L >= 2`.
+        layers_v: initial `v` layers `(L', d)`, `L' >= 2`.
+
+    Attributes:
+        dim: `d`.
+        w0: $w(0)$ `(d,)`.
+        mu_lo: the lower end of the dual interval per coordinate.
+        mu_hi: its upper end.
+        w_lo: the lower end of the domain of $R$ per coordinate (the range of
+            $\\nabla R^*$): $-\\infty$ unless both networks are tied at their smallest layer
+            with opposite orientations (a half-line).
+        w_hi: its upper end.
+
+    Raises:
+        ShapeError, NonFiniteError: malformed layers.
+        NotRegularError: a coordinate where both networks have two zero layers (`w` is
+            constant along every flow there).
+
+    Example:
+        >>> import numpy as np
+        >>> from riemflow.potentials.deep_product import SignedDeepInit
+        >>> S = SignedDeepInit(np.array([[0.5], [1.0], [-0.8]]), np.array([[0.3], [0.9], [1.2]]))
+        >>> S.w0.round(6).tolist(), bool(S.mu_lo[0] < 0 < S.mu_hi[0])
+        ([-0.724], True)
+    """
+
+    def __init__(self, layers_u, layers_v):
+        U = check_finite(as_float_array(layers_u, "layers_u"), "layers_u")
+        V = check_finite(as_float_array(layers_v, "layers_v"), "layers_v")
+        for name, arr in (("layers_u", U), ("layers_v", V)):
+            if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 1:
+                raise ShapeError(
+                    f"`{name}` must be an (L, d) array with L >= 2 layers; got shape {arr.shape}",
+                    argument=name,
+                )
+        if U.shape[1] != V.shape[1]:
+            raise ShapeError(
+                f"`layers_u` and `layers_v` must have the same number d of coordinates; got "
+                f"{U.shape[1]} and {V.shape[1]}",
+                argument="layers_v",
+            )
+        self.dim = U.shape[1]
+        self.a, self.b = _Half(U), _Half(V)
+        both = self.a.frozen & self.b.frozen
+        if np.any(both):
+            raise NotRegularError(
+                f"coordinate {int(np.argmax(both))}: both networks have two zero layers, so w "
+                "stays constant along every flow there (dG has rank < d)"
+            )
+        self.mu_lo = np.maximum(self.a.mu_lo, -self.b.mu_hi)
+        self.mu_hi = np.minimum(self.a.mu_hi, -self.b.mu_lo)
+        self.w0 = np.where(self.a.frozen, 0.0, np.prod(U, axis=0)) - np.where(
+            self.b.frozen, 0.0, np.prod(V, axis=0)
+        )
+        self.w_lo = self._end(self.mu_lo, lower=True)
+        self.w_hi = self._end(self.mu_hi, lower=False)
+
+    def _end(self, m, lower: bool):
+        """The limit of `grad R*` at an end `m` of the dual interval."""
+        a, b = self.a, self.b
+        a_end = m == (a.mu_lo if lower else a.mu_hi)
+        b_end = -m == (b.mu_hi if lower else b.mu_lo)
+        mm = np.where(np.isfinite(m), m, 0.0)
+        with np.errstate(all="ignore"):
+            ta = a.theta(a.v_of_mu(np.where(a_end, 0.0, mm)))
+            tb = b.theta(b.v_of_mu(np.where(b_end, 0.0, -mm)))
+        ta = np.where(a_end, a.theta_lo if lower else a.theta_hi, ta)
+        tb = np.where(b_end, b.theta_hi if lower else b.theta_lo, tb)
+        return np.where(a.frozen, 0.0, ta) - np.where(b.frozen, 0.0, tb)
+
+    # -- the conjugate side ---------------------------------------------------------------
+    def layers_of_mu(self, mu, start=None):
+        """The smallest layers `(v_u(mu), v_v(-mu))`, NaN outside the dual interval;
+        `start` a previous pair to start the scalar solves from."""
+        mu = np.asarray(mu, dtype=np.float64)
+        inside = (mu > self.mu_lo) & (mu < self.mu_hi)
+        safe = np.where(inside, mu, 0.0)
+        sa, sb = (None, None) if start is None else start
+        va, vb = self.a.v_of_mu(safe, sa), self.b.v_of_mu(-safe, sb)
+        return np.where(inside, va, np.nan), np.where(inside, vb, np.nan)
+
+    def grad_conjugate(self, mu):
+        """$\\nabla R^*(\\mu)$ per coordinate, NaN outside the dual interval."""
+        va, vb = self.layers_of_mu(mu)
+        return self.a.theta(va) - self.b.theta(vb)
+
+    def conjugate_terms(self, mu):
+        """The terms of $R^*(\\mu)$ per coordinate."""
+        va, vb = self.layers_of_mu(mu)
+        return self.a.half_square(va) + self.b.half_square(vb)
+
+    def kernel(self, mu):
+        """$\\nabla^2 R^*(\\mu)$ per coordinate: $K_u(\\mu) + K_v(-\\mu)$."""
+        va, vb = self.layers_of_mu(mu)
+        return self.a.kernel(va) + self.b.kernel(vb)
+
+    def kernel_slope(self, mu):
+        """The third derivative of $R^*$ per coordinate."""
+        va, vb = self.layers_of_mu(mu)
+        return self.a.kernel_slope(va) - self.b.kernel_slope(vb)
+
+    # -- the primal side ------------------------------------------------------------------
+    def mirror_map(self, w, *, max_iter: int = 200):
+        """$\\nabla R(w)$: the $\\mu$ with $\\nabla R^*(\\mu) = w$ per coordinate, NaN
+        outside the domain.
+
+        Bracketed Newton on the increasing $h(\\mu) = \\nabla R^*(\\mu) - w$ (slope
+        $K_u + K_v > 0$) from $\\mu = 0$; bisection where a Newton step leaves the bracket,
+        infinite bracket ends found by doubling outward. The inner scalar solves start from
+        the previous iterate's layers.
+        """
+        w = np.asarray(w, dtype=np.float64)
+        shape = w.shape
+        inside = (w > self.w_lo) & (w < self.w_hi)
+        lo = np.broadcast_to(self.mu_lo, shape).copy()
+        hi = np.broadcast_to(self.mu_hi, shape).copy()
+        mu = np.where(
+            (lo < 0) & (hi > 0), 0.0, np.where(np.isfinite(lo + hi), 0.5 * (lo + hi), 0.0)
+        )
+        done = ~inside
+        outward = np.ones(shape)
+        layers = None
+        with np.errstate(all="ignore"):
+            for _ in range(max_iter):
+                va, vb = layers = self.layers_of_mu(mu, layers)
+                ta, tb = self.a.theta(va), self.b.theta(vb)
+                f = ta - tb - w
+                slope = self.a.kernel(va) + self.b.kernel(vb)
+                bad = ~np.isfinite(f)
+                lo = np.where(~bad & (f < 0), np.maximum(lo, mu), lo)
+                hi = np.where(~bad & (f > 0), np.minimum(hi, mu), hi)
+                newton = mu - f / slope
+                ok = ~bad & np.isfinite(newton) & (newton > lo) & (newton < hi)
+                both = np.isfinite(lo) & np.isfinite(hi)
+                fallback = np.where(
+                    both,
+                    0.5 * (lo + hi),
+                    np.where(np.isfinite(lo), lo + outward, hi - outward),
+                )
+                outward = np.where(ok | both, outward, 2.0 * outward)
+                new = np.where(ok, newton, fallback)
+                size = np.maximum(np.abs(new), 1e-300)
+                step = np.abs(new - mu)
+                scale = np.abs(ta) + np.abs(tb) + np.abs(w)
+                # quadratic convergence: a step of 1e-9 leaves an error ~1e-18
+                converged = ok & (
+                    (step <= 4 * _EPS * size)
+                    | (np.abs(f) <= 2 * _EPS * scale)
+                    | ((step <= 1e-9 * size) & (np.abs(f) <= 1e-8 * scale))
+                )
+                converged |= (hi - lo) <= 4 * _EPS * np.maximum(np.abs(lo), np.abs(hi))
+                mu = np.where(done, mu, new)
+                done = done | converged
+                if np.all(done):
+                    break
+        return np.where(inside, mu, np.nan)
+
+
+def product_network(layers_u, layers_v=None, *, name: str | None = None) -> Legendre:
+    """The mirror potential of the product network $w = u_1 \\cdots u_L - v_1 \\cdots v_{L'}$
+    (or $w = u_1 \\cdots u_L$ without `layers_v`) from any initialization.
+
+    Dispatches on depth: two layers on each side to `product_pair` (an exponential pair),
+    the unsigned network to `deep_product` (Labarriere et al.), and the signed network of
+    any depths to the combination of `SignedDeepInit`. Normalized like the forward
+    construction: $R(w_0) = 0$, $\\nabla R(w_0) = 0$. For the signed network $\\nabla R^*$,
+    $R^*$ and $\\nabla^2 R^*$ are closed forms up to the unsigned networks' scalar solves,
+    $\\nabla R$ is one monotone scalar root solve per coordinate (an autograd primitive with
+    derivative $\\nabla^2 R = 1 / (K_u + K_v)$, so third derivatives and curvature are
+    exact).
+
+    Args:
+        layers_u: initial `u` layers `(L, d)`, `L >= 2`.
+        layers_v: initial `v` layers `(L', d)`, `L' >= 2`, or `None` (unsigned).
+        name: label.
+
+    Returns:
+        A `Legendre` on the range of $\\nabla R^*$ (a `Box`).
+
+    Raises:
+        ShapeError, NonFiniteError: malformed layers.
+        NotRegularError: a coordinate where the model is not regular (two zero layers in
+            both networks, or in the only one).
+
+    Example:
+        >>> import numpy as np
+        >>> from riemflow.potentials import product_network
+        >>> U = np.array([[0.5, -1.0], [1.5, 0.4], [-0.8, 2.0]])
+        >>> V = np.array([[0.3, 0.6], [0.9, 1.1], [1.2, 0.7]])
+        >>> R = product_network(U, V)
+        >>> w0 = np.prod(U, axis=0) - np.prod(V, axis=0)
+        >>> bool(abs(R(w0)) < 1e-15 and np.abs(R.grad(w0)).max() < 1e-15)
+        True
+    """
+    U = check_finite(as_float_array(layers_u, "layers_u"), "layers_u")
+    if layers_v is None:
+        if U.ndim == 2 and U.shape[0] == 2:
+            return product_pair(U[0], U[1])
+        return deep_product(U, name=name)
+    V = check_finite(as_float_array(layers_v, "layers_v"), "layers_v")
+    if U.ndim == 2 and V.ndim == 2 and U.shape[0] == V.shape[0] == 2 and U.shape[1:] == V.shape[1:]:
+        return product_pair(U[0], U[1], V[0], V[1])
+    S = SignedDeepInit(U, V)
+    d = S.dim
+
+    def plain(x):
+        return np.asarray(x, dtype=np.float64)
+
+    @primitive
+    def mirror_map(w):
+        return S.mirror_map(plain(w))
+
+    @primitive
+    def kernel(mu):
+        return S.kernel(plain(mu))
+
+    @primitive
+    def grad_conjugate(mu):
+        return S.grad_conjugate(plain(mu))
+
+    @primitive
+    def conjugate_terms(mu):
+        return S.conjugate_terms(plain(mu))
+
+    defvjp(mirror_map, lambda ans, w: lambda g: g / kernel(ans))
+    defjvp(mirror_map, lambda g, ans, w: g / kernel(ans))
+    defvjp(kernel, lambda ans, mu: lambda g: g * S.kernel_slope(plain(mu)))
+    defjvp(kernel, lambda g, ans, mu: g * S.kernel_slope(plain(mu)))
+    defvjp(grad_conjugate, lambda ans, mu: lambda g: g * kernel(mu))
+    defjvp(grad_conjugate, lambda g, ans, mu: g * kernel(mu))
+    defvjp(conjugate_terms, lambda ans, mu: lambda g: g * grad_conjugate(mu))
+    defjvp(conjugate_terms, lambda g, ans, mu: g * grad_conjugate(mu))
+
+    def diagonal(values):
+        return values[..., :, None] * np.eye(d)
+
+    def conjugate(mu):
+        return anp.sum(conjugate_terms(mu), axis=-1)
+
+    def value(w):
+        mu = mirror_map(w)
+        return anp.sum(mu * w, axis=-1) - conjugate(mu)
+
+    depths = f"L={U.shape[0]}" + (f", L'={V.shape[0]}" if V.shape[0] != U.shape[0] else "")
+    return Legendre(
+        value,
+        d,
+        domain=Box(S.w_lo, S.w_hi),
+        grad=mirror_map,
+        hessian=lambda w: diagonal(1.0 / kernel(mirror_map(w))),
+        grad_conjugate=grad_conjugate,
+        conjugate=conjugate,
+        hessian_conjugate=lambda mu: diagonal(kernel(mu)),
+        name=name or f"signed product network potential ({depths}, general init)",
         check_derivatives=False,
     )

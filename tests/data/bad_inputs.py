@@ -34,6 +34,18 @@ def _diag2(alpha=0.5, dim=2):
     return rf.models.diagonal_network(dim, depth=2, alpha=alpha)
 
 
+def _spd_space(equip=True):
+    from geomstats.geometry.spd_matrices import SPDMatrices
+
+    return SPDMatrices(2, equip=equip)
+
+
+def _minkowski():
+    from geomstats.geometry.minkowski import Minkowski
+
+    return Minkowski(3)
+
+
 def _sq_loss(n=1, d=2):
     return rf.losses.squared(np.ones((n, d)), np.ones(n))
 
@@ -135,6 +147,41 @@ CASES: list[Case] = [
         "a non-callable map",
         lambda: rf.Parametrization(3.0, 2),
         E.NotCallableError,
+    ),
+    Case(
+        "Parametrization",
+        "bad option",
+        "a geomstats space without a metric",
+        lambda: rf.Parametrization(lambda P: P[..., 0, 0], _spd_space(equip=False)),
+        E.UnsupportedSpaceError,
+    ),
+    Case(
+        "Parametrization",
+        "bad option",
+        "a pseudo-Riemannian space (Minkowski)",
+        lambda: rf.Parametrization(lambda x: x[..., 0], _minkowski()),
+        E.UnsupportedSpaceError,
+    ),
+    Case(
+        "Parametrization.kernel",
+        "shape",
+        "a flat vector where the space has matrix points",
+        lambda: rf.models.spd_chart(2)[0].kernel(np.ones(4)),
+        E.ShapeError,
+    ),
+    Case(
+        "Parametrization.kernel",
+        "out-of-domain",
+        "a symmetric matrix that is not positive definite on SPD",
+        lambda: rf.models.spd_chart(2)[0].kernel(np.array([[1.0, 2.0], [2.0, 1.0]])),
+        E.DomainError,
+    ),
+    Case(
+        "Parametrization.lie_brackets",
+        "singular",
+        "log-Euclidean brackets at repeated eigenvalues",
+        lambda: rf.models.spd_chart(2, "log_euclidean")[0].lie_brackets(np.eye(2)),
+        E.NotDifferentiableError,
     ),
     Case(
         "Parametrization.jacobian",
@@ -294,6 +341,37 @@ CASES: list[Case] = [
         lambda: rf.potentials.hyperbolic_entropy(2, alpha=0.0),
         E.InputError,
     ),
+    Case(
+        "potentials.product_network",
+        "shape",
+        "layers_v with another number of coordinates",
+        lambda: rf.potentials.product_network(np.ones((3, 2)), np.ones((3, 3))),
+        E.ShapeError,
+    ),
+    Case(
+        "potentials.product_network",
+        "non-regular",
+        "two zero layers in both networks at a coordinate",
+        lambda: rf.potentials.product_network(
+            np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 1.0]]),
+            np.array([[0.0, 1.0], [0.0, 2.0], [1.0, 1.0]]),
+        ),
+        E.NotRegularError,
+    ),
+    Case(
+        "losses.piecewise",
+        "shape",
+        "as many switch times as losses",
+        lambda: rf.losses.piecewise([_sq_loss(), _sq_loss()], [0.5, 1.0]),
+        E.InputError,
+    ),
+    Case(
+        "losses.time_dependent",
+        "bad option",
+        "switch times not increasing",
+        lambda: rf.losses.time_dependent(lambda w, t: 0.0, switch_times=[1.0, 0.5]),
+        E.InputError,
+    ),
     # -- flows -------------------------------------------------------------------------------
     Case(
         "gradient_flow",
@@ -359,6 +437,24 @@ CASES: list[Case] = [
         E.SolverError,
     ),
     Case(
+        "gradient_descent",
+        "bad option",
+        "step = 'newton'",
+        lambda: rf.gradient_descent(
+            _diag2()[0], _sq_loss(), _diag2()[1], lr=0.1, steps=3, step="newton"
+        ),
+        E.InputError,
+    ),
+    Case(
+        "gradient_flow",
+        "bad option",
+        "retract_tol = 0 on a matrix manifold",
+        lambda: rf.gradient_flow(
+            *rf.models.spd_chart(2), lambda w: w[0], (0.0, 1.0), retract_tol=0.0
+        ),
+        E.InputError,
+    ),
+    Case(
         "mirror_descent",
         "out-of-domain",
         "w0 outside the domain of R",
@@ -386,6 +482,36 @@ CASES: list[Case] = [
         "x_init of the wrong length",
         lambda: rf.mirror_potential(_diag2()[0], np.ones(3)),
         E.ShapeError,
+    ),
+    Case(
+        "mirror_potential",
+        "bad option",
+        "structure='sometimes'",
+        lambda: rf.mirror_potential(*_diag2(), closed_form=False, structure="sometimes"),
+        E.InputError,
+    ),
+    Case(
+        "mirror_potential",
+        "bad option",
+        "declared blocks the map contradicts (G = (x1, x1 x2) split in two)",
+        lambda: rf.mirror_potential(
+            _non_commuting(), np.array([1.0, 2.0]), structure=[([0], [0]), ([1], [1])]
+        ),
+        E.InputError,
+    ),
+    Case(
+        "structure.find_structure",
+        "bad option",
+        "an input mixing that is not orthogonal",
+        lambda: rf.structure.find_structure(*_diag2(), inner=2.0 * np.eye(4)),
+        E.InputError,
+    ),
+    Case(
+        "structure.find_structure",
+        "dtype",
+        "a map on the sphere (not Euclidean)",
+        lambda: rf.structure.find_structure(*rf.models.simplex_sphere(2)),
+        E.InputError,
     ),
     Case(
         "implicit_bias",

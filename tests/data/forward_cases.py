@@ -64,3 +64,31 @@ def custom_commuting():
         return anp.einsum("ij,...j->...i", M, h)
 
     return rf.Parametrization(fn, 3, name="custom mix"), np.array([1.0, 0.5, 0.2])
+
+
+def cubic_map(d, M=None):
+    """`w = u^3 + u - v^3 - v` (times an invertible `M` when given), `x = (u, v)`: a commuting
+    user map with no closed form in riemflow."""
+
+    def fn(x):
+        u, v = x[..., :d], x[..., d:]
+        g = u**3 + u - v**3 - v
+        return g if M is None else anp.einsum("ij,...j->...i", M, g)
+
+    name = "u^3 + u - v^3 - v" + ("" if M is None else " mixed")
+    return rf.Parametrization(fn, 2 * d, name=name)
+
+
+def cubic_dual_map(x0, d):
+    """`grad r*` of the cubic map per coordinate, in closed form: along the joint flow
+    `du/dmu = 3u^2 + 1`, `dv/dmu = -(3v^2 + 1)`, so
+    `u(mu) = tan(atan(sqrt3 u0) + sqrt3 mu) / sqrt3` and the same for `v` with `-mu`."""
+    s3 = np.sqrt(3.0)
+    u0, v0 = x0[:d], x0[d:]
+
+    def grad_conjugate(nu):
+        u = np.tan(np.arctan(s3 * u0) + s3 * nu) / s3
+        v = np.tan(np.arctan(s3 * v0) - s3 * nu) / s3
+        return u**3 + u - v**3 - v
+
+    return grad_conjugate
