@@ -1,10 +1,10 @@
 """The converse on a curved potential: a numerical Nash embedding of R(w) = -log(1 - |w|^2).
 
 The Hessian metric of `R(w) = -log(1 - |w|^2)` on the disc is curved, so no map into
-`R^2` is isometric (MATH.md section 5). `commuting_parametrization` fits an embedding
-`F: K -> R^4` of the box `K = [-1/2, 1/2]^2` with `dF^T dF ~ hess R` (Chebyshev collocation,
-Levenberg-Marquardt, degree refinement) and returns `G = F^{-1}` on `M = F(K)`. The script
-checks, on the numbers:
+`R^2` is isometric (docs/concepts.md, "The converse via Nash embedding").
+`commuting_parametrization` fits an embedding `F: K -> R^4` of the box `K = [-1/2, 1/2]^2` with
+`dF^T dF ~ hess R` (Chebyshev collocation, Levenberg-Marquardt, degree refinement) and returns `G =
+F^{-1}` on `M = F(K)`. The script checks, on the numbers:
 
 1. the metric is curved (`check_flat`) and the isometry defect reaches the requested
    tolerance, at two tolerances;

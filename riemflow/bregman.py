@@ -155,7 +155,8 @@ def implicit_bias(
     time_limit: float | None = 600.0,
     full_output: bool = False,
 ):
-    """The Bregman projection `argmin {D_R(w, w0) : Xw = y}` (MATH.md section 4).
+    """The Bregman projection `argmin {D_R(w, w0) : Xw = y}` ([Concepts: the implicit bias is a
+    Bregman projection](concepts.md#the-implicit-bias-is-a-bregman-projection)).
 
     If gradient flow on `L(Xw)` (e.g. under-determined least squares) with potential `R`
     from `w0` converges to an interpolator, this is its limit. Solved in the dual: the
@@ -191,7 +192,7 @@ def implicit_bias(
             because `Xw = y` has no solution in the domain of `R`.
         BudgetError: `time_limit` spent (a `ConvergenceError` too).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.squared_euclidean(2)
         >>> X, y = np.array([[1.0, 1.0]]), np.array([2.0])

@@ -484,7 +484,7 @@ class ConditionChecks:
             A `CommutingReport` with the largest relative and absolute brackets, the
             worst pair and point.
 
-        Example:
+        Examples:
             >>> import riemflow as rf
             >>> G, x0 = rf.models.diagonal_network(3, depth=2)
             >>> G.check_commuting().passed

@@ -285,12 +285,12 @@ def commuting_parametrization(
 ) -> ConverseParametrization:
     """A commuting parametrization whose gradient flows are the mirror flows of `R`.
 
-    Builds an isometric embedding `F` of `(K, hess R)` (MATH.md section 5) and returns
-    `G = F^{-1}` on `M = F(K)`. Flat metrics (decided with `R.check_flat(rtol=flat_rtol)`)
-    are embedded exactly in `R^d`; curved ones numerically in `R^D`, `D > d` (default
-    `d (d + 1) / 2 + 1`), by Chebyshev collocation with Levenberg-Marquardt and degree
-    refinement (degrees 6, 10, 14, ... for `d <= 2`; 4, 6, 7, 8, ... above, where the
-    unknowns grow like degree^d; up to `max_degree`) until the isometry defect on
+    Builds an isometric embedding `F` of `(K, hess R)` ([Concepts: the converse via Nash
+    embedding](concepts.md#the-converse-via-nash-embedding)) and returns `G = F^{-1}` on `M = F(K)`.
+    Flat metrics (decided with `R.check_flat(rtol=flat_rtol)`) are embedded exactly in `R^d`; curved
+    ones numerically in `R^D`, `D > d` (default `d (d + 1) / 2 + 1`), by Chebyshev collocation with
+    Levenberg-Marquardt and degree refinement (degrees 6, 10, 14, ... for `d <= 2`; 4, 6, 7, 8, ...
+    above, where the unknowns grow like degree^d; up to `max_degree`) until the isometry defect on
     `n_check` fresh random points is at most `tol`.
 
     Args:
@@ -320,7 +320,7 @@ def commuting_parametrization(
         NotPositiveDefiniteError: `hess R` is not positive definite on the domain.
         ConvergenceError: `tol` not reached; reports the defect and degrees tried.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> P = rf.commuting_parametrization(rf.potentials.negative_entropy(2),
         ...                                  [(0.5, 2.0), (0.5, 2.0)])

@@ -70,7 +70,7 @@ class Box(Domain):
         upper: upper ends `(d,)` (or a scalar), may be `+inf`.
         dim: dimension when both ends are scalars.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> box = rf.domains.Box([0.0, -1.0], [np.inf, 1.0])
         >>> box.contains(np.array([[1.0, 0.0], [-1.0, 0.0]])).tolist()

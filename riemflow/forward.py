@@ -103,7 +103,7 @@ class ForwardReport:
         seconds: wall time of the construction's phases.
         notes: why this route, in words.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(4, depth=3, form="product",
         ...                                    init=np.linspace(0.5, 1.5, 24))
@@ -470,7 +470,7 @@ def mirror_potential(
             and point), unless `local`.
         NotRegularError: `dG` loses rank at the check points (or at `x_init`).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(2, alpha=0.5)
         >>> R = rf.mirror_potential(G, x0)           # closed form: the hyperbolic entropy

@@ -210,7 +210,7 @@ class Parametrization(conditions.ConditionChecks):
             `space.metric`, an `inner_product` or `to_tangent` that raises, a complex or
             pseudo-Riemannian space).
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp
         >>> import riemflow as rf
         >>> G = rf.Parametrization(lambda x: anp.stack([x[..., 0] * x[..., 1],

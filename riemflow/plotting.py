@@ -105,7 +105,7 @@ def trajectories(
     Returns:
         The figure.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(2, alpha=0.5)
         >>> loss = rf.losses.squared(np.eye(2), [1.0, -1.0])
@@ -167,7 +167,7 @@ def potential(R, *, center=None, width: float = 1.0, n: int = 201, ax=None):
         n: points per slice.
         ax: two axes `(R, grad R)` to draw on.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> len(rf.plotting.potential(rf.potentials.hyperbolic_entropy(2, 0.3)).axes)
         2
@@ -206,7 +206,7 @@ def sweep(
     """One line per value of `hue`: `y` against `x` from a sweep's DataFrame (the mean over
     the other columns, e.g. seeds, with their min-max band when there are several).
 
-    Example:
+    Examples:
         >>> import pandas as pd, riemflow as rf
         >>> df = pd.DataFrame({"alpha": [0.1, 1.0, 0.1, 1.0], "depth": [2, 2, 3, 3],
         ...                    "gap": [0.1, 0.5, 0.05, 0.4]})

@@ -66,7 +66,7 @@ class ChebyshevRule:
         int_coef: coefficients -> coefficients of `int_{-1}^t` `(n + 1, n)`.
         S: node values -> `int_0^{s_j}` on `[0, 1]` `(n, n)` (spectral integration).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.scalar_flows import ChebyshevRule
         >>> rule = ChebyshevRule(9)
@@ -86,7 +86,7 @@ class ChebyshevRule:
 def clenshaw(coef, t) -> np.ndarray:
     """`sum_k coef[:, k] T_k(t)` row by row: `coef: (N, n)`, `t: (N,)` -> `(N,)`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.scalar_flows import clenshaw
         >>> clenshaw(np.array([[1.0, 2.0, 3.0]]), np.array([0.5])).tolist()  # 1 + 1 - 1.5
@@ -173,7 +173,7 @@ class ScalarFlows:
     Raises:
         NotRegularError: `grad g = 0` at `x_init` for some problem.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> from riemflow.scalar_flows import ScalarFlows
         >>> from riemflow.structure import BatchedMap

@@ -404,7 +404,7 @@ def separable_potential(
         NotRegularError: an output with zero gradient at `x_init`.
         ConvergenceError: the panels did not cover `w0 +- w_span` within `max_seconds`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(3, init=(np.array([0.7, 0.2, 1.1]), 0.5))
         >>> s = rf.structure.find_structure(G, x0)
@@ -492,7 +492,7 @@ def direct_sum(pieces, dim: int, *, domain=None, name: str = "direct sum") -> Le
         domain: the domain; default the product of the pieces' domains.
         name: label.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.separable.direct_sum([(np.array([1]), rf.potentials.negative_entropy(1)),
         ...                              (np.array([0]), rf.potentials.log_barrier(1))], 2)
@@ -574,7 +574,7 @@ def structured_potential(
     Returns:
         `(R, report)`.
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp, numpy as np, riemflow as rf
         >>> def fn(x):  # a scalar block (u v) and a 2-output block of commuting quadratics
         ...     q = 0.5 * anp.stack([x[..., 2]**2 + x[..., 3]**2, x[..., 2]**2 - x[..., 3]**2], -1)

@@ -83,7 +83,7 @@ def immersed_manifold(
     Returns:
         A geomstats `ImmersedSet` equipped with its `PullbackMetric`.
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp
         >>> import riemflow as rf
         >>> def sphere(z):  # spherical coordinates (theta, phi)

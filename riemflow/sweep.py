@@ -56,7 +56,7 @@ def grid(**axes: Sequence) -> list[dict]:
     Returns:
         One dict per combination, in `itertools.product` order.
 
-    Example:
+    Examples:
         >>> for point in grid(depth=[2, 3], alpha=[0.1, 1.0]):
         ...     print(point)
         {'depth': 2, 'alpha': 0.1}
@@ -134,7 +134,7 @@ def sweep(
         StoreBusyError: another sweep is writing to `store`.
         SweepPointError: `fn` raised at a point (with `errors="raise"`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.sweep import sweep
         >>> def norm(x, y, seed):

@@ -21,8 +21,9 @@ class EmbeddedImage:
 
     `coordinates(X)` is the nearest-point map `X -> argmin_w |F(w) - X|` (Gauss-Newton from
     the nearest point of a grid), an autograd primitive whose derivative on `M` is
-    `dF (dF^T dF)^{-1}` (MATH.md section 5); `to_tangent` projects onto `span dF` and
-    `projection` is `F o coordinates`.
+    `dF (dF^T dF)^{-1}` ([Concepts: the converse via Nash
+    embedding](concepts.md#the-converse-via-nash-embedding)); `to_tangent` projects onto `span dF`
+    and `projection` is `F o coordinates`.
     """
 
     intrinsic = False

@@ -106,7 +106,7 @@ class ClaimTable:
 def relative_gap(a, b) -> float:
     """`max |a - b| / max |b|`: how far a result `a` is from the reference `b`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments._claims import relative_gap
         >>> round(relative_gap([1.0, 2.001], [1.0, 2.0]), 12)
         0.0005

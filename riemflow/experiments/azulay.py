@@ -7,15 +7,15 @@ $s \\in [0, 1)$ is the *shape*: $s = 0$ is balanced, $s \\to 1$ puts all the wei
 layer. Claim reproduced: at a fixed scale $\\alpha$ the limit of gradient flow moves from the
 rich (minimum-$\\ell_1$) toward the kernel (minimum-$\\ell_2$) regime as $s \\to 1$.
 
-The potential (MATH.md section 4, "w = u*v"): along gradient flow $u_i^2 - v_i^2$ is
-conserved, and $w_i = \\kappa_i \\sinh(2\\mu_i)$ with $\\kappa_i = u_{0,i}^2 + v_{0,i}^2 =
-2\\alpha(1+s^2)/(1-s^2)$, so the limit is $\\arg\\min\\{R(w) : Xw = y\\}$ with
-$\\nabla R(w) = \\tfrac12 \\operatorname{arcsinh}(w/\\kappa)$. The paper writes its
-regularizer as $Q_k(\\beta) = \\sum_i \\frac{\\sqrt{k_i}}{4}\\big[1 - \\sqrt{1 +
-4\\beta_i^2/k_i} + \\frac{2\\beta_i}{\\sqrt{k_i}} \\operatorname{arcsinh}
-\\frac{2\\beta_i}{\\sqrt{k_i}}\\big]$; we fix its scale from the flow, $\\sqrt{k_i} =
-2\\kappa_i$ (not checked against the paper's own normalization of $k$), and then $Q_k$ equals
-riemflow's $R$ (`mirror_potential` of the model, normalized the same way: $R(0) = 0$,
+The potential ([Concepts: closed forms for diagonal
+networks](concepts.md#closed-forms-for-diagonal-networks), "w = u*v"): along gradient flow $u_i^2 -
+v_i^2$ is conserved, and $w_i = \\kappa_i \\sinh(2\\mu_i)$ with $\\kappa_i = u_{0,i}^2 + v_{0,i}^2 =
+2\\alpha(1+s^2)/(1-s^2)$, so the limit is $\\arg\\min\\{R(w) : Xw = y\\}$ with $\\nabla R(w) =
+\\tfrac12 \\operatorname{arcsinh}(w/\\kappa)$. The paper writes its regularizer as $Q_k(\\beta) =
+\\sum_i \\frac{\\sqrt{k_i}}{4}\\big[1 - \\sqrt{1 + 4\\beta_i^2/k_i} + \\frac{2\\beta_i}{\\sqrt{k_i}}
+\\operatorname{arcsinh} \\frac{2\\beta_i}{\\sqrt{k_i}}\\big]$; we fix its scale from the flow,
+$\\sqrt{k_i} = 2\\kappa_i$ (not checked against the paper's own normalization of $k$), and then
+$Q_k$ equals riemflow's $R$ (`mirror_potential` of the model, normalized the same way: $R(0) = 0$,
 $\\nabla R(0) = 0$). The shape enters only through
 $\\kappa$: $(\\alpha, s)$ behaves as the balanced scale $\\alpha (1+s^2)/(1-s^2)$, which grows
 without bound as $s \\to 1$.
@@ -99,7 +99,7 @@ def shape_init(alpha: float, shape: float) -> tuple[float, float]:
     Raises:
         InputError: `alpha <= 0` or `shape` outside (-1, 1).
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.azulay import shape_init
         >>> tuple(round(x, 12) for x in shape_init(2.0, 1 / 3))
         (1.0, 2.0)
@@ -113,7 +113,7 @@ def effective_scale(alpha: float, shape: float) -> float:
     """$\\kappa = u_0^2 + v_0^2 = 2\\alpha(1+s^2)/(1-s^2)$: the only way the initialization
     enters the potential ($w = \\kappa \\sinh(2\\mu)$ along the flow; $\\sqrt{k} = 2\\kappa$).
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.azulay import effective_scale
         >>> effective_scale(1.0, 0.0), round(effective_scale(1.0, 0.5), 12)
         (2.0, 3.333333333333)
@@ -126,7 +126,7 @@ def model(dim: int, alpha: float, shape: float):
     """`(G, x_init)`: $w = u_+ v_+ - u_- v_-$ (`models.diagonal_network(dim, 2,
     form="product")`) from the shape initialization, $x = (u_+, v_+, u_-, v_-)$, $w(0) = 0$.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.azulay import model
         >>> G, x0 = model(3, 0.5, 0.9)
         >>> x0.shape, G(x0).tolist()
@@ -148,7 +148,7 @@ def paper_potential(dim: int, alpha: float, shape: float) -> Legendre:
     Raises:
         InputError: bad `dim`, `alpha`, `shape`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.azulay import paper_potential
         >>> Q = paper_potential(2, 0.1, 0.9)
@@ -200,7 +200,7 @@ def projection(
     Raises:
         InputError: bad arguments. ConvergenceError: the dual solve did not reach `tol`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.azulay import projection
         >>> X, y = np.array([[1.0, 2.0]]), np.array([2.0])
@@ -244,7 +244,7 @@ def flow_limit(
     Raises:
         DivergenceError, SolverError: the integration failed (with the time reached).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.azulay import flow_limit
         >>> traj = flow_limit(np.array([[1.0, 2.0]]), np.array([2.0]), 0.5, 0.5, t_final=200)

@@ -93,7 +93,7 @@ def problem(dim: int = 6, n_samples: int = 3, seed: int = 0):
     Raises:
         InputError: non-positive sizes or `n_samples >= dim`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.labarriere import problem
         >>> X, y = problem(6, 3, seed=1)
         >>> X.shape, y.shape
@@ -130,7 +130,7 @@ def random_layers(
     Raises:
         InputError: bad sizes, `alpha`, `spread` or `negative`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.labarriere import random_layers
         >>> U = random_layers(3, 4, 0.5, seed=2)
         >>> U.shape, bool((abs(U) > 0.5 * 0.5 * 0.6 - 1e-12).all())
@@ -152,7 +152,7 @@ def random_layers(
 def balanced_layers(depth: int, dim: int, alpha: float = 1.0, seed: int = 0) -> np.ndarray:
     """$|u_j(0)| = \\alpha$ for every layer and coordinate (all $\\delta_k = 0$), random signs.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.labarriere import balanced_layers
         >>> abs(balanced_layers(3, 2, 0.5)).tolist()
         [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]

@@ -1,7 +1,9 @@
 """Li, Wang, Lee, Arora (NeurIPS 2022): gradient flow on a commuting parametrization is a
 mirror flow, for every loss, with the potential of the forward construction.
 
-Reproduced on the paper's examples (MATH.md sections 2 and 4), each against its closed form:
+Reproduced on the paper's examples (Concepts: [commuting
+parametrizations](concepts.md#commuting-parametrizations) and [closed forms for diagonal
+networks](concepts.md#closed-forms-for-diagonal-networks)), each against its closed form:
 
 - `quadratic`: $G_i(x) = x^\\top A_i x / 2$ with commuting symmetric $A_i$ (random common
   eigenbasis): closed-form $Q(\\mu) = |\\exp(\\sum_i \\mu_i A_i) x_{init}|^2 / 4$ (+ const);

@@ -10,7 +10,8 @@ regime), the $\\ell_1$ max-margin direction when it is large (the rich regime), 
 in between. The rich end can need absurd accuracy.
 
 **How the flow is computed down to $\\varepsilon = 10^{-10000}$.** Gradient flow on $(u, v)$ is
-a mirror flow in $\\mu = -\\int_0^t \\nabla L\\,ds$ (MATH.md section 4):
+a mirror flow in $\\mu = -\\int_0^t \\nabla L\\,ds$ ([Concepts: closed forms for diagonal
+networks](concepts.md#closed-forms-for-diagonal-networks)):
 
 - $D = 2$: $w = 2\\alpha^2 \\sinh(4\\mu)$;
 - $D > 2$: $w = a^{-p} - b^{-p}$ with $a = u^{2-D} = c - k\\mu$, $b = v^{2-D} = c + k\\mu$,
@@ -252,7 +253,7 @@ def flow_to_loss(
         SolverError: LSODA failed (the message says the rescaled time it reached).
         ConvergenceError: the level was not reached by `max_tau`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.moroshko import flow_to_loss
         >>> level = flow_to_loss(np.array([[1.0, 0.75]]), depth=2, alpha=1.0, log10_loss=-4000)
@@ -352,7 +353,7 @@ def direction_at_loss(
         ShapeError, NonFiniteError, InputError, SolverError, ConvergenceError: as
             `flow_to_loss`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.moroshko import direction_at_loss
         >>> X = np.array([[1.0, 0.75]])
@@ -415,7 +416,7 @@ def single_point_direction(x, *, depth: float, alpha: float, log10_loss: float) 
     Raises:
         InputError, NonFiniteError: bad `x`, `depth`, `alpha` or `log10_loss`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.moroshko import single_point_direction
         >>> single_point_direction([1.0, 0.75], depth=2, alpha=1.0,
         ...                        log10_loss=-4000).round(3).tolist()
@@ -475,7 +476,7 @@ def loss_needed(x, *, depth: float, alpha: float, distance: float = 0.1) -> floa
     Raises:
         InputError, NonFiniteError: bad `x`, `depth`, `alpha` or `distance`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.moroshko import loss_needed
         >>> round(loss_needed([1.0, 0.75], depth=2, alpha=1.0))
         -4600
@@ -657,7 +658,7 @@ def kkt_residual(
         ShapeError, NonFiniteError: bad `X` or `direction`.
         InputError: `q` outside `(0, 1]`, or `direction` does not separate the data.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.moroshko import kkt_residual
         >>> X = np.array([[1.0, 0.5], [1.0, -0.5]])  # e_1 is the max margin for every q

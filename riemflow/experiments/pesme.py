@@ -1,14 +1,15 @@
 """Pesme and Flammarion (NeurIPS 2023): saddle-to-saddle dynamics of diagonal linear networks.
 
 For $w = u \\odot u - v \\odot v$ with $u_0 = v_0 = \\alpha$ and squared loss, gradient flow is
-the mirror flow of the hyperbolic entropy (MATH.md section 4): with riemflow's normalization
-$\\nabla R(w) = \\operatorname{arcsinh}(w / 2\\alpha^2)/4$, so $w_i = 2\\alpha^2 \\sinh(4\\mu_i)$
-is negligible until $|\\mu_i|$ reaches $\\log(1/\\alpha)/2$. In the rescaled time
-$\\tilde t = t / \\log(1/\\alpha)$ and dual $\\theta = \\mu / \\log(1/\\alpha) = -\\int \\nabla L\\,
-d\\tilde t$, as $\\alpha \\to 0$ the flow waits at saddles of the loss and jumps when a
-coordinate of $\\theta$ reaches $\\pm 1/2$: the loss is a staircase. The first jump comes at
-$\\tilde t_1 = 1 / (2 |\\nabla L(0)|_\\infty)$ (the paper's $1/|\\nabla L(0)|_\\infty$, whose
-time and potential are scaled differently).
+the mirror flow of the hyperbolic entropy ([Concepts: closed forms for diagonal
+networks](concepts.md#closed-forms-for-diagonal-networks)): with riemflow's normalization $\\nabla
+R(w) = \\operatorname{arcsinh}(w / 2\\alpha^2)/4$, so $w_i = 2\\alpha^2 \\sinh(4\\mu_i)$ is
+negligible until $|\\mu_i|$ reaches $\\log(1/\\alpha)/2$. In the rescaled time $\\tilde t = t /
+\\log(1/\\alpha)$ and dual $\\theta = \\mu / \\log(1/\\alpha) = -\\int \\nabla L\\, d\\tilde t$, as
+$\\alpha \\to 0$ the flow waits at saddles of the loss and jumps when a coordinate of $\\theta$
+reaches $\\pm 1/2$: the loss is a staircase. The first jump comes at $\\tilde t_1 = 1 / (2 |\\nabla
+L(0)|_\\infty)$ (the paper's $1/|\\nabla L(0)|_\\infty$, whose time and potential are scaled
+differently).
 
 The limit staircase is computed by the paper's algorithm (`saddle_sequence`): from a saddle
 $w_k$ with gradient $g$, $\\theta$ moves linearly until an inactive coordinate reaches

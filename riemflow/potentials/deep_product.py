@@ -111,7 +111,7 @@ class DeepInit:
         NotRegularError: a coordinate where two layers vanish (then $\\theta_i \\equiv 0$ along
             every flow and $dG$ has rank < d).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials.deep_product import DeepInit
         >>> init = DeepInit(np.array([[0.5, -2.0], [1.0, 1.0], [-0.5, 0.3]]))
@@ -323,7 +323,7 @@ class DeepInit:
         """The layers on the flow where the smallest layer is `v`: `(L, d)` (or
         `(B, L, d)`), $u_{j^*} = v$, $u_k = \\sigma_k \\sqrt{v^2 + \\delta_k}$.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from riemflow.potentials.deep_product import DeepInit
             >>> init = DeepInit(np.array([[0.5, -2.0], [1.0, 1.0], [-0.5, 0.3]]))
@@ -508,7 +508,7 @@ def mirror_map(theta, layers0, *, origin: str = "init") -> np.ndarray:
         DomainError: `theta` outside the domain, or `origin="zero"` with ties.
         InputError: unknown `origin`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials.deep_product import mirror_map
         >>> layers0 = np.array([[1.0], [2.0]])  # L = 2: S arcsinh(v / sqrt(delta)) - const
@@ -531,7 +531,7 @@ def inverse_mirror_map(mu, layers0, *, origin: str = "init") -> np.ndarray:
             instead, for line searches that treat it as outside the domain).
         ShapeError, NonFiniteError, NotRegularError, InputError: as `mirror_map`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials.deep_product import inverse_mirror_map, mirror_map
         >>> layers0 = np.array([[0.5, -1.0], [1.5, 0.4], [-0.8, 2.0]])
@@ -554,7 +554,7 @@ def mirror_hessian(theta, layers0) -> np.ndarray:
     """The diagonal of $\\nabla^2 Q(\\theta) = 1 / K$, in closed form:
     $K = P(v)^2 (1 + \\sum_{k \\ne j^*} v^2 / (v^2 + \\delta_k))$.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials.deep_product import mirror_hessian
         >>> float(mirror_hessian(np.array([0.0]), np.array([[1.0], [2.0]]))[0])  # 1 / delta
@@ -578,7 +578,7 @@ def deep_product(layers0, *, name: str | None = None) -> Legendre:
     Raises:
         ShapeError, NonFiniteError, NotRegularError: malformed `layers0` (see `DeepInit`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials import deep_product
         >>> Q = deep_product(np.array([[0.5, -1.0], [1.5, 0.4], [-0.8, 2.0]]))
@@ -761,7 +761,7 @@ class SignedDeepInit:
         NotRegularError: a coordinate where both networks have two zero layers (`w` is
             constant along every flow there).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials.deep_product import SignedDeepInit
         >>> S = SignedDeepInit(np.array([[0.5], [1.0], [-0.8]]), np.array([[0.3], [0.9], [1.2]]))
@@ -927,7 +927,7 @@ def product_network(layers_u, layers_v=None, *, name: str | None = None) -> Lege
         NotRegularError: a coordinate where the model is not regular (two zero layers in
             both networks, or in the only one).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials import product_network
         >>> U = np.array([[0.5, -1.0], [1.5, 0.4], [-0.8, 2.0]])
