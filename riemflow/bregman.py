@@ -3,10 +3,10 @@
 For a Legendre function `R`, data `X: (n, d)`, `y: (n,)` and a start `w0`, the Bregman
 projection `argmin {D_R(w, w0) : Xw = y}` is the limit of mirror flow with `R` (hence, by
 the forward theorem, of gradient flow on a commuting parametrization) on any loss
-`f(Xw)` that drives it to an interpolator (Concepts: the implicit bias is a Bregman
-projection). `implicit_bias` computes it in the dual. The other reference programs the
-reproductions compare with (max-margin directions, basis-pursuit faces) are in
-`riemflow.convex`.
+`f(Xw)` that drives it to an interpolator ([Concepts: the implicit bias is a Bregman
+projection](concepts.md#the-implicit-bias-is-a-bregman-projection)). `implicit_bias` computes it in
+the dual. The other reference programs the reproductions compare with (max-margin directions,
+basis-pursuit faces) are in `riemflow.convex`.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """The hypotheses of the theorems, checked on points: commuting, regular, Legendre.
 
 A parametrization `G` is *commuting* when the Lie brackets of its gradient fields vanish
-and *regular* when `dG` has full rank `d` (Concepts: commuting parametrizations,
-regularity); a potential `R` is *Legendre* when its Hessian is positive definite, its
-mirror map inverts and `|grad R|` blows up at the boundary of its domain (Concepts:
-Legendre functions and mirror flow). The checks measure these on sampled or given points
-with exact autograd derivatives and return reports that carry the numbers they decided on;
-`Parametrization.check_commuting`, `Parametrization.check_regular` and `Legendre.check`
-call them.
+and *regular* when `dG` has full rank `d` ([Concepts: commuting
+parametrizations](concepts.md#commuting-parametrizations), regularity); a potential `R` is
+*Legendre* when its Hessian is positive definite, its mirror map inverts and `|grad R|` blows up at
+the boundary of its domain ([Concepts: Legendre functions and mirror
+flow](concepts.md#legendre-functions-and-mirror-flow)). The checks measure these on sampled or given
+points with exact autograd derivatives and return reports that carry the numbers they decided on;
+`Parametrization.check_commuting`, `Parametrization.check_regular` and `Legendre.check` call them.
 """
 
 from __future__ import annotations
@@ -467,7 +467,8 @@ class ConditionChecks:
         atol: float = 0.0,
         seed: int | None = 0,
     ) -> CommutingReport:
-        """Check that the gradient fields of `G` commute (Concepts: Lie brackets).
+        """Check that the gradient fields of `G` commute ([Concepts: Lie
+        brackets](concepts.md#lie-brackets)).
 
         Args:
             points: points `(B, *S)` (or one `S`) to check at; default `n_samples`

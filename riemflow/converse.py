@@ -1,6 +1,6 @@
 """The converse: a commuting parametrization from a Legendre function.
 
-Concepts: the converse via Nash embedding.
+[Concepts: the converse via Nash embedding](concepts.md#the-converse-via-nash-embedding).
 
 Given `R` and a compact domain `K` inside `dom R`, find an isometric embedding
 `F: (K, hess R) -> R^D`, put `M = F(K)` with the metric induced from `R^D`, and

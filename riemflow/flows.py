@@ -4,14 +4,14 @@ functions and mirror flow](concepts.md#legendre-functions-and-mirror-flow)).
 
 `gradient_flow` integrates `dx/dt = -grad (L o G)(x)` with scipy's `solve_ivp`; the
 gradient is one autograd reverse pass through `L o G`, raised with the metric of the
-manifold (Concepts: parametrizations and gradient flow). Points of any shape are
-integrated in their flat coordinates. On a manifold embedded in those coordinates (a
-sphere, the Stiefel manifold, rotations, the symmetric matrices holding the SPD cone) the
-exact flow stays on the manifold; the integrator's drift off it is measured at every
-recorded time (`Trajectory.constraint_drift`) and, where it exceeds `retract_tol`, the
-state is retracted (geomstats' `projection`) and the integration restarts from there.
-`gradient_descent` takes steps `x <- P_M(x - lr grad (L o G)(x))` (projected gradient
-descent) or `x <- exp_x(-lr grad (L o G)(x))` (the manifold's exponential map), optionally
+manifold ([Concepts: parametrizations and gradient
+flow](concepts.md#parametrizations-and-gradient-flow)). Points of any shape are integrated in their
+flat coordinates. On a manifold embedded in those coordinates (a sphere, the Stiefel manifold,
+rotations, the symmetric matrices holding the SPD cone) the exact flow stays on the manifold; the
+integrator's drift off it is measured at every recorded time (`Trajectory.constraint_drift`) and,
+where it exceeds `retract_tol`, the state is retracted (geomstats' `projection`) and the integration
+restarts from there. `gradient_descent` takes steps `x <- P_M(x - lr grad (L o G)(x))` (projected
+gradient descent) or `x <- exp_x(-lr grad (L o G)(x))` (the manifold's exponential map), optionally
 on mini-batches of a `DataLoss`.
 
 `mirror_flow` integrates `d/dt grad R(w) = -grad L(w)` in the dual variable

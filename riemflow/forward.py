@@ -1,8 +1,8 @@
 """The forward theorem: from a commuting parametrization to its Legendre function.
 
-Concepts: the forward theorem. For a commuting, regular `G` and an initialization `x_init`, the
-potential `R` with which gradient flow on `L o G` is mirror flow (for every loss) is the
-convex conjugate of
+[Concepts: the forward theorem](concepts.md#the-forward-theorem). For a commuting, regular `G` and
+an initialization `x_init`, the potential `R` with which gradient flow on `L o G` is mirror flow
+(for every loss) is the convex conjugate of
 
     Q(mu) = int_0^1 <mu, G(psi(x_init; s mu))> ds,     grad Q(mu) = G(psi(x_init; mu)),
     hess Q(mu) = K(psi(x_init; mu)),
@@ -399,8 +399,8 @@ def mirror_potential(
     """The Legendre function `R` of the forward theorem for `G` and `x_init`.
 
     Gradient flow on `L o G` from `x_init` is mirror flow with `R` from `w0 = G(x_init)`,
-    for every loss (Concepts: the forward theorem). `R` is normalized: `R(w0) = 0`,
-    `grad R(w0) = 0`. Three routes, in order:
+    for every loss ([Concepts: the forward theorem](concepts.md#the-forward-theorem)). `R` is
+    normalized: `R(w0) = 0`, `grad R(w0) = 0`. Three routes, in order:
 
     - **Closed form.** If `G` carries one (the model zoo does: diagonal networks of any
       depth and initialization in both forms, linear maps, commuting quadratics and matrix

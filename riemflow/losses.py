@@ -452,7 +452,10 @@ def time_dependent(fn=None, *, switch_times=None):
         >>> L = rf.losses.time_dependent(lambda w, t: (w[0] - t) ** 2)
         >>> L.time_dependent
         True
-        >>> rf.losses.time_dependent(lambda w, t: w[0] * (t >= 1), switch_times=[1.0]).switch_times
+        >>> step = rf.losses.time_dependent(
+        ...     lambda w, t: w[0] * (t >= 1), switch_times=[1.0]
+        ... )
+        >>> step.switch_times
         array([1.])
     """
     if fn is None:

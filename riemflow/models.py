@@ -396,7 +396,8 @@ def quadratic(matrices, *, init=None):
 
     Examples:
         >>> import numpy as np, riemflow as rf
-        >>> G, x0 = rf.models.quadratic(np.stack([np.diag([1.0, 0.0]), np.diag([0.0, 2.0])]))
+        >>> A = np.stack([np.diag([1.0, 0.0]), np.diag([0.0, 2.0])])
+        >>> G, x0 = rf.models.quadratic(A)
         >>> G(np.array([1.0, 1.0])).tolist()
         [0.5, 1.0]
     """
@@ -425,7 +426,7 @@ def matrix_sensing(
     init=None,
     matrix_points: bool = False,
 ):
-    """Matrix sensing $w_i = \\langle A_i, U U^T \\rangle$, $U$: `(k, r)`, $x = $ `U.ravel()`.
+    """Matrix sensing $w_i = \\langle A_i, U U^T \\rangle$, $U$: `(k, r)`, and $x$ is `U.ravel()`.
 
     Only the symmetric parts of the $A_i$ matter; the gradient fields commute iff those
     commute pairwise (then the model is a `quadratic` family with commuting matrices

@@ -2,7 +2,7 @@
 
 When the outputs of `G` depend on disjoint blocks of inputs (`riemflow.structure`), on the
 Euclidean metric the joint flow splits into one flow per block and the forward theorem's
-potential (Concepts: the forward theorem) is a sum over blocks:
+potential ([Concepts: the forward theorem](concepts.md#the-forward-theorem)) is a sum over blocks:
 
     R(w) = sum_b R_b(w_b),    R*(mu) = sum_b R_b*(mu_b),    hess R* block diagonal.
 
@@ -577,7 +577,8 @@ def structured_potential(
     Examples:
         >>> import autograd.numpy as anp, numpy as np, riemflow as rf
         >>> def fn(x):  # a scalar block (u v) and a 2-output block of commuting quadratics
-        ...     q = 0.5 * anp.stack([x[..., 2]**2 + x[..., 3]**2, x[..., 2]**2 - x[..., 3]**2], -1)
+        ...     a, b = x[..., 2] ** 2, x[..., 3] ** 2
+        ...     q = 0.5 * anp.stack([a + b, a - b], -1)
         ...     return anp.concatenate([x[..., :1] * x[..., 1:2], q], -1)
         >>> G = rf.Parametrization(fn, 4)
         >>> s = rf.structure.find_structure(G, np.array([1.0, 0.4, 0.9, 0.6]), mixing=None)

@@ -4,8 +4,8 @@ A map `G: R^D -> R^d` is *separable* when its outputs fall into blocks that depe
 disjoint groups of inputs. On the Euclidean metric the gradient fields of different
 blocks then have disjoint supports: their brackets vanish exactly, the joint flow splits
 into one flow per block, and the forward theorem's potential is a sum over blocks,
-`R(w) = sum_b R_b(w_b)` (Concepts: the forward theorem). This module finds that
-structure; `riemflow.separable` builds the potential from it.
+`R(w) = sum_b R_b(w_b)` ([Concepts: the forward theorem](concepts.md#the-forward-theorem)). This
+module finds that structure; `riemflow.separable` builds the potential from it.
 
 - **Blocks** are the connected components of the bipartite graph "output `i` depends on
   input `j`" (`connected_blocks`, for any sparsity pattern: the converse construction reads
@@ -434,7 +434,9 @@ def find_input_mixing(G: Parametrization, x, *, seed: int | None = 0) -> np.ndar
         >>> import autograd.numpy as anp, numpy as np, riemflow as rf
         >>> V, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((3, 3)))
         >>> A = np.stack([V @ np.diag(lam) @ V.T for lam in np.eye(3) + 0.5])
-        >>> G = rf.Parametrization(lambda x: 0.5 * anp.einsum("kij,...i,...j->...k", A, x, x), 3)
+        >>> def quadratics(x):
+        ...     return 0.5 * anp.einsum("kij,...i,...j->...k", A, x, x)
+        >>> G = rf.Parametrization(quadratics, 3)
         >>> B = rf.structure.find_input_mixing(G, np.array([0.3, -0.2, 0.9]))
         >>> bool(np.allclose(np.abs(B @ V), np.eye(3)[np.argmax(np.abs(B @ V), axis=1)]))
         True

@@ -139,7 +139,8 @@ def sweep(
         >>> from riemflow.sweep import sweep
         >>> def norm(x, y, seed):
         ...     noise = np.random.default_rng(seed).normal(scale=1e-3)
-        ...     return {"norm": float(np.hypot(x, y)), "noisy": float(np.hypot(x, y) + noise)}
+        ...     r = float(np.hypot(x, y))
+        ...     return {"norm": r, "noisy": r + noise}
         >>> df = sweep(norm, {"x": [3.0, 5.0], "y": [4.0, 12.0]}, progress=False)
         >>> print(df[["x", "y", "norm"]].to_string(index=False))
           x    y      norm

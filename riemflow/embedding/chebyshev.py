@@ -5,7 +5,8 @@
 (Levenberg-Marquardt) steps using the exact structured Jacobian
 `d r_ij / d C = B_i (x) dF_j + dF_i (x) B_j`, continuation from the flat embedding of the
 metric at the center, and degree refinement until the isometry defect measured on fresh
-points (not the nodes) is below the tolerance (Concepts: the converse via Nash embedding).
+points (not the nodes) is below the tolerance ([Concepts: the converse via Nash
+embedding](concepts.md#the-converse-via-nash-embedding)).
 """
 
 from __future__ import annotations

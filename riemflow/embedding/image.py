@@ -1,5 +1,6 @@
 """An embedded image `M = F(K)` in ambient coordinates, and the converse parametrization
-`G = F^{-1}` on it as a submanifold of `R^D` (Concepts: the converse via Nash embedding)."""
+`G = F^{-1}` on it as a submanifold of `R^D` ([Concepts: the converse via Nash
+embedding](concepts.md#the-converse-via-nash-embedding))."""
 
 from __future__ import annotations
 

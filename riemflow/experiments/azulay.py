@@ -206,7 +206,8 @@ def projection(
         >>> X, y = np.array([[1.0, 2.0]]), np.array([2.0])
         >>> projection(X, y, 1e-10, 0.0).round(4).tolist()  # rich: basis pursuit (0, 1)
         [0.0, 1.0]
-        >>> projection(X, y, 1e-10, 1 - 1e-16).round(4).tolist()  # kernel: min l2 (0.4, 0.8)
+        >>> # the kernel regime: the minimum-l2 interpolant (0.4, 0.8)
+        >>> projection(X, y, 1e-10, 1 - 1e-16).round(4).tolist()
         [0.4, 0.8]
     """
     X = check_finite(as_float_array(X, "X"), "X")
@@ -247,7 +248,8 @@ def flow_limit(
     Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.azulay import flow_limit
-        >>> traj = flow_limit(np.array([[1.0, 2.0]]), np.array([2.0]), 0.5, 0.5, t_final=200)
+        >>> X, y = np.array([[1.0, 2.0]]), np.array([2.0])
+        >>> traj = flow_limit(X, y, 0.5, 0.5, t_final=200)
         >>> bool(traj.loss[-1] < 1e-20)
         True
     """

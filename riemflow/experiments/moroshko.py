@@ -256,7 +256,8 @@ def flow_to_loss(
     Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.moroshko import flow_to_loss
-        >>> level = flow_to_loss(np.array([[1.0, 0.75]]), depth=2, alpha=1.0, log10_loss=-4000)
+        >>> X = np.array([[1.0, 0.75]])
+        >>> level = flow_to_loss(X, depth=2, alpha=1.0, log10_loss=-4000)
         >>> level.direction.round(3).tolist(), round(level.log10_loss, 6)
         ([0.995, 0.103], -4000.0)
     """

@@ -520,7 +520,8 @@ def bregman_limit(A, y, *, depth: float, alpha: float, tol: float = 1e-10) -> np
         >>> import numpy as np
         >>> from riemflow.experiments.wind import bregman_limit, hard_instance, hard_limit
         >>> A, y = hard_instance(0.2)
-        >>> gap = bregman_limit(A, y, depth=2, alpha=0.3) - hard_limit(0.2, depth=2, alpha=0.3)
+        >>> limit = bregman_limit(A, y, depth=2, alpha=0.3)
+        >>> gap = limit - hard_limit(0.2, depth=2, alpha=0.3)
         >>> bool(np.max(np.abs(gap)) < 1e-9)
         True
     """

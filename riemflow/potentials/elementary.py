@@ -1,7 +1,8 @@
 """Elementary Legendre functions: Euclidean, entropies, barriers, norms, log det, log ball.
 
-Closed forms of `R`, `grad R`, `hess R` and `grad R*` (Concepts: Legendre functions and
-mirror flow), written with `autograd.numpy` and broadcasting over a leading batch axis.
+Closed forms of `R`, `grad R`, `hess R` and `grad R*` ([Concepts: Legendre functions and
+mirror flow](concepts.md#legendre-functions-and-mirror-flow)), written with `autograd.numpy` and
+broadcasting over a leading batch axis.
 """
 
 from __future__ import annotations

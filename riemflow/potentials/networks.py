@@ -359,7 +359,8 @@ def power_network(u0, v0=None, *, depth: float = 2) -> Legendre:
 
     Examples:
         >>> import numpy as np, riemflow as rf
-        >>> R = rf.potentials.power_network(np.array([1.0, 2.0]), np.array([0.5, 0.5]), depth=3)
+        >>> u0, v0 = np.array([1.0, 2.0]), np.array([0.5, 0.5])
+        >>> R = rf.potentials.power_network(u0, v0, depth=3)
         >>> w0 = np.array([1.0 - 0.125, 8.0 - 0.125])
         >>> R.grad(w0).round(12).tolist(), round(R(w0), 12)
         ([0.0, 0.0], 0.0)
