@@ -22,17 +22,17 @@ ROWS = [row for run in RUNS for row in run["rows"]]
 #: what a user would do without riemflow, per case
 ALTERNATIVE = {
     "1": "the same flow written by hand in NumPy (same solver)",
-    "2": "geomstats' `PullbackMetric` on the same surface",
+    "2": "geomstats' PullbackMetric on the same surface",
     "3": "a per-point loop: autograd Jacobians, finite differences",
-    "4": "the closed form `potentials.hyperbolic_entropy`",
-    "5": "`scipy.optimize.least_squares` (MINPACK) on the same equations",
+    "4": "the closed form (the hyperbolic entropy)",
+    "5": "scipy's least_squares (MINPACK) on the same equations",
     "6": "a closed form",
 }
 ALTERNATIVE_ROW = {  # rows whose alternative is not the case's
     "tangent kernel": "the same formula assembled from geomstats",
     "E switching": "the same mirror flow with the full loss, fixed",
     "verify_equivalence": "both flows written by hand in NumPy",
-    "product L=3": "the model's closed form (`potentials.product_network`)",
+    "product L=3": "the closed form the model carries",
     "u^3+u-v^3-v": "an exact potential written for this map",
     "no structure": "the closed form",
 }
@@ -151,7 +151,8 @@ def machine() -> str:
         m = run["machine"]
         cases = sorted({row["case"] for row in run["rows"]})
         out.append(
-            f"cases {', '.join(cases)}: {m['date']}, {m['mode']} sizes, {m['repeats']} repeats "
+            f"case{'s' if len(cases) > 1 else ''} {', '.join(cases)}: {m['date']}, "
+            f"{m['mode']} sizes, {m['repeats']} repeats "
             f"({m['seconds'] / 60:.0f} min) on {m['nproc']} cores of an {m['cpu']}, "
             f"numpy {m['numpy']} with BLAS {', '.join(m['blas_threads'])}; load average "
             f"{m['loadavg_start'][0]:.1f} at the start and {m['loadavg_end'][0]:.1f} at the end"
