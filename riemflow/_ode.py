@@ -3,15 +3,20 @@
 One function, `integrate`, wraps scipy's `solve_ivp` with the checks and failure reports
 the flows share: argument validation, a norm bound (`max_norm`), non-finite stages treated
 as rejected steps (the solver shrinks the step), a non-finite start refused before the
-solver sees it (scipy's first-step selection never ends on one), an evaluation and a
-wall-time budget (`Budget`), and a stall test: when the steps have become so small that
-the rest of the time span would need more than ten times the evaluation budget (a
-non-smooth right-hand side that chatters at a kink, a stiff problem for an explicit
-method), the solve stops at once with the time reached. The gradient and mirror flows,
-the joint flow of the gradient fields and the converse's flows all use it, so they fail
-the same way. Right-hand sides that jump at known times (losses that switch) are
-integrated from one jump to the next (`switch_times`), the state and the last step size
-carried across.
+solver sees it (scipy's first-step selection never ends on one), an evaluation and a wall-
+time budget (`Budget`), and a stall test: when the steps have become so small that the
+rest of the time span would need more than ten times the evaluation budget and more than
+ten times the time budget at the rate of three consecutive windows, each covering under a
+thousandth of the time integrated so far (a non-smooth right-hand side that chatters at a
+kink, a stiff problem for an explicit method), the solve stops with the time reached. The
+window is a number of evaluations or a second, whichever ends first (but at least ten
+finite-difference Jacobians' worth of evaluations), so an expensive right-hand side (a
+Newton solve per evaluation) stalls in seconds too, while a stiff solve that is slow per
+evaluation but would finish within its time budget (an implicit method's finite-difference
+Jacobians) is let run. The gradient and mirror flows, the joint flow of the gradient
+fields and the converse's flows all use it, so they fail the same way. Right- hand sides
+that jump at known times (losses that switch) are integrated from one jump to the next
+(`switch_times`), the state and the last step size carried across.
 
 `integrate_on_manifold` is the same integration for a state that must stay on a manifold
 embedded in `R^N` (a sphere, the Stiefel manifold, the symmetric matrices holding the SPD
@@ -22,6 +27,7 @@ retracted onto the manifold and the integration restarts from there.
 
 from __future__ import annotations
 
+import collections
 import time
 from dataclasses import dataclass
 
@@ -49,6 +55,15 @@ MAX_EVALUATIONS = 1_000_000
 TIME_LIMIT = 3600.0
 #: evaluations between two stall tests (at most; a tenth of the budget when smaller)
 _STALL_WINDOW = 5_000
+#: wall-clock seconds between two stall tests (at most)
+_STALL_SECONDS = 1.0
+#: consecutive slow windows that make a stall
+_STALL_WINDOWS = 3
+#: a slow window covers at most this fraction of the time integrated before it
+_STALL_FRACTION = 1e-3
+#: evaluations whose earliest time is taken as the solver's accepted time (a few steps'
+#: stages of the highest-order method, DOP853's 12)
+_RECENT = 40
 
 
 @dataclass(frozen=True)
@@ -124,11 +139,21 @@ def budgeted(fun, budget: Budget):
     return wrapped
 
 
+#: a coordinate's absolute tolerance is at least this fraction of the largest coordinate's
+_ATOL_SPREAD = 1e-30
+
+
 def default_atol(x0: np.ndarray, factor: float = 1e-12) -> np.ndarray:
-    """Per-coordinate absolute tolerance `factor * |x0_i|` (zeros: `factor * max|x0|`)."""
+    """Per-coordinate absolute tolerance `factor * |x0_i|` (zeros: `factor * max|x0|`).
+
+    Coordinates more than `1 / _ATOL_SPREAD` (1e30) times smaller than the largest get the
+    tolerance of `_ATOL_SPREAD * max|x0|`: a tolerance of 1e-118 beside coordinates of order
+    one made the solver's first steps 1e-90 long and its climb out of them take seconds.
+    """
     scale = np.abs(x0)
-    fill = scale.max() if scale.max() > 0 else 1.0
-    return factor * np.where(scale > 0, scale, fill)
+    top = scale.max()
+    fill = top if top > 0 else 1.0
+    return factor * np.where(scale > 0, np.maximum(scale, _ATOL_SPREAD * top), fill)
 
 
 def integrate(
@@ -214,8 +239,21 @@ def _solve(velocity, y0, t_span, t_eval, first_step, budget, *, rtol, atol, meth
     # NaN, which makes the solver reject the step and shrink it. Only when it cannot shrink
     # further (a real singularity) is the last such failure raised, with the time reached.
     failures: list[DivergenceError] = []
-    progress = {"t": t0, "window_start": t0}
-    window = max(100, min(_STALL_WINDOW, budget.max_evaluations // 10))
+    # the earliest of the last few evaluated times tracks the accepted time (trial stages,
+    # of rejected steps above all, run ahead of it, up to the end of the span)
+    progress = {
+        "t": t0,
+        "recent": collections.deque([t0], maxlen=_RECENT),
+        "t0": t0,
+        "window_start": t0,
+        "slow": collections.deque(maxlen=_STALL_WINDOWS),
+        "spent": budget.spent,
+        "clock": time.perf_counter(),
+    }
+    # at least ten finite-difference Jacobians (n + 1 evaluations each, at one time) of an
+    # implicit method per window, so a window always spans some steps
+    shortest = 10 * (np.size(y0) + 1)
+    window = max(100, shortest, min(_STALL_WINDOW, budget.max_evaluations // 10))
 
     def evaluate(t, y):
         size = np.linalg.norm(y)
@@ -249,8 +287,13 @@ def _solve(velocity, y0, t_span, t_eval, first_step, budget, *, rtol, atol, meth
     def rhs(t, y):
         budget.spend(progress["t"])
         progress["t"] = max(progress["t"], float(t))
-        if budget.spent % window == 0:
-            _check_progress(budget, progress, t1, what, window)
+        progress["recent"].append(float(t))
+        if (
+            budget.spent - progress["spent"] >= window
+            or budget.spent - progress["spent"] >= shortest
+            and time.perf_counter() - progress["clock"] >= _STALL_SECONDS
+        ):
+            _check_progress(budget, progress, t1, what)
         return evaluate(t, y)
 
     v0 = evaluate(t0, np.asarray(y0, dtype=np.float64))
@@ -286,23 +329,45 @@ def _solve(velocity, y0, t_span, t_eval, first_step, budget, *, rtol, atol, meth
     return sol
 
 
-def _check_progress(budget: Budget, progress: dict, t1: float, what: str, window: int) -> None:
-    """Stop a solve whose remaining span would need over 10x its evaluation budget at the
-    rate of the last window of evaluations."""
-    t, start = progress["t"], progress["window_start"]
-    progress["window_start"] = t
-    rate = (t - start) / window  # time covered per evaluation
-    if t < t1 and (t1 - t) > 10.0 * budget.max_evaluations * max(rate, 0.0):
-        raise DivergenceError(
-            f"{what} stalled at t={t:.6g}: the last {window} evaluations advanced "
-            f"the time by {t - start:.3e}, so the remaining {t1 - t:.3e} would need more "
-            f"than 10x the budget of {budget.max_evaluations} evaluations. The step size "
-            "collapsed: the right-hand side may be non-smooth (a kink where it changes "
-            "sign, e.g. |x| in the map or the loss), the problem stiff (try method='LSODA' "
-            "or 'Radau'), or the flow close to a finite-time blow-up",
-            t_reached=t,
-            reason="stalled",
-        )
+def _check_progress(budget: Budget, progress: dict, t1: float, what: str) -> None:
+    """Stop a solve that has stalled: over `_STALL_WINDOWS` consecutive windows, the
+    remaining span would need over 10x its evaluation budget and over 10x its time budget
+    at each window's pace, and each window covered at most `_STALL_FRACTION` of the time
+    integrated so far (so a flow whose steps start small and grow is let run)."""
+    t, start = min(progress["recent"]), progress["window_start"]
+    evaluations = budget.spent - progress["spent"]
+    now = time.perf_counter()
+    seconds = now - progress["clock"]
+    progress.update(window_start=t, spent=budget.spent, clock=now)
+    if t >= t1 or evaluations == 0:
+        return
+    covered = max(t - start, 0.0)
+    # spans the rest of the solve would need at the last window's pace (inf if none)
+    rest = (t1 - t) / covered if covered > 0 else np.inf
+    over_evaluations = rest * evaluations > 10.0 * budget.max_evaluations
+    over_time = budget.time_limit is None or rest * seconds > 10.0 * budget.time_limit
+    # a window covering a tiny fraction of the time already integrated: the steps have
+    # collapsed, not merely started small (a stiff transient, a long span)
+    collapsed = covered <= _STALL_FRACTION * (t - progress["t0"])
+    slow = progress["slow"]
+    if not (over_evaluations and over_time and collapsed):
+        slow.clear()
+        return
+    slow.append(covered)
+    if len(slow) < _STALL_WINDOWS:
+        return
+    limit = "" if budget.time_limit is None else f" and {budget.time_limit:g} s"
+    raise DivergenceError(
+        f"{what} stalled at t={t:.6g}: each of the last {_STALL_WINDOWS} windows of "
+        f"evaluations (the last: {evaluations} in {seconds:.2g} s) advanced the time by at "
+        f"most {max(slow):.3e}, so the remaining {t1 - t:.3e} would need more than 10x the "
+        f"budget of {budget.max_evaluations} evaluations{limit}. The step size collapsed: "
+        "the right-hand side may be non-smooth (a kink where it changes sign, e.g. |x| in "
+        "the map or the loss), the problem stiff (try method='LSODA' or 'Radau'), or the "
+        "flow close to a finite-time blow-up",
+        t_reached=t,
+        reason="stalled",
+    )
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,10 @@ class ImplicitBias:
     message: str
 
 
+#: largest |entry| of `X` and `y` implicit_bias accepts (products of two stay finite)
+_LARGEST_DATA = 1e150
+
+
 def _dual_directions(H, g):
     """Descent directions of the dual, best first: Newton; the pseudo-inverse Newton step
     (near the edge of dom R* at depth >= 3, H is singular to working precision and the
@@ -74,9 +78,12 @@ def _dual_directions(H, g):
             yield step
     except np.linalg.LinAlgError:
         pass
-    step = -np.linalg.lstsq(H, g, rcond=None)[0]
-    if float(-g @ step) > 0:
-        yield step
+    try:
+        step = -np.linalg.lstsq(H, g, rcond=None)[0]
+        if float(-g @ step) > 0:
+            yield step
+    except np.linalg.LinAlgError:  # a non-finite H (overflow): only the gradient is left
+        pass
     yield -g
 
 
@@ -207,6 +214,14 @@ def implicit_bias(
         raise ShapeError(f"`X` must have shape (n, {R.dim}); got {X.shape}", argument="X")
     if y.shape != (X.shape[0],):
         raise ShapeError(f"`y` must have shape ({X.shape[0]},); got {y.shape}", argument="y")
+    for name, arr in (("X", X), ("y", y)):
+        if arr.size and float(np.max(np.abs(arr))) > _LARGEST_DATA:
+            raise InputError(
+                f"`{name}` has entries up to {float(np.max(np.abs(arr))):.3e}: the dual "
+                f"solve's products would overflow float64 (largest {_LARGEST_DATA:.0e}); "
+                "rescale the data",
+                argument=name,
+            )
     w0 = as_point(w0, "w0", R.dim)
     tol = as_positive(tol, "tol")
     max_iter = as_positive_int(max_iter, "max_iter")

@@ -247,10 +247,19 @@ def check_commuting(
     passed = True
     for start in range(0, xb.shape[0], chunk):
         part = xb[start : start + chunk]
-        terms, _ = G.traced.bracket_terms(part)
-        bracket = np.linalg.norm(terms - np.swapaxes(terms, 1, 2), axis=-1)
-        scale = np.linalg.norm(terms, axis=-1)
-        scale = scale + np.swapaxes(scale, 1, 2)
+        with np.errstate(over="ignore", invalid="ignore"):
+            terms, _ = G.traced.bracket_terms(part)
+            bracket = np.linalg.norm(terms - np.swapaxes(terms, 1, 2), axis=-1)
+            scale = np.linalg.norm(terms, axis=-1)
+            scale = scale + np.swapaxes(scale, 1, 2)
+        bad = ~np.all(np.isfinite(bracket.reshape(part.shape[0], -1)), axis=1)
+        if np.any(bad):
+            raise DomainError(
+                f"the brackets of {G.name} are not finite at "
+                f"{np.array2string(part[int(np.argmax(bad))], precision=6, threshold=8)} "
+                "(overflow in float64)",
+                argument="points",
+            )
         passed &= bool(np.all(bracket <= atol + rtol * scale))
         max_abs = max(max_abs, float(np.max(bracket)))
         rel = np.divide(bracket, scale, out=np.zeros_like(bracket), where=scale > 0)

@@ -126,9 +126,11 @@ def loss_gradient_field(G: Parametrization, loss):
 
 def _check_iterate(y, k: int, lr: float, max_norm: float, what: str) -> None:
     """Raise `DivergenceError` for a non-finite iterate or one beyond `max_norm`."""
-    if not np.all(np.isfinite(y)) or np.linalg.norm(y) > max_norm:
+    with np.errstate(over="ignore", invalid="ignore"):  # |y| of huge entries is inf
+        size = float(np.linalg.norm(y))
+    if not np.all(np.isfinite(y)) or not size <= max_norm:
         raise DivergenceError(
-            f"{what} diverged at step {k} (lr={lr:g}): |y| = {np.linalg.norm(y):.3e}",
+            f"{what} diverged at step {k} (lr={lr:g}): |y| = {size:.3e}",
             t_reached=float(k),
             reason="blow-up",
         )
@@ -172,9 +174,10 @@ def gradient_flow(
             (e.g. 4e-8 at `rtol=1e-11` over `t in [0, 10]`), so ask for 1e-12 or tighter
             when comparing flows to 1e-8.
         atol: `solve_ivp` absolute tolerance. Default `None`: `1e-12 * |x0_i|` per
-            coordinate (`1e-12 * max |x0|`, or `1e-12`, for zero coordinates), so tiny
-            initializations (`alpha = 1e-20`) are resolved relative to their scale instead
-            of being swamped by an absolute error larger than the coordinates.
+            coordinate (`1e-12 * max |x0|`, or `1e-12`, for zero coordinates; at least
+            `1e-42 * max |x0|`), so tiny initializations (`alpha = 1e-20`) are resolved
+            relative to their scale instead of being swamped by an absolute error larger
+            than the coordinates.
         method: `solve_ivp` method (default `"DOP853"`, 8th order).
         max_norm: the flow counts as diverging once `|x| > max_norm`.
         max_evaluations: budget of right-hand-side evaluations (default 1e6, 20x what the
@@ -403,8 +406,11 @@ def gradient_descent(
     for k in range(steps):
         budget.spend(k * lr)
         grad = loss_gradient_field(G, at_time(loss_at_step(k), k * lr))(x)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported next
+            target = x - lr * grad
+        _check_iterate(target, k + 1, lr, max_norm, f"gradient descent on {G.name}")
         if step == "projection":
-            x = np.asarray(geometry.project((x - lr * grad)[None, :]))[0]
+            x = np.asarray(geometry.project(target[None, :]))[0]
         else:
             x = geometry.exp(x[None, :], -lr * grad[None, :])[0]
         if geometry.retracts:
@@ -497,7 +503,8 @@ def mirror_flow(
         t_eval: times `(T,)` to record at; default the solver's steps.
         rtol: `solve_ivp` relative tolerance (see `gradient_flow` on global errors).
         atol: `solve_ivp` absolute tolerance on `mu`; default `1e-12 * |mu0_i|` per
-            coordinate (`1e-12` where `mu0` is 0).
+            coordinate (`1e-12 * max |mu0|`, or `1e-12`, where `mu0_i` is 0; at least
+            `1e-42 * max |mu0|`).
         method: `solve_ivp` method.
         max_norm: `|mu| > max_norm` counts as diverging.
         max_evaluations: budget of right-hand-side evaluations (default 1e6).
@@ -642,7 +649,8 @@ def mirror_descent(
     for k in range(steps):
         budget.spend(k * lr)
         grad = gradient(at_time(loss_at_step(k), k * lr), w)
-        mu = mu - lr * grad
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported next
+            mu = mu - lr * grad
         _check_iterate(mu, k + 1, lr, max_norm, f"mirror descent with {R.name}")
         w = _primal(R, mu, (k + 1) * lr, f"mirror descent with {R.name}", start=w)
         if (k + 1) % record_every == 0 or k + 1 == steps:

@@ -75,6 +75,23 @@ def _closed_form_pullback(vjp, vectorized: bool, xb: np.ndarray):
     return pull
 
 
+def _finite(compute, xb: np.ndarray, what: str, name: str):
+    """`compute()` with float overflow silenced, refused (`DomainError`) when its result is
+    not finite at the (finite) points `xb`: e.g. an entry near the float64 limit squared."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = compute()
+    arr = np.asarray(out[0] if isinstance(out, tuple) else out, dtype=np.float64)
+    bad = ~np.all(np.isfinite(arr.reshape(arr.shape[0], -1)), axis=1)
+    if np.any(bad):
+        b = int(np.argmax(bad))
+        raise DomainError(
+            f"{what} of {name} is not finite at `x`="
+            f"{np.array2string(xb[b], precision=6, threshold=8)} (overflow in float64)",
+            argument="x",
+        )
+    return out
+
+
 @dataclass
 class _Lazy:
     """Facts learned from the first evaluated point (`D` when `space` was not given, `d`)."""
@@ -402,7 +419,8 @@ class Parametrization(conditions.ConditionChecks):
             NotDifferentiableError: autograd cannot differentiate `fn`.
         """
         xb, single = self._checked(x)
-        return self.geometry.shaped(self.traced.jacobian(xb), single, 1)
+        jac = _finite(lambda: self.traced.jacobian(xb), xb, "dG", self.name)
+        return self.geometry.shaped(jac, single, 1)
 
     def gradient_fields(self, x) -> np.ndarray:
         """Riemannian gradients `grad G_i(x)` as rows: `(d, *S)` or `(B, d, *S)`.
@@ -411,7 +429,8 @@ class Parametrization(conditions.ConditionChecks):
         embedded manifold): `<grad G_i, v>_x = dG_i(x)[v]` for every tangent `v`.
         """
         xb, single = self._checked(x)
-        return self.geometry.shaped(self.traced.fields(xb), single, 1)
+        fields = _finite(lambda: self.traced.fields(xb), xb, "grad G", self.name)
+        return self.geometry.shaped(fields, single, 1)
 
     def kernel(self, x) -> np.ndarray:
         """Tangent kernel `K(x) = dG g^{-1} dG^T`: `(d, d)` or `(B, d, d)`.
@@ -419,7 +438,7 @@ class Parametrization(conditions.ConditionChecks):
         It pushes gradient flow forward: `dw/dt = -K(x) grad L(w)`.
         """
         xb, single = self._checked(x)
-        kernel = np.asarray(self.traced.kernel(xb))
+        kernel = np.asarray(_finite(lambda: self.traced.kernel(xb), xb, "K", self.name))
         return self.geometry.shaped(0.5 * (kernel + np.swapaxes(kernel, 1, 2)), single)
 
     def lie_brackets(self, x) -> np.ndarray:
@@ -432,7 +451,7 @@ class Parametrization(conditions.ConditionChecks):
                 the brackets are not finite at `x`.
         """
         xb, single = self._checked(x)
-        terms, _ = self.traced.bracket_terms(xb)
+        terms, _ = _finite(lambda: self.traced.bracket_terms(xb), xb, "the brackets", self.name)
         return self.geometry.shaped(terms - np.swapaxes(terms, 1, 2), single, 1)
 
     # -- vector fields from covectors ---------------------------------------------------

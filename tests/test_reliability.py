@@ -162,8 +162,9 @@ def test_time_budgets_are_reported():
 @pytest.mark.slow
 def test_grad_outside_the_range_of_a_numerical_potential_is_answered():
     """`G(x) = M (x * x)` (commuting, no closed form): `grad R(w)` at `w` outside the range
-    of `grad R*` sends Newton to |mu| ~ 1e3, where each joint flow is stiff; the budgets
-    answer with a ConvergenceError (or its BudgetError) within the Newton time budget."""
+    of `grad R*` is answered within the Newton time budget: a DomainError when the
+    separable construction (M is a linear change of variables) knows the range, else a
+    ConvergenceError (or its BudgetError) from the budgeted Newton solve."""
     import time
 
     import autograd.numpy as anp
@@ -173,6 +174,6 @@ def test_grad_outside_the_range_of_a_numerical_potential_is_answered():
     R = rf.mirror_potential(G, np.array([0.5, 0.7, 0.9]))
     for w in (np.array([-5.0, -5.0, -5.0]), np.array([1.0, -3.0, 2.0])):
         start = time.perf_counter()
-        with pytest.raises(rf.errors.ConvergenceError):
+        with pytest.raises((rf.errors.ConvergenceError, rf.errors.DomainError)):
             R.grad(w)
         assert time.perf_counter() - start < 3 * R.newton_time_limit + 30
