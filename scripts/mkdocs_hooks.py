@@ -46,9 +46,9 @@ SOURCES = ("riemflow", "tests/data", "examples", "benchmarks")
 LIBRARIES = ("numpy", "scipy", "autograd", "geomstats", "matplotlib", "pandas", "tabulate")
 QUICK_NOTE = """
 !!! info "Built at quick sizes"
-    This copy of the page was built locally with reduced sizes, so that the whole site
-    builds in under two minutes; the numbers quoted in the text are those of the full
-    sizes. Build with `RIEMFLOW_DOCS_FULL=1` (as the published site is) to run them.
+    This copy of the page was built locally with reduced sizes, so that a first build of
+    the whole site takes about 90 s of CPU; the numbers quoted in the text are those of the
+    full sizes. Build with `RIEMFLOW_DOCS_FULL=1` (as the published site is) to run them.
 """
 
 
