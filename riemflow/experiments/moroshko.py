@@ -800,8 +800,8 @@ def plot(df):
     nrows = (len(depths) + 2) // 2
     fig, axes = panels(2, nrows, height=2.7 * nrows)
     axes = np.ravel(axes)
-    for ax in axes[len(depths) + 1 :]:
-        ax.set_visible(False)
+    for ax in axes[len(depths) + 1 :]:  # an unused slot of the grid: no empty panel
+        fig.delaxes(ax)
     colors = plt.cm.viridis(np.linspace(0, 0.9, grid_df["alpha"].nunique()))
     for ax, depth in zip(axes, depths, strict=False):
         sub = grid_df[grid_df["depth"] == depth]
