@@ -33,7 +33,7 @@ POINTS = {"full": 1000, "quick": 64}
 BASE_POINTS = {"full": 20, "quick": 4}
 HEADLINE = 50
 FD_TOL = 1e-6
-MAX_REPEATS = 3  # riemflow takes ~50 s per repeat at d = 50 (1000 points) before the fix
+MAX_REPEATS = 3  # the per-point baseline dominates a repeat's time
 
 
 def fd_brackets(fn, x: np.ndarray):

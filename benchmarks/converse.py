@@ -1,8 +1,8 @@
-"""Case 5 of the suite: the converse construction (issues 5 and 8).
+"""Case 5 of the suite: the converse construction.
 
 Target potential (tests/test_converse.py): `R(w) = -log(1 - |w|^2)` on `[-0.5, 0.5]^2`
 (`d = 2`, curved, embedded into `R^4`), built by `commuting_parametrization` to an isometry
-defect `tol` (sizes: `tol = 1e-4, 1e-6, 1e-8`; issue 5's target: 1e-8 in < 10 s).
+defect `tol` (sizes: `tol = 1e-4, 1e-6, 1e-8`; target: 1e-8 in < 10 s).
 
 - riemflow: `commuting_parametrization(R, box, tol=tol, structure="none")`: Chebyshev
   collocation (the radial route would embed this potential exactly), structured

@@ -1,4 +1,4 @@
-"""Case 1 of the suite: the forward theorem at scale (issues 4 and 8).
+"""Case 1 of the suite: the forward theorem at scale.
 
 Depth-2 diagonal network `w = u*u - v*v` with `alpha = 0.1`, `n = 200` squared-loss samples,
 `d` outputs (`D = 2d`; the headline size is `d = 1000`).

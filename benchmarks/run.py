@@ -1,4 +1,4 @@
-"""Run riemflow's benchmark suite and print the table of ratios (issue 8).
+"""Run riemflow's benchmark suite and print the table of ratios.
 
     python -m benchmarks.run                 # full run (8-12 min on 2 cores)
     python -m benchmarks.run --quick         # short run (about 1 min)

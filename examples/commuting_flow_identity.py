@@ -1,6 +1,6 @@
 """Gradient flow on a commuting parametrization is the joint flow psi(x_init; mu(t)).
 
-For a commuting G (MATH.md section 2), x(t) = psi(x_init; mu(t)) with
+For a commuting G (docs/concepts.md, "Commuting parametrizations"), x(t) = psi(x_init; mu(t)) with
 mu(t) = -int_0^t grad L(w(s)) ds: the whole trajectory is a function of the accumulated
 gradient only. This script checks that identity on a parametrization written here (not in
 the zoo): a linear mix of maps of disjoint variables, which is commuting. It then shows the

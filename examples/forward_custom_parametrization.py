@@ -3,8 +3,8 @@
     w = G(x) = (x1 x2,  x3 exp(x4),  sinh(x5) + x6^2 / 2),   x in R^6.
 
 Each coordinate depends on its own block of variables, so the gradient fields live on
-disjoint coordinates and commute (MATH.md section 2); `dG` has rank 3 wherever
-`(x1, x2)` is not 0. No closed form is known to riemflow, so `mirror_potential` builds the
+disjoint coordinates and commute (docs/concepts.md, "Commuting parametrizations"); `dG` has rank 3
+wherever `(x1, x2)` is not 0. No closed form is known to riemflow, so `mirror_potential` builds the
 Legendre function numerically: it finds the three blocks from the sparsity of `dG` and
 represents each one-dimensional potential by Chebyshev interpolants of one trajectory of
 its block's gradient field (`structure=None` would take the general route instead: a
@@ -13,8 +13,8 @@ numbers:
 
 1. the commuting and regularity reports;
 2. gradient flow on `L o G` equals mirror flow with `R`, for a squared and a logistic loss;
-3. the identities of MATH.md section 4 along the flow: `grad R(w(t)) = mu(t)` and
-   `hess R(w(t)) = K(x(t))^{-1}`;
+3. the identities of docs/concepts.md, "The forward theorem" along the flow: `grad R(w(t)) = mu(t)`
+   and `hess R(w(t)) = K(x(t))^{-1}`;
 4. the implicit bias: a long gradient flow on under-determined least squares ends at the
    Bregman projection `argmin {D_R(w, w0) : Xw = y}` (`implicit_bias`), which is not the
    minimum-norm interpolant.

@@ -2,11 +2,11 @@
 
 For the diagonal network `w = u^L - v^L` initialized at `u = v = alpha`, the limit of
 gradient flow on under-determined least squares is the Bregman projection of the network's
-potential (MATH.md section 4): `w_alpha = argmin {R_alpha(w) : Xw = y}`. Small `alpha` is
-the rich regime (`w_alpha -> ` the minimum-l1 interpolant, basis pursuit), large `alpha`
-the kernel regime (`w_alpha ->` the minimum-l2 interpolant). This script sweeps
-`alpha` (13 points, 1e-4 .. 1e2) x depth (2, 3) with `riemflow.sweep.sweep`, stores the
-points in a temporary SQLite store, re-runs the sweep to show that nothing is recomputed,
+potential (docs/concepts.md, "The implicit bias is a Bregman projection"): `w_alpha = argmin
+{R_alpha(w) : Xw = y}`. Small `alpha` is the rich regime (`w_alpha -> ` the minimum-l1 interpolant,
+basis pursuit), large `alpha` the kernel regime (`w_alpha ->` the minimum-l2 interpolant). This
+script sweeps `alpha` (13 points, 1e-4 .. 1e2) x depth (2, 3) with `riemflow.sweep.sweep`, stores
+the points in a temporary SQLite store, re-runs the sweep to show that nothing is recomputed,
 and checks on the numbers:
 
 1. small alpha: near basis pursuit, far from min-norm; large alpha: the reverse;

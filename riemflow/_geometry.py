@@ -2,7 +2,7 @@
 
 A `Geometry` turns Euclidean differentials of maps on the points of a manifold `M` into
 Riemannian gradients for the manifold's own metric, batched and autograd-differentiable
-(Concepts: parametrizations and gradient flow).
+([Concepts: parametrizations and gradient flow](concepts.md#parametrizations-and-gradient-flow)).
 
 Points of shape `point_shape` (`(D,)` for vectors, `(n, k)` for matrices, `(k, n)` for a
 stacked product, ...) are handled as their row-major flattening `x in R^N`,

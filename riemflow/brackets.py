@@ -1,7 +1,7 @@
 """Lie brackets of the gradient fields, split along `ker dG`, and what they mean for the flow.
 
-Notation (Concepts: Lie brackets, necessity): `X_i = grad G_i`, `K = dG g^{-1} dG^T`,
-`[X_i, X_j] = dX_j X_i - dX_i X_j`.
+Notation ([Concepts: Lie brackets](concepts.md#lie-brackets), necessity): `X_i = grad G_i`, `K = dG
+g^{-1} dG^T`, `[X_i, X_j] = dX_j X_i - dX_i X_j`.
 
 **The split.** At a regular point `T_x M` is the `g`-orthogonal sum of the *horizontal*
 space `H = span{X_i}` and the *vertical* space `V = ker dG(x)`, the tangent space of the
@@ -45,7 +45,7 @@ A failure within 10x of its floor is *unresolved*, not a verdict.
 - `"not a mirror flow"`: some resolved `rho_perp > rtol`, or, when those pass, some
   `rho3_perp > rtol`: at that point a bracket leaves `ker dG`, so from initializations there
   the loop of linear losses moves `w` although every mirror flow returns (the necessity
-  theorem, Concepts: necessity);
+  theorem, [Concepts: necessity](concepts.md#necessity));
 - `"undecided"`: brackets that do not vanish but lie in `ker dG` at orders 2 and 3: the
   necessity theorem does not exclude a mirror flow and the forward theorem does not apply
   (`riemflow.fibres` decides it on the reachable set of an initialization);

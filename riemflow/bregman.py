@@ -3,10 +3,10 @@
 For a Legendre function `R`, data `X: (n, d)`, `y: (n,)` and a start `w0`, the Bregman
 projection `argmin {D_R(w, w0) : Xw = y}` is the limit of mirror flow with `R` (hence, by
 the forward theorem, of gradient flow on a commuting parametrization) on any loss
-`f(Xw)` that drives it to an interpolator (Concepts: the implicit bias is a Bregman
-projection). `implicit_bias` computes it in the dual. The other reference programs the
-reproductions compare with (max-margin directions, basis-pursuit faces) are in
-`riemflow.convex`.
+`f(Xw)` that drives it to an interpolator ([Concepts: the implicit bias is a Bregman
+projection](concepts.md#the-implicit-bias-is-a-bregman-projection)). `implicit_bias` computes it in
+the dual. The other reference programs the reproductions compare with (max-margin directions,
+basis-pursuit faces) are in `riemflow.convex`.
 """
 
 from __future__ import annotations
@@ -168,8 +168,8 @@ def implicit_bias(
     time_limit: float | None = 600.0,
     full_output: bool = False,
 ):
-    """The Bregman projection `argmin {D_R(w, w0) : Xw = y}` (Concepts: the implicit bias
-    is a Bregman projection).
+    """The Bregman projection `argmin {D_R(w, w0) : Xw = y}` ([Concepts: the implicit bias
+    is a Bregman projection](concepts.md#the-implicit-bias-is-a-bregman-projection)).
 
     If gradient flow on `L(Xw)` (e.g. under-determined least squares) with potential `R`
     from `w0` converges to an interpolator, this is its limit. Solved in the dual: the
@@ -217,7 +217,7 @@ def implicit_bias(
             resolution of the dual).
         BudgetError: `time_limit` spent (a `ConvergenceError` too).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.squared_euclidean(2)
         >>> X, y = np.array([[1.0, 1.0]]), np.array([2.0])

@@ -267,7 +267,7 @@ def _lookup(registry: dict, name: str, what: str):
 def model(name: str, dim: int, *, depth: float = 2.0, alpha: float = 1.0, seed: int = 0):
     """The catalog model `name`: `(G, x_init)` (random parts drawn with `seed`).
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> G, x0 = rf.catalog.model("diagonal", 3, alpha=0.5)
         >>> G(x0).tolist()
@@ -280,7 +280,7 @@ def model(name: str, dim: int, *, depth: float = 2.0, alpha: float = 1.0, seed: 
 def potential(name: str, dim: int, *, alpha: float = 1.0, p: float = 3.0):
     """The catalog potential `name`: a `Legendre`.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> rf.catalog.potential("log_ball", 2).dim
         2

@@ -1,14 +1,15 @@
 """The hypotheses of the theorems, checked on points: commuting, regular, Legendre.
 
 A parametrization `G` is *commuting* when the Lie brackets of its gradient fields vanish
-and *regular* when `dG` has full rank `d` (Concepts: commuting parametrizations,
-regularity); a potential `R` is *Legendre* when its Hessian is positive definite, its
-mirror map inverts and `|grad R|` blows up at the boundary of its domain (Concepts:
-Legendre functions and mirror flow). The checks measure these on sampled or given points
-(`riemflow.regions`) with exact autograd derivatives and return reports that carry the
-numbers they decided on; `Parametrization.check_commuting`, `Parametrization.check_regular`
-and `Legendre.check` call them. The brackets, their split along `ker dG` and the measures
-the commuting verdict is decided on are in `riemflow.brackets`.
+and *regular* when `dG` has full rank `d` ([Concepts: commuting
+parametrizations](concepts.md#commuting-parametrizations), regularity); a potential `R` is
+*Legendre* when its Hessian is positive definite, its mirror map inverts and `|grad R|` blows up at
+the boundary of its domain ([Concepts: Legendre functions and mirror
+flow](concepts.md#legendre-functions-and-mirror-flow)). The checks measure these on sampled or given
+points (`riemflow.regions`) with exact autograd derivatives and return reports that carry the
+numbers they decided on; `Parametrization.check_commuting`, `Parametrization.check_regular` and
+`Legendre.check` call them. The brackets, their split along `ker dG` and the measures the commuting
+verdict is decided on are in `riemflow.brackets`.
 """
 
 from __future__ import annotations
@@ -382,8 +383,8 @@ class ConditionChecks:
         resolved_factor: float = 10.0,
     ) -> CommutingReport:
         """Check that the gradient fields of `G` commute, and whether their brackets leave
-        `ker dG` (Concepts: Lie brackets, necessity). Measures, verdicts and arguments in
-        full: `riemflow.brackets.check_commuting`.
+        `ker dG` ([Concepts: Lie brackets](concepts.md#lie-brackets), necessity). Measures, verdicts
+        and arguments in full: `riemflow.brackets.check_commuting`.
 
         Args:
             points: points `(B, *S)` (or one `S`) to check at; default `n_samples`
@@ -407,7 +408,7 @@ class ConditionChecks:
             A `CommutingReport` (verdict, measures and their round-off floors, worst pair
             and point, region).
 
-        Example:
+        Examples:
             >>> import riemflow as rf
             >>> G, x0 = rf.models.diagonal_network(3, depth=2)
             >>> G.check_commuting().passed

@@ -1,6 +1,6 @@
 """The converse: a commuting parametrization from a Legendre function.
 
-Concepts: the converse via Nash embedding.
+[Concepts: the converse via Nash embedding](concepts.md#the-converse-via-nash-embedding).
 
 Given `R` and a compact region `K` inside `dom R`, find an isometric embedding
 `F: (K, hess R) -> R^D`, put `M = F(K)` with the metric induced from `R^D`, and
@@ -291,7 +291,7 @@ def load(path, R: Legendre, domain) -> ConverseParametrization:
             `commuting_parametrization` in milliseconds, products block by block); one
             that does not match `R` (its stored metric differs) or `domain`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf, tempfile, pathlib
         >>> R = rf.potentials.log_ball(3)
         >>> P = rf.commuting_parametrization(R, rf.domains.Ball(3, radius=0.5))
@@ -862,13 +862,13 @@ def commuting_parametrization(
 ) -> ConverseParametrization:
     """A commuting parametrization whose gradient flows are the mirror flows of `R`.
 
-    Builds an isometric embedding `F` of `(K, hess R)` (Concepts: the converse via Nash
-    embedding) and returns `G = F^{-1}` on `M = F(K)`, by the first route that applies
-    (see `riemflow.converse`): a product of block embeddings for a block-separable `R`, an
-    exact embedding in `R^d` for a flat metric, an exact winding embedding for a radial
-    `R`, and for a curved metric without structure (`d <= max_dim`) Chebyshev collocation
-    with Levenberg-Marquardt steps, degree by degree (`D = d (d + 1) / 2 + 1` by default)
-    until the honest defect is at most `tol`, on a box or on the box of a chart of the
+    Builds an isometric embedding `F` of `(K, hess R)` ([Concepts: the converse via Nash
+    embedding](concepts.md#the-converse-via-nash-embedding)) and returns `G = F^{-1}` on `M = F(K)`,
+    by the first route that applies (see `riemflow.converse`): a product of block embeddings for a
+    block-separable `R`, an exact embedding in `R^d` for a flat metric, an exact winding embedding
+    for a radial `R`, and for a curved metric without structure (`d <= max_dim`) Chebyshev
+    collocation with Levenberg-Marquardt steps, degree by degree (`D = d (d + 1) / 2 + 1` by
+    default) until the honest defect is at most `tol`, on a box or on the box of a chart of the
     region. Structure is recognised from `hess R` on sample points: a plain
     `rf.Legendre(fn, d)` needs nothing declared.
 
@@ -935,7 +935,7 @@ def commuting_parametrization(
         ConvergenceError: `tol` not reached; reports the defect and degrees tried.
         BudgetError: the time budget ran out.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> P = rf.commuting_parametrization(rf.potentials.negative_entropy(2),
         ...                                  [(0.5, 2.0), (0.5, 2.0)])
@@ -1064,7 +1064,7 @@ def estimate(
     Returns:
         `CostEstimate`s (unknowns, memory, predicted seconds on this machine) per degree.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> box = [(1, 2), (-0.3, 0.3), (1, 2)]
         >>> rows = rf.converse.estimate(rf.potentials.log_det(2), box, tol=1e-6)

@@ -41,7 +41,7 @@ def basis_pursuit(X, y, *, tol: float = 1e-9) -> np.ndarray:
     Raises:
         ConvergenceError: the program is infeasible or the residual exceeds `tol`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> rf.convex.basis_pursuit(np.array([[1.0, 2.0]]), np.array([2.0])).tolist()
         [0.0, 1.0]
@@ -76,7 +76,7 @@ def min_norm(X, y, *, tol: float = 1e-9) -> np.ndarray:
     Raises:
         ConvergenceError: `Xw = y` has no solution (residual above `tol`, relative).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> rf.convex.min_norm(np.array([[1.0, 1.0]]), np.array([2.0])).round(12).tolist()
         [1.0, 1.0]
@@ -115,7 +115,7 @@ def max_margin(X, norm: str = "l2", *, tol: float = 1e-9) -> np.ndarray:
         InputError: unknown `norm`, or the data are not linearly separable.
         ConvergenceError: the solver's answer violates a constraint by more than `tol`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> X = np.array([[1.0, 0.75]])
         >>> rf.convex.max_margin(X, "l2").round(12).tolist()

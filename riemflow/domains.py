@@ -51,7 +51,7 @@ def lobatto_points(m: int) -> np.ndarray:
     """`m >= 2` Chebyshev-Lobatto points `-cos(pi j / (m - 1))` of `[-1, 1]`, increasing
     (the end points included).
 
-    Example:
+    Examples:
         >>> from riemflow.domains import lobatto_points
         >>> lobatto_points(3).round(12).tolist()
         [-1.0, -0.0, 1.0]
@@ -125,7 +125,7 @@ class Box(Domain):
         upper: upper ends `(d,)` (or a scalar), may be `+inf`.
         dim: dimension when both ends are scalars.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> box = rf.domains.Box([0.0, -1.0], [np.inf, 1.0])
         >>> box.contains(np.array([[1.0, 0.0], [-1.0, 0.0]])).tolist()
@@ -222,7 +222,7 @@ class Box(Domain):
 def box_closure_points(lower, upper, rng: np.random.Generator, n: int) -> np.ndarray:
     """About `n` points of the closed box `[lower, upper]`: see `Box.closure_points`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.domains import box_closure_points
         >>> pts = box_closure_points([0.0, 0.0], [1.0, 2.0], np.random.default_rng(0), 200)
@@ -286,7 +286,7 @@ class Ball(Domain):
         radius: the radius (default 1).
         center: `(d,)` (default 0).
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> ball = rf.domains.Ball(2, radius=0.8)
         >>> ball.contains([[0.5, 0.5], [0.6, 0.6]]).tolist()
@@ -355,7 +355,7 @@ class Shell(Domain):
     Raises:
         InputError: not `0 <= inner < outer`.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> rf.domains.Shell(3, 0.2, 1.0).contains([[0.1, 0, 0], [0.5, 0, 0]]).tolist()
         [False, True]
@@ -424,7 +424,7 @@ class Ellipsoid(Domain):
         ShapeError: mismatched shapes.
         InputError: a singular `A`.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> E = rf.domains.Ellipsoid([0.0, 0.0], [0.7, 0.35])
         >>> E.contains([[0.6, 0.0], [0.0, 0.6]]).tolist()
@@ -504,7 +504,7 @@ class Simplex(Domain):
     Raises:
         InputError: `margin` outside `[0, 1 / (d + 1))`.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> part = rf.domains.Simplex(2, margin=0.05)
         >>> part.contains([[0.3, 0.3], [0.02, 0.5]]).tolist()
@@ -664,7 +664,7 @@ class MappedBox(Domain):
     Raises:
         NotCallableError: `chart` is not callable.
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp, numpy as np, riemflow as rf
         >>> def polar(s):  # an annular sector
         ...     r, t = s[..., 0], s[..., 1]
@@ -831,7 +831,7 @@ class ProductDomain(Domain):
     Raises:
         InputError: blocks that do not partition `range(d)`, or parts of the wrong dimension.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> K = rf.domains.ProductDomain([rf.domains.Ball(2), rf.domains.Ball(2)], [[0, 1], [2, 3]])
         >>> K.contains([[0.5, 0.5, 0.0, 0.9], [0.9, 0.9, 0.0, 0.0]]).tolist()

@@ -1,9 +1,9 @@
 """The dual of `implicit_bias` near the edge of `dom R*`, and what stops it when float64 does.
 
-`implicit_bias` minimizes `phi(lambda) = R*(theta0 + X^T lambda) - <lambda, y>` (Concepts:
-the implicit bias is a Bregman projection). For the depth-`L >= 3` network potentials
-(`potentials.power_network`, `potentials.diagonal_network`, Woodworth et al.'s `Q_D`),
-`dom R*` is a box and, per coordinate,
+`implicit_bias` minimizes `phi(lambda) = R*(theta0 + X^T lambda) - <lambda, y>` ([Concepts:
+the implicit bias is a Bregman projection](concepts.md#the-implicit-bias-is-a-bregman-projection)).
+For the depth-`L >= 3` network potentials (`potentials.power_network`,
+`potentials.diagonal_network`, Woodworth et al.'s `Q_D`), `dom R*` is a box and, per coordinate,
 
     grad R*_i(theta) = sum_t a_ti (b_ti - s_ti theta)^p,     p = L / (2 - L) < 0,
 
@@ -495,7 +495,7 @@ def solve(
         ConvergenceError: the start `theta0` is outside `dom R*`, or the basis became
             singular.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.diagonal_network(2, depth=3, alpha=1e-10)
         >>> sol = rf.edge_dual.solve(R.edge_form, np.array([[1.0, 0.8]]), np.array([1.0]))
@@ -810,7 +810,7 @@ def float64_resolution(R, X, y, lam, theta0) -> Resolution:
     Returns:
         A `Resolution`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.diagonal_network(2, depth=3, alpha=1e-10)
         >>> X, y = np.array([[1.0, 0.8]]), np.array([1.0])

@@ -129,7 +129,8 @@ class NotCommutingError(GeometryError):
 
 
 class NotMirrorFlowError(NotCommutingError):
-    """Gradient flow of `L o G` is not a mirror flow for some loss (Concepts: necessity).
+    """Gradient flow of `L o G` is not a mirror flow for some loss ([Concepts:
+    necessity](concepts.md#necessity)).
 
     Raised when a bracket of the gradient fields (order 2 or 3) leaves `ker dG` at a
     checked point, so that from initializations there the loop of linear losses moves `w`

@@ -1,9 +1,9 @@
 """Whether gradient flows from one initialization are mirror flows when the brackets of the
 gradient fields do not vanish but lie in `ker dG`, and the decision `mirror_potential` takes.
 
-Concepts: necessity. Let `G` be regular, `x_init` given and `O` the set reachable from
-`x_init` by the flows of the gradient fields `X_i` (every gradient flow of `L o G` from
-`x_init` stays in `O`).
+[Concepts: necessity](concepts.md#necessity). Let `G` be regular, `x_init` given and `O` the set
+reachable from `x_init` by the flows of the gradient fields `X_i` (every gradient flow of `L o G`
+from `x_init` stays in `O`).
 
 **Proposition** (derived for riemflow; local, with the hypotheses below; the forward
 theorem of Li et al. is its special case of vanishing brackets). Suppose
@@ -256,7 +256,7 @@ def loop_displacement(
     Raises:
         DivergenceError, SolverError, BudgetError: a leg failed.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, _ = rf.models.bilinear_chain(3)
         >>> end = rf.fibres.loop_displacement(G, np.array([0.3, 0.5, -0.2]), (0, 1), 1e-2)
@@ -391,7 +391,7 @@ def hessian_defect(G, points) -> HessianReport:
     Returns:
         A `HessianReport`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(2, alpha=0.5)
         >>> rf.fibres.hessian_defect(G, np.stack([x0, 1.1 * x0])).defect < 1e-14

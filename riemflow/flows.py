@@ -1,15 +1,17 @@
-"""Gradient flow / descent on `L o G` and mirror flow / descent with `R` (MATH.md 1, 3).
+"""Gradient flow / descent on `L o G` and mirror flow / descent with `R` (Concepts:
+[parametrizations and gradient flow](concepts.md#parametrizations-and-gradient-flow) and [Legendre
+functions and mirror flow](concepts.md#legendre-functions-and-mirror-flow)).
 
 `gradient_flow` integrates `dx/dt = -grad (L o G)(x)` with scipy's `solve_ivp`; the
 gradient is one autograd reverse pass through `L o G`, raised with the metric of the
-manifold (Concepts: parametrizations and gradient flow). Points of any shape are
-integrated in their flat coordinates. On a manifold embedded in those coordinates (a
-sphere, the Stiefel manifold, rotations, the symmetric matrices holding the SPD cone) the
-exact flow stays on the manifold; the integrator's drift off it is measured at every
-recorded time (`Trajectory.constraint_drift`) and, where it exceeds `retract_tol`, the
-state is retracted (geomstats' `projection`) and the integration restarts from there.
-`gradient_descent` takes steps `x <- P_M(x - lr grad (L o G)(x))` (projected gradient
-descent) or `x <- exp_x(-lr grad (L o G)(x))` (the manifold's exponential map), optionally
+manifold ([Concepts: parametrizations and gradient
+flow](concepts.md#parametrizations-and-gradient-flow)). Points of any shape are integrated in their
+flat coordinates. On a manifold embedded in those coordinates (a sphere, the Stiefel manifold,
+rotations, the symmetric matrices holding the SPD cone) the exact flow stays on the manifold; the
+integrator's drift off it is measured at every recorded time (`Trajectory.constraint_drift`) and,
+where it exceeds `retract_tol`, the state is retracted (geomstats' `projection`) and the integration
+restarts from there. `gradient_descent` takes steps `x <- P_M(x - lr grad (L o G)(x))` (projected
+gradient descent) or `x <- exp_x(-lr grad (L o G)(x))` (the manifold's exponential map), optionally
 on mini-batches of a `DataLoss`.
 
 `mirror_flow` integrates `d/dt grad R(w) = -grad L(w)` in the dual variable
@@ -209,7 +211,7 @@ def gradient_flow(
         ShapeError, NonFiniteError: the loss does not return a finite scalar at the start.
         SolverError: the integrator failed or the flow left the domain.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(2, depth=2, alpha=0.5)
         >>> L = rf.losses.squared(np.array([[1.0, 2.0]]), np.array([1.0]))
@@ -379,7 +381,7 @@ def gradient_descent(
         InputError: bad `lr`, `steps`, `batches`, `step`.
         UnsupportedSpaceError: `step="exp"` on a space without a usable exponential map.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(2, depth=2, alpha=0.5)
         >>> L = rf.losses.squared(np.array([[1.0, 2.0]]), np.array([1.0]))
@@ -529,7 +531,7 @@ def mirror_flow(
         BudgetError: `max_evaluations` or `time_limit` spent.
         SolverError: the integrator failed.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.negative_entropy(2)
         >>> L = rf.losses.squared(np.eye(2), np.array([2.0, 0.5]))
@@ -636,7 +638,7 @@ def mirror_descent(
         DivergenceError: non-finite iterate, `|mu| > max_norm`, or `mu` outside the domain
             of `grad R*` (reports the step).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.negative_entropy(2)
         >>> L = rf.losses.squared(np.eye(2), np.array([2.0, 0.5]))

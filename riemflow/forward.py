@@ -1,8 +1,8 @@
 """The forward theorem: from a commuting parametrization to its Legendre function.
 
-Concepts: the forward theorem. For a commuting, regular `G` and an initialization `x_init`, the
-potential `R` with which gradient flow on `L o G` is mirror flow (for every loss) is the
-convex conjugate of
+[Concepts: the forward theorem](concepts.md#the-forward-theorem). For a commuting, regular `G` and
+an initialization `x_init`, the potential `R` with which gradient flow on `L o G` is mirror flow
+(for every loss) is the convex conjugate of
 
     Q(mu) = int_0^1 <mu, G(psi(x_init; s mu))> ds,     grad Q(mu) = G(psi(x_init; mu)),
     hess Q(mu) = K(psi(x_init; mu)),
@@ -111,7 +111,7 @@ class ForwardReport:
             region and what it does not say; `None` on the other routes or with
             `local=True`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(4, depth=3, form="product",
         ...                                    init=np.linspace(0.5, 1.5, 24))
@@ -411,8 +411,8 @@ def mirror_potential(
     """The Legendre function `R` of the forward theorem for `G` and `x_init`.
 
     Gradient flow on `L o G` from `x_init` is mirror flow with `R` from `w0 = G(x_init)`,
-    for every loss (Concepts: the forward theorem). `R` is normalized: `R(w0) = 0`,
-    `grad R(w0) = 0`. Three routes, in order:
+    for every loss ([Concepts: the forward theorem](concepts.md#the-forward-theorem)). `R` is
+    normalized: `R(w0) = 0`, `grad R(w0) = 0`. Three routes, in order:
 
     - **Closed form.** If `G` carries one (the model zoo does: diagonal networks of any
       depth and initialization in both forms, linear maps, commuting quadratics and matrix
@@ -435,8 +435,8 @@ def mirror_potential(
       retracted onto the manifold where it drifts (see `riemflow.gradient_flow`).
 
     Before the joint-flow construction the hypotheses are decided (`riemflow.fibres.decide`,
-    Concepts: necessity): regularity, then the brackets of the gradient fields on the
-    checked region, split along `ker dG` and measured at the region's length scale
+    [Concepts: necessity](concepts.md#necessity)): regularity, then the brackets of the gradient
+    fields on the checked region, split along `ker dG` and measured at the region's length scale
     (`riemflow.brackets`):
 
     - they vanish: the forward theorem applies;
@@ -446,7 +446,7 @@ def mirror_potential(
     - they lie in `ker dG` without vanishing, which the forward theorem does not cover:
       the same decision on the set reachable from `x_init`, then whether `K` is a function
       of `w` there and `K^{-1}` a Hessian metric in `w`; if so the same construction is
-      valid (the proposition of Concepts: necessity) and `R` is built, else
+      valid (the proposition of [Concepts: necessity](concepts.md#necessity)) and `R` is built, else
       `NotMirrorFlowError` says which test failed.
 
     `R.report.decision` carries what was decided and on which points.
@@ -512,7 +512,7 @@ def mirror_potential(
         NotCommutingError: the brackets could not be decided at float64 resolution.
         NotRegularError: `dG` loses rank at the check points (or at `x_init`).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(2, alpha=0.5)
         >>> R = rf.mirror_potential(G, x0)           # closed form: the hyperbolic entropy

@@ -4,9 +4,9 @@ For a Hessian metric the Christoffel symbols need only third derivatives of `R`:
 `Gamma^k_{ij} = (1/2) g^{kl} T_{ijl}` with `T = d^3 R` (totally symmetric), and the Riemann
 tensor has a closed form in `T` and `g^{-1}` (`riemann_tensor`). `HessianMetric` uses both,
 so geomstats' geodesics and curvature run on exact autograd derivatives without
-differentiating the metric matrix numerically; `check_flat` decides flatness (Concepts:
-Legendre functions and mirror flow). Mirror flow with `R` is the Riemannian gradient flow
-for this metric.
+differentiating the metric matrix numerically; `check_flat` decides flatness ([Concepts:
+Legendre functions and mirror flow](concepts.md#legendre-functions-and-mirror-flow)). Mirror flow
+with `R` is the Riemannian gradient flow for this metric.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The joint flow `psi(x; mu)` of the gradient fields of a parametrization.
 
 For `G: M -> R^d` with gradient fields `X_i = grad G_i`, the joint flow is the time-1 flow
-of `dx/ds = sum_i mu_i X_i(x)` (Concepts: commuting parametrizations).
-For a commuting `G` it equals the composition of the single-field flows, gradient flow is
-`x(t) = psi(x_init; mu(t))`, and the forward theorem's conjugate potential is the line
-integral `Q(mu) = int_0^1 <mu, G(psi(x_init; s mu))> ds`, which one augmented ODE gives
-together with `psi`:
+of `dx/ds = sum_i mu_i X_i(x)` ([Concepts: commuting
+parametrizations](concepts.md#commuting-parametrizations)). For a commuting `G` it equals the
+composition of the single-field flows, gradient flow is `x(t) = psi(x_init; mu(t))`, and the forward
+theorem's conjugate potential is the line integral `Q(mu) = int_0^1 <mu, G(psi(x_init; s mu))> ds`,
+which one augmented ODE gives together with `psi`:
 
     dx/ds = sum_i mu_i X_i(x),    dq/ds = <mu, G(x)>,    x(0) = x,  q(0) = 0.
 

@@ -1,4 +1,5 @@
-"""Legendre functions: mirror maps, conjugates, Bregman divergences (MATH.md section 3).
+"""Legendre functions: mirror maps, conjugates, Bregman divergences ([Concepts: Legendre functions
+and mirror flow](concepts.md#legendre-functions-and-mirror-flow)).
 
 `R` is a Legendre function on an open convex domain `Omega`: strictly convex with positive
 definite Hessian, essentially smooth (`|grad R| -> infinity` at the boundary). Its mirror
@@ -138,7 +139,7 @@ class Legendre:
         InputError: a closed form that does not match (naming it), see
             `check_derivatives`.
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp, numpy as np, riemflow as rf
         >>> R = rf.Legendre(lambda w: anp.sum(w * anp.log(w) - w), 2,
         ...                 domain=rf.domains.Box.orthant(2))
@@ -407,15 +408,15 @@ class Legendre:
 
         `R_0(w) = R(w) - R(w0) - <grad R(w0), w - w0>`: the same Hessian metric and mirror
         flows, normalized so that `R_0(w0) = 0` and `grad R_0(w0) = 0`, the normalization of
-        the forward construction (MATH.md section 4: `grad R(G(x_init)) = 0`). With
-        `theta = grad R(w0)`: `grad R_0^*(mu) = grad R^*(mu + theta)` and
-        `R_0^*(mu) = R^*(mu + theta) - R^*(theta)`.
+        the forward construction ([Concepts: the forward theorem](concepts.md#the-forward-theorem):
+        `grad R(G(x_init)) = 0`). With `theta = grad R(w0)`: `grad R_0^*(mu) = grad R^*(mu + theta)`
+        and `R_0^*(mu) = R^*(mu + theta) - R^*(theta)`.
 
         Args:
             w0: the center `(d,)`, inside the domain.
             name: label (default: derived from this one's).
 
-        Example:
+        Examples:
             >>> import numpy as np, riemflow as rf
             >>> R = rf.potentials.negative_entropy(1).centered(np.array([2.0]))
             >>> R(np.array([2.0])), R.grad(np.array([2.0])).tolist()
@@ -428,7 +429,7 @@ class Legendre:
         `(cR)^*(mu) = c R^*(mu / c)`. Mirror flow with `c R` is mirror flow with `R` slowed
         down by `c`.
 
-        Example:
+        Examples:
             >>> import numpy as np, riemflow as rf
             >>> R = rf.potentials.negative_entropy(1).scaled(0.25)
             >>> R.grad_conjugate(np.array([0.25])).round(12).tolist()  # exp(0.25 / 0.25)
@@ -451,7 +452,8 @@ class Legendre:
         max_newton: int = 100,
         check_derivatives: bool = True,
     ) -> Legendre:
-        """The Legendre function `R = Q^*` of a given conjugate `Q` (MATH.md section 4).
+        """The Legendre function `R = Q^*` of a given conjugate `Q` ([Concepts: the forward
+        theorem](concepts.md#the-forward-theorem)).
 
         For potentials known through their conjugate, such as the forward construction's
         `Q(mu)` with `grad Q = G o psi`: `grad R(w)` is the `mu` with `grad Q(mu) = w` (a
@@ -474,7 +476,7 @@ class Legendre:
             check_derivatives: check `grad_conjugate` and `hessian_conjugate` against
                 autograd derivatives of `conjugate` on 3 points of `conjugate_domain`.
 
-        Example:
+        Examples:
             >>> import autograd.numpy as anp, numpy as np, riemflow as rf
             >>> R = rf.Legendre.from_conjugate(  # Q = sum exp(mu): R = negative entropy
             ...     lambda mu: anp.sum(anp.exp(mu), axis=-1), 1,

@@ -117,7 +117,7 @@ def check_loss(loss, w, t: float = 0.0, *, name: str = "loss") -> float:
 
     Exceptions the loss raises itself pass through unchanged.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> rf.losses.check_loss(lambda w: (w**2).sum(), np.array([1.0, 2.0]))
         5.0
@@ -168,7 +168,7 @@ def switch_times(loss) -> np.ndarray:
     """The times where a time-dependent `loss` jumps, as declared (sorted, `(k,)`; empty
     when none are declared or the loss does not depend on time).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> full = rf.losses.squared(np.eye(2), np.ones(2))
         >>> rf.losses.switch_times(rf.losses.piecewise([full, full], [0.5])).tolist()
@@ -246,7 +246,7 @@ class DataLoss:
     Raises:
         ShapeError, NonFiniteError: malformed `X` or `y`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> L = rf.losses.squared(np.eye(2), np.array([1.0, 0.0]))
         >>> float(L(np.zeros(2)))
@@ -447,12 +447,15 @@ def time_dependent(fn=None, *, switch_times=None):
         NotCallableError: `fn` is not callable.
         InputError: `switch_times` not strictly increasing.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> L = rf.losses.time_dependent(lambda w, t: (w[0] - t) ** 2)
         >>> L.time_dependent
         True
-        >>> rf.losses.time_dependent(lambda w, t: w[0] * (t >= 1), switch_times=[1.0]).switch_times
+        >>> step = rf.losses.time_dependent(
+        ...     lambda w, t: w[0] * (t >= 1), switch_times=[1.0]
+        ... )
+        >>> step.switch_times
         array([1.])
     """
     if fn is None:
@@ -527,7 +530,7 @@ def piecewise(losses, switch_times) -> Piecewise:
         InputError: mismatched lengths, times not increasing.
         NotCallableError: a piece that is not a loss of `w`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> full = rf.losses.squared(np.eye(2), np.array([1.0, -1.0]))
         >>> L = rf.losses.piecewise([full.subset([0]), full.subset([1])], [0.5])

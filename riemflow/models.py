@@ -2,7 +2,8 @@
 
 Every constructor returns `(G, x_init)`: a `Parametrization` and its default (or given)
 initialization. Maps broadcast over a leading batch axis, so checks on many points run
-vectorised. Which ones commute (MATH.md section 2):
+vectorised. Which ones commute ([Concepts: commuting
+parametrizations](concepts.md#commuting-parametrizations)):
 
 | model | `G(x)` | commuting |
 |---|---|---|
@@ -199,7 +200,7 @@ def diagonal_network(
         InputError, ShapeError: bad `depth`, `form`, `alpha` or `init`.
         DomainError: a non-integer power with a non-positive initialization.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(3, depth=2, alpha=0.1)
         >>> x0.shape, G(x0).tolist()
@@ -245,7 +246,8 @@ def diagonal_network(
             slope = x if power == 2 else x ** (power - 1)
             return power * slope * cot
 
-        def potential(x):  # MATH.md section 4: any depth >= 2 (or 1), any init
+        # docs/concepts.md, "Closed forms for diagonal networks": any depth >= 2 (or 1), any init
+        def potential(x):
             u0, v0 = (x[:dim], x[dim:]) if signed else (x, None)
             return power_network(u0, v0, depth=power)
 
@@ -301,9 +303,10 @@ def diagonal_network(
 def hadamard_square(dim: int, *, alpha: float = 1.0, init=None):
     """$w = u \\odot u$ on the positive orthant ($u > 0$): depth-2 unsigned power network.
 
-    Gradient flow is $\\dot w = -4 w \\odot \\nabla L(w)$ (MATH.md section 4).
+    Gradient flow is $\\dot w = -4 w \\odot \\nabla L(w)$ ([Concepts: closed forms for diagonal
+    networks](concepts.md#closed-forms-for-diagonal-networks)).
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> G, x0 = rf.models.hadamard_square(2, alpha=2.0)
         >>> G(x0).tolist()
@@ -318,7 +321,7 @@ def hadamard_product(dim: int, *, alpha: float = 1.0, init=None):
     Regular except where $u_i = v_i = 0$ for some `i`; `init=(u0, v0)` for other
     initializations.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> G, x0 = rf.models.hadamard_product(2, init=(1.0, 3.0))
         >>> G(x0).tolist()
@@ -332,7 +335,7 @@ def linear(A, b=None, *, init=None):
 
     Regular iff `A` has full row rank. Default `x_init = 0`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.linear(np.array([[1.0, 2.0]]), np.array([3.0]))
         >>> G(np.array([1.0, 1.0])).tolist()
@@ -391,9 +394,10 @@ def quadratic(matrices, *, init=None):
     $[\\nabla G_i, \\nabla G_j] = (A_j A_i - A_i A_j) x$. Then
     $\\psi(x; \\mu) = \\exp(\\sum_i \\mu_i A_i) x$. Default `x_init = 1 / sqrt(D)`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
-        >>> G, x0 = rf.models.quadratic(np.stack([np.diag([1.0, 0.0]), np.diag([0.0, 2.0])]))
+        >>> A = np.stack([np.diag([1.0, 0.0]), np.diag([0.0, 2.0])])
+        >>> G, x0 = rf.models.quadratic(A)
         >>> G(np.array([1.0, 1.0])).tolist()
         [0.5, 1.0]
     """
@@ -422,7 +426,7 @@ def matrix_sensing(
     init=None,
     matrix_points: bool = False,
 ):
-    """Matrix sensing $w_i = \\langle A_i, U U^T \\rangle$, $U$: `(k, r)`, $x = $ `U.ravel()`.
+    """Matrix sensing $w_i = \\langle A_i, U U^T \\rangle$, $U$: `(k, r)`, and $x$ is `U.ravel()`.
 
     Only the symmetric parts of the $A_i$ matter; the gradient fields commute iff those
     commute pairwise (then the model is a `quadratic` family with commuting matrices
@@ -437,7 +441,7 @@ def matrix_sensing(
             `Matrices(k, r)` (Frobenius metric: the same flows as the flat form), and
             `x_init` is `(k, r)`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> A = np.stack([np.diag([1.0, 0.0]), np.diag([0.0, 1.0])])
         >>> G, x0 = rf.models.matrix_sensing(A, alpha=0.5)
@@ -488,7 +492,7 @@ def matrix_factorization(
     Already $[\\nabla W_{11}, \\nabla W_{12}] \\ne 0$: for $U U^T$ it is $-2 U_{2\\cdot}$ in
     row 1 and $2 U_{1\\cdot}$ in row 2 of $U$. Default init $U_0 = V_0 = \\alpha I$.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> G, x0 = rf.models.matrix_factorization(2, alpha=1.0)
         >>> G(x0).tolist()  # W = I: entries (1,1), (1,2), (2,2)
@@ -540,7 +544,7 @@ def bilinear_chain(dim: int = 3, *, init=None):
     For `dim = 3`, $G(x) = (x_1 x_2, x_2 x_3)$ and
     $[\\nabla G_1, \\nabla G_2] = (-x_3, 0, x_1)$. Default `x_init = 1`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.bilinear_chain(3)
         >>> G.lie_brackets(np.array([1.0, 2.0, 3.0]))[0, 1].tolist()
@@ -561,18 +565,19 @@ def single_neuron(dim: int, *, init=None):
     r"""One hidden linear neuron $w = a z$, $x = (a, z)$, $a > 0$, $z \in \mathbb{R}^k$.
 
     Not commuting ($[\nabla G_i, \nabla G_j] = z_j e_i - z_i e_j$ in the `z` block, up to
-    the sign convention of `lie_brackets`), but "time-warped" (MATH.md section 4): the fields
-    $\nabla G_i / a$ commute, so along gradient flow $d \nabla R(w) = -a \nabla L\, dt$ with
-    the potential `riemflow.potentials.single_neuron(a0, z0)`: the flow is the mirror flow of
-    that `R` run at speed `a(t)`, and converges to the same Bregman projection. Regular where
-    $a \neq 0$; the potential needs $\delta = a_0^2 - |z_0|^2 > 0$.
+    the sign convention of `lie_brackets`), but "time-warped" ([Concepts: the time-warped
+    case](concepts.md#the-time-warped-case)): the fields $\nabla G_i / a$ commute, so along gradient
+    flow $d \nabla R(w) = -a \nabla L\, dt$ with the potential
+    `riemflow.potentials.single_neuron(a0, z0)`: the flow is the mirror flow of that `R` run at
+    speed `a(t)`, and converges to the same Bregman projection. Regular where $a \neq 0$; the
+    potential needs $\delta = a_0^2 - |z_0|^2 > 0$.
 
     Args:
         dim: `k`, the size of `w`.
         init: `(a0, z0)` as a flat `(1 + k,)` array; default `a0 = 1`, `z0 = 0.5 / sqrt(k)`
             (`delta = 0.75`).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.single_neuron(2, init=[2.0, 0.5, -1.0])
         >>> G(x0).tolist(), bool(G.check_commuting().passed)
@@ -620,14 +625,15 @@ def simplex_sphere(dim: int, *, init=None):
     simplex `{w > 0, sum w < 1}` (the last weight is `s = u_{d+1}^2 = 1 - sum w`). The
     gradient fields commute and $K = 4(\\operatorname{diag}(w) - w w^T)$, the inverse
     Hessian of the simplex entropy $R(w) = \\sum_i w_i(\\log w_i - 1) + s(\\log s - 1)$
-    times 4: gradient flow here is mirror flow with $R / 4$ (MATH.md section 5).
+    times 4: gradient flow here is mirror flow with $R / 4$ ([Concepts: the converse via Nash
+    embedding](concepts.md#the-converse-via-nash-embedding)).
 
     Args:
         dim: `d` (the sphere is `S^d`, points in `R^{d+1}`).
         init: a point `(d+1,)` of the positive orthant of the sphere; default the
             barycenter `1 / sqrt(d+1)`.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> G, u0 = rf.models.simplex_sphere(2)
         >>> G(u0).round(6).tolist()
@@ -743,7 +749,7 @@ def spd_chart(
         InputError: unknown `metric` or `chart`, bad `alpha`.
         ShapeError, DomainError: `init` not an SPD `(n, n)` matrix.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, P0 = rf.models.spd_chart(2)
         >>> G(P0).tolist(), G.gradient_fields(P0).shape
@@ -820,7 +826,7 @@ def symmetric_factorization(
     Returns:
         `(G, U0)`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, U0 = rf.models.symmetric_factorization(3, 2, space="stiefel")
         >>> U0.shape, G(U0).tolist()
@@ -870,7 +876,7 @@ def isospectral(spectrum, *, init=None):
     Returns:
         `(G, Q0)`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, Q0 = rf.models.isospectral([1.0, 2.0])
         >>> G(Q0).tolist()
@@ -909,7 +915,7 @@ def weight_normalization(dim: int, *, init=None):
     Returns:
         `(G, x0)`.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> G, x0 = rf.models.weight_normalization(2)
         >>> G(x0).round(6).tolist(), G.check_regular(n_samples=8).passed
@@ -985,7 +991,7 @@ def hyperbolic_chart(dim: int, *, model: str = "ball", init=None):
     Returns:
         `(G, x0)`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.hyperbolic_chart(2, model="half_space")
         >>> G.kernel(np.array([0.3, 0.5])).round(12).tolist()

@@ -1,10 +1,11 @@
 """Parametrizations `w = G(x)` of a model by a point `x` of a Riemannian manifold.
 
-Notation (Concepts: parametrizations and gradient flow): `M` has dimension `m` and its
-points have the space's point shape, `(D,)` for vectors (`D = m` for open sets and
-intrinsic coordinates, `D > m` for an embedded manifold in ambient coordinates) or a matrix
-shape such as `(n, n)` on `SPDMatrices(n)` and `(n, k)` on `Matrices(n, k)` or
-`Stiefel(n, k)`; `G: M -> R^d`. Below, `S` is the point shape (`S = (D,)` for vectors).
+Notation ([Concepts: parametrizations and gradient
+flow](concepts.md#parametrizations-and-gradient-flow)): `M` has dimension `m` and its points have
+the space's point shape, `(D,)` for vectors (`D = m` for open sets and intrinsic coordinates, `D >
+m` for an embedded manifold in ambient coordinates) or a matrix shape such as `(n, n)` on
+`SPDMatrices(n)` and `(n, k)` on `Matrices(n, k)` or `Stiefel(n, k)`; `G: M -> R^d`. Below, `S` is
+the point shape (`S = (D,)` for vectors).
 
 - Jacobian `dG(x)`: `(d, *S)`, the differentials of the `G_i` in the coordinates of `x`.
 - Gradient fields `grad G_i`: the tangent vectors with `<grad G_i, v>_x = dG_i(x)[v]` for
@@ -211,10 +212,10 @@ class Parametrization(conditions.ConditionChecks):
             autograd's. It is compared with autograd's pullback on the first points `G` is
             evaluated at, and refused (`InputError`) when they differ by more than
             `vjp_rtol` (relative).
-        potential: optional closed form of the forward theorem (Concepts: the forward
-            theorem): `x_init -> Legendre` (or `None` where the closed form does not
-            apply), used by `riemflow.mirror_potential` instead of the numerical
-            construction.
+        potential: optional closed form of the forward theorem ([Concepts: the forward
+            theorem](concepts.md#the-forward-theorem)): `x_init -> Legendre` (or `None` where the
+            closed form does not apply), used by `riemflow.mirror_potential` instead of the
+            numerical construction.
         point_over: optional map `w (d,) -> x` giving the point of `M` over `w` (a
             section of `G`); parametrizations built by `riemflow.commuting_parametrization`
             have one, so flows on them can start from a `w0`.
@@ -227,7 +228,7 @@ class Parametrization(conditions.ConditionChecks):
             `space.metric`, an `inner_product` or `to_tangent` that raises, a complex or
             pseudo-Riemannian space).
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp
         >>> import riemflow as rf
         >>> G = rf.Parametrization(lambda x: anp.stack([x[..., 0] * x[..., 1],
@@ -536,7 +537,8 @@ class Parametrization(conditions.ConditionChecks):
         atol: float = 1e-13,
         method: str = "DOP853",
     ) -> np.ndarray:
-        """The joint flow `psi(x; mu)` of the gradient fields (Concepts: the joint flow).
+        """The joint flow `psi(x; mu)` of the gradient fields ([Concepts: the joint
+        flow](concepts.md#the-joint-flow)).
 
         By default the time-1 flow of `dx/ds = sum_i mu_i grad G_i(x)`
         (`riemflow.joint_flow.joint_flow`). With `sequential=True`, the composition

@@ -3,6 +3,10 @@
 Every function returns a `matplotlib.figure.Figure` (or draws on the `ax` it is given) and
 never shows or saves it: call `fig.savefig(path)` when you want a file. matplotlib is
 imported on first use, so `import riemflow` does not pay for it.
+
+New figures are `WIDTH` inches wide whatever their number of panels, the width of a text
+column (a page of the docs, a paper's column at 10 pt), so that they are shown at their
+own size and their text at the size matplotlib was asked for. Labels use mathtext.
 """
 
 from __future__ import annotations
@@ -14,19 +18,52 @@ import numpy as np
 from ._validation import as_positive_int
 from .errors import InputError, ShapeError
 
-__all__ = ["trajectories", "potential", "sweep"]
+__all__ = ["trajectories", "potential", "sweep", "panels", "WIDTH"]
+
+#: width of a new figure, in inches (its panels share it)
+WIDTH = 6.8
+#: losses below this times the largest one are the solver's round-off (the square of the
+#: flows' default `rtol`; see `trajectories`)
+LOSS_FLOOR = 1e-20
 
 
-def _axes(ax, ncols: int = 1, figsize=(6.0, 3.6)):
+def panels(ncols: int = 1, nrows: int = 1, *, height: float | None = None, width=WIDTH):
+    """A new figure of `nrows x ncols` panels for a text column: `width` inches wide
+    (default `WIDTH`) whatever the number of panels, constrained layout.
+
+    The figures of `riemflow.experiments` are made with it; use it for your own so that a
+    page or a paper shows them at their own size (text at the size it was set).
+
+    Args:
+        ncols: panels per row.
+        nrows: rows of panels.
+        height: in inches (default 2.9 per row).
+        width: in inches.
+
+    Returns:
+        `(fig, axes)`, with `axes` as `plt.subplots` gives it: one `Axes` for one panel, an
+        array of them otherwise.
+
+    Examples:
+        >>> import riemflow as rf
+        >>> fig, (left, right) = rf.plotting.panels(2)
+        >>> fig.get_size_inches().tolist() == [rf.plotting.WIDTH, 2.9]
+        True
+    """
     import matplotlib.pyplot as plt
 
+    ncols, nrows = as_positive_int(ncols, "ncols"), as_positive_int(nrows, "nrows")
+    height = 2.9 * nrows if height is None else float(height)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(float(width), height), constrained_layout=True)
+    plt.close(fig)  # returned, not shown: no pyplot state leaks into the caller's session
+    return fig, axes
+
+
+def _axes(ax, ncols: int = 1, height: float = 2.9, width: float = WIDTH):
     if ax is not None:
         return ax.figure, np.atleast_1d(ax)
-    fig, axes = plt.subplots(
-        1, ncols, figsize=(figsize[0] * ncols, figsize[1]), constrained_layout=True, squeeze=False
-    )
-    plt.close(fig)  # returned, not shown: no pyplot state leaks into the caller's session
-    return fig, axes[0]
+    fig, axes = panels(ncols, height=height, width=width)
+    return fig, np.atleast_1d(axes)
 
 
 def _is_trajectory(obj) -> bool:
@@ -35,23 +72,44 @@ def _is_trajectory(obj) -> bool:
     return all(hasattr(obj, field) for field in ("t", "w", "loss", "w_final"))
 
 
-def trajectories(trajs, labels: Sequence[str] | None = None, *, coordinates=None, ax=None):
+def trajectories(
+    trajs,
+    labels: Sequence[str] | None = None,
+    *,
+    coordinates=None,
+    loss_floor: float | None = None,
+    ax=None,
+):
     """`w(t)` and the loss of one or several trajectories, on shared time axes.
 
+    One color per coordinate of `w`, one line style per trajectory (solid, dashed, dotted,
+    dash-dotted), so that coinciding curves (gradient flow and mirror flow) read as the
+    equivalence they show.
+
+    The loss of each trajectory is drawn on a log scale until it first falls below
+    `loss_floor`, which is marked by a gray line: below it the values are the solver's
+    round-off, not the flow (a converging flow's computed loss settles there and wanders
+    up and down). The default, `1e-20` times the largest loss drawn, is what a relative
+    error of `1e-10` in `w` (the flows' default `rtol`) leaves of a loss that is quadratic
+    at its minimum.
+
     Args:
-        trajs: a `Trajectory` or a sequence of them (e.g. gradient flow and mirror flow,
-            drawn solid and dashed: coinciding curves are the equivalence).
-        labels: one label per trajectory (default "0", "1", ...).
+        trajs: a `Trajectory` or a sequence of them (e.g. gradient flow and mirror flow).
+        labels: one label per trajectory, mathtext allowed (default "0", "1", ...).
         coordinates: indices of `w` to draw (default all, up to 6).
-        ax: two matplotlib axes `(w, loss)` to draw on (default a new figure).
+        loss_floor: the smallest loss drawn (default: see above; `0` draws every positive
+            value).
+        ax: two matplotlib axes `(w, loss)` to draw on (default a new figure, `WIDTH`
+            inches wide).
 
     Returns:
         The figure.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(2, alpha=0.5)
-        >>> traj = rf.gradient_flow(G, rf.losses.squared(np.eye(2), [1.0, -1.0]), x0, (0, 2))
+        >>> loss = rf.losses.squared(np.eye(2), [1.0, -1.0])
+        >>> traj = rf.gradient_flow(G, loss, x0, (0, 2))
         >>> len(rf.plotting.trajectories(traj).axes)
         2
     """
@@ -67,25 +125,33 @@ def trajectories(trajs, labels: Sequence[str] | None = None, *, coordinates=None
         raise InputError(
             f"`coordinates` must be indices < {d}; got {coords}", argument="coordinates"
         )
+    from matplotlib.lines import Line2D
+
+    largest = max(float(np.max(t.loss, initial=0.0)) for t in trajs)
+    floor = LOSS_FLOOR * largest if loss_floor is None else float(loss_floor)
+    if not np.isfinite(floor) or floor < 0:
+        raise InputError(
+            f"`loss_floor` must be a finite number >= 0; got {loss_floor!r}", argument="loss_floor"
+        )
     fig, (ax_w, ax_loss) = _axes(ax, ncols=2)
     styles = ["-", "--", ":", "-."]
+    clipped = False
     for k, (traj, label) in enumerate(zip(trajs, labels, strict=True)):
         style = styles[k % len(styles)]
         for j, c in enumerate(coords):
-            ax_w.plot(
-                traj.t,
-                traj.w[:, c],
-                style,
-                color=f"C{j}",
-                label=f"{label}: $w_{{{c}}}$" if k == 0 or j == 0 else None,
-            )
-        positive = traj.loss > 0
-        ax_loss.semilogy(traj.t[positive], traj.loss[positive], style, color="k", label=label)
+            ax_w.plot(traj.t, traj.w[:, c], style, color=f"C{j}")
+        below = np.flatnonzero(~(traj.loss > floor))  # also NaN: nothing drawn past it
+        end = below[0] if below.size else traj.t.size
+        clipped |= end < traj.t.size
+        ax_loss.semilogy(traj.t[:end], traj.loss[:end], style, color="k", label=label)
+    if clipped and floor > 0:
+        ax_loss.axhline(floor, color="0.6", lw=0.8, label="solver accuracy")
+    keys = [Line2D([], [], color=f"C{j}", label=f"$w_{{{c}}}$") for j, c in enumerate(coords)]
+    ax_w.legend(handles=keys, fontsize=8, ncol=2 if len(coords) > 3 else 1)
     ax_w.set_xlabel("$t$")
     ax_w.set_ylabel("$w(t)$")
-    ax_w.legend(fontsize=8, ncol=2)
     ax_loss.set_xlabel("$t$")
-    ax_loss.set_ylabel("loss")
+    ax_loss.set_ylabel("$L(w(t))$")
     ax_loss.legend(fontsize=8)
     return fig
 
@@ -101,7 +167,7 @@ def potential(R, *, center=None, width: float = 1.0, n: int = 201, ax=None):
         n: points per slice.
         ax: two axes `(R, grad R)` to draw on.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> len(rf.plotting.potential(rf.potentials.hyperbolic_entropy(2, 0.3)).axes)
         2
@@ -126,7 +192,7 @@ def potential(R, *, center=None, width: float = 1.0, n: int = 201, ax=None):
         ax_r.plot(pts[:, i], R(pts), color=f"C{i}", label=f"along $w_{{{i}}}$")
         ax_g.plot(pts[:, i], R.grad(pts)[:, i], color=f"C{i}")
     ax_r.set_xlabel("$w_i$")
-    ax_r.set_ylabel("$R$")
+    ax_r.set_ylabel("$R(w)$")
     ax_r.set_title(R.name, fontsize=9)
     ax_r.legend(fontsize=8)
     ax_g.set_xlabel("$w_i$")
@@ -140,7 +206,7 @@ def sweep(
     """One line per value of `hue`: `y` against `x` from a sweep's DataFrame (the mean over
     the other columns, e.g. seeds, with their min-max band when there are several).
 
-    Example:
+    Examples:
         >>> import pandas as pd, riemflow as rf
         >>> df = pd.DataFrame({"alpha": [0.1, 1.0, 0.1, 1.0], "depth": [2, 2, 3, 3],
         ...                    "gap": [0.1, 0.5, 0.05, 0.4]})
@@ -152,7 +218,7 @@ def sweep(
         raise InputError(
             f"columns {missing} are not in the DataFrame (it has {list(df.columns)})", argument="df"
         )
-    fig, (axis,) = _axes(ax)
+    fig, (axis,) = _axes(ax, height=3.2, width=0.7 * WIDTH)
     groups = [(None, df)] if hue is None else list(df.groupby(hue, sort=True))
     for k, (key, group) in enumerate(groups):
         stats = group.groupby(x)[y].agg(["mean", "min", "max"]).sort_index()

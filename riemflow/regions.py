@@ -3,7 +3,7 @@
 Every check of a differential condition (brackets, regularity, the tangent kernel along the
 fibres of `G`) is made at finitely many points, so its verdict is a statement about those
 points. A `Region` carries them together with what a report has to say about them
-(Concepts: necessity):
+([Concepts: necessity](concepts.md#necessity)):
 
 - how many points, drawn how: the domain's sampler with a seed, the caller's points, or
   points reachable from an initialization by the flows of the gradient fields;
@@ -125,7 +125,7 @@ def tangent_norm(G, xb: np.ndarray, v: np.ndarray, g: np.ndarray | None = None) 
     """`|v|_x` in the metric of `M` for tangent vectors `v (B, ..., N)` at flat points
     `xb (B, N)`, with `g = metric_at(G, xb)`: `(B, ...)`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, _ = rf.models.bilinear_chain(3)
         >>> rf.regions.tangent_norm(G, np.zeros((1, 3)), np.array([[[3.0, 4.0, 0.0]]]))
@@ -151,7 +151,7 @@ def rms_radius(G, xb) -> float:
     """RMS distance of points `(B, D)` to their centroid, in the metric of `M` at the point
     nearest the centroid (chord lengths on an embedded manifold); 0 for fewer than 2.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, _ = rf.models.bilinear_chain(3)
         >>> rf.regions.rms_radius(G, np.array([[1.0, 0, 0], [-1.0, 0, 0]]))
@@ -222,7 +222,7 @@ def sampled_region(G, n: int = 64, *, seed: int | None = 0, length_scale=None) -
     Raises:
         InputError: `n` or `length_scale` not positive.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> G, _ = rf.models.bilinear_chain(3)
         >>> rf.regions.sampled_region(G, 8).description
@@ -250,7 +250,7 @@ def given_region(G, points, *, length_scale=None, label: str | None = None) -> R
     Raises:
         ShapeError, NonFiniteError, DomainError: malformed points (named `points`).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, _ = rf.models.bilinear_chain(3)
         >>> line = np.stack([np.zeros(4), np.linspace(0.2, 1.0, 4), np.zeros(4)], -1)
@@ -317,7 +317,7 @@ def reachable_region(
         ShapeError, NonFiniteError, DomainError: bad `x_init`.
         InputError: bad counts, radius or tolerances.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(2, alpha=0.5)
         >>> region = rf.regions.reachable_region(G, x0, n_paths=2, legs=2)

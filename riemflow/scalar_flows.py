@@ -1,8 +1,8 @@
 """A batch of one-dimensional forward constructions, represented by Chebyshev panels.
 
-For a block of a separable map with one output `g` (Concepts: the forward theorem), the
-joint flow is the flow of the single field `grad g` on the block's inputs, so along the
-block's dual coordinate `mu` (a scalar)
+For a block of a separable map with one output `g` ([Concepts: the forward
+theorem](concepts.md#the-forward-theorem)), the joint flow is the flow of the single field `grad g`
+on the block's inputs, so along the block's dual coordinate `mu` (a scalar)
 
     psi(mu) = Phi^mu_{grad g}(x_b0),   r*'(mu) = g(psi(mu)),   r*''(mu) = |grad g|^2(psi(mu)),
     r*(mu) = int_0^mu r*'.
@@ -66,7 +66,7 @@ class ChebyshevRule:
         int_coef: coefficients -> coefficients of `int_{-1}^t` `(n + 1, n)`.
         S: node values -> `int_0^{s_j}` on `[0, 1]` `(n, n)` (spectral integration).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.scalar_flows import ChebyshevRule
         >>> rule = ChebyshevRule(9)
@@ -86,7 +86,7 @@ class ChebyshevRule:
 def clenshaw(coef, t) -> np.ndarray:
     """`sum_k coef[:, k] T_k(t)` row by row: `coef: (N, n)`, `t: (N,)` -> `(N,)`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.scalar_flows import clenshaw
         >>> clenshaw(np.array([[1.0, 2.0, 3.0]]), np.array([0.5])).tolist()  # 1 + 1 - 1.5
@@ -173,13 +173,14 @@ class ScalarFlows:
     Raises:
         NotRegularError: `grad g = 0` at `x_init` for some problem.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> from riemflow.scalar_flows import ScalarFlows
         >>> from riemflow.structure import BatchedMap
         >>> G, x0 = rf.models.diagonal_network(1, init=(np.array([0.7]), np.array([0.4])))
         >>> flows = ScalarFlows(BatchedMap(G), x0, [0], [np.array([0, 1])])
-        >>> mu = np.array([0.3])        # u*u - v*v along the flow: u0^2 e^{4mu} - v0^2 e^{-4mu}
+        >>> # u*u - v*v along the flow: u0^2 e^{4mu} - v0^2 e^{-4mu}
+        >>> mu = np.array([0.3])
         >>> f = flows.evaluate(np.array([0]), mu)["f"]
         >>> bool(np.isclose(f[0], 0.49 * np.exp(1.2) - 0.16 * np.exp(-1.2), rtol=1e-12))
         True

@@ -2,7 +2,7 @@
 
 When the outputs of `G` depend on disjoint blocks of inputs (`riemflow.structure`), on the
 Euclidean metric the joint flow splits into one flow per block and the forward theorem's
-potential (Concepts: the forward theorem) is a sum over blocks:
+potential ([Concepts: the forward theorem](concepts.md#the-forward-theorem)) is a sum over blocks:
 
     R(w) = sum_b R_b(w_b),    R*(mu) = sum_b R_b*(mu_b),    hess R* block diagonal.
 
@@ -404,7 +404,7 @@ def separable_potential(
         NotRegularError: an output with zero gradient at `x_init`.
         ConvergenceError: the panels did not cover `w0 +- w_span` within `max_seconds`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(3, init=(np.array([0.7, 0.2, 1.1]), 0.5))
         >>> s = rf.structure.find_structure(G, x0)
@@ -492,7 +492,7 @@ def direct_sum(pieces, dim: int, *, domain=None, name: str = "direct sum") -> Le
         domain: the domain; default the product of the pieces' domains.
         name: label.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.separable.direct_sum([(np.array([1]), rf.potentials.negative_entropy(1)),
         ...                              (np.array([0]), rf.potentials.log_barrier(1))], 2)
@@ -574,10 +574,11 @@ def structured_potential(
     Returns:
         `(R, report)`.
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp, numpy as np, riemflow as rf
         >>> def fn(x):  # a scalar block (u v) and a 2-output block of commuting quadratics
-        ...     q = 0.5 * anp.stack([x[..., 2]**2 + x[..., 3]**2, x[..., 2]**2 - x[..., 3]**2], -1)
+        ...     a, b = x[..., 2] ** 2, x[..., 3] ** 2
+        ...     q = 0.5 * anp.stack([a + b, a - b], -1)
         ...     return anp.concatenate([x[..., :1] * x[..., 1:2], q], -1)
         >>> G = rf.Parametrization(fn, 4)
         >>> s = rf.structure.find_structure(G, np.array([1.0, 0.4, 0.9, 0.6]), mixing=None)

@@ -85,12 +85,13 @@ def immersed_manifold(
     Returns:
         A geomstats `ImmersedSet` equipped with its `PullbackMetric`.
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp
         >>> import riemflow as rf
         >>> def sphere(z):  # spherical coordinates (theta, phi)
         ...     t, p = z[..., 0], z[..., 1]
-        ...     return anp.stack([anp.sin(t) * anp.cos(p), anp.sin(t) * anp.sin(p), anp.cos(t)], -1)
+        ...     s = anp.sin(t)
+        ...     return anp.stack([s * anp.cos(p), s * anp.sin(p), anp.cos(t)], -1)
         >>> S = rf.spaces.immersed_manifold(sphere, 2, 3)
         >>> (S.metric.metric_matrix(anp.array([1.0, 0.5])).round(6) + 0.0).tolist()
         [[1.0, 0.0], [0.0, 0.708073]]
@@ -201,7 +202,7 @@ def metric_space(
         NotCallableError: `metric` is not callable.
         InputError: `dim` not a positive integer.
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp, numpy as np
         >>> import riemflow as rf
         >>> def heisenberg(x):  # g = dx1^2 + dx2^2 + (dx3 - x1 dx2)^2 / 2

@@ -4,8 +4,8 @@ A map `G: R^D -> R^d` is *separable* when its outputs fall into blocks that depe
 disjoint groups of inputs. On the Euclidean metric the gradient fields of different
 blocks then have disjoint supports: their brackets vanish exactly, the joint flow splits
 into one flow per block, and the forward theorem's potential is a sum over blocks,
-`R(w) = sum_b R_b(w_b)` (Concepts: the forward theorem). This module finds that
-structure; `riemflow.separable` builds the potential from it.
+`R(w) = sum_b R_b(w_b)` ([Concepts: the forward theorem](concepts.md#the-forward-theorem)). This
+module finds that structure; `riemflow.separable` builds the potential from it.
 
 - **Blocks** are the connected components of the bipartite graph "output `i` depends on
   input `j`" (`connected_blocks`, for any sparsity pattern: the converse construction reads
@@ -35,7 +35,7 @@ structure; `riemflow.separable` builds the potential from it.
   covector `c` (`find_input_mixing`; exact for one-input blocks, such as commuting
   quadratic families in their common eigenbasis).
 
-Example:
+Examples:
     >>> import numpy as np, riemflow as rf
     >>> G, x0 = rf.models.diagonal_network(4, depth=3, form="product",
     ...                                    init=np.linspace(0.5, 1.5, 24))
@@ -89,7 +89,7 @@ class BatchedMap:
         output_dim: `d'`.
         rows: rows of `G` evaluated so far (values and pullbacks): the cost measure.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.hadamard_product(2, init=(1.0, 3.0))
         >>> rf.structure.BatchedMap(G).jacobian(x0).tolist()
@@ -237,7 +237,7 @@ def connected_blocks(pattern) -> tuple[list, np.ndarray]:
     Raises:
         ShapeError: `pattern` is not 2-D.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.structure import connected_blocks
         >>> P = np.array([[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 1, 0]], dtype=bool)
@@ -300,7 +300,7 @@ def dependency_pattern(
     Returns:
         `pattern[i, j]`: output `i` depends on input `j` (non-finite entries count).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> from riemflow.structure import BatchedMap, dependency_pattern
         >>> G, x0 = rf.models.hadamard_product(2, init=(1.0, 3.0))
@@ -349,7 +349,7 @@ def verify_blocks(
         rtol: relative threshold of a change.
         seed: seed of the halvings and moves.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> from riemflow.structure import BatchedMap, verify_blocks
         >>> G, x0 = rf.models.hadamard_product(2, init=(1.0, 3.0))
@@ -390,7 +390,7 @@ def find_output_mixing(bmap: BatchedMap, x, *, rtol: float = 1e-9, max_condition
     into `d` classes of parallel vectors (cosine within `rtol` of 1) or `A` has a
     condition number above `max_condition`.
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp, numpy as np, riemflow as rf
         >>> from riemflow.structure import BatchedMap, find_output_mixing
         >>> M = np.array([[1.0, 0.5], [-0.3, 1.0]])
@@ -430,11 +430,13 @@ def find_input_mixing(G: Parametrization, x, *, seed: int | None = 0) -> np.ndar
     eigenbasis of the `A_i`). A candidate only: `find_structure` keeps it if `G(B^T z)`
     splits into blocks.
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp, numpy as np, riemflow as rf
         >>> V, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((3, 3)))
         >>> A = np.stack([V @ np.diag(lam) @ V.T for lam in np.eye(3) + 0.5])
-        >>> G = rf.Parametrization(lambda x: 0.5 * anp.einsum("kij,...i,...j->...k", A, x, x), 3)
+        >>> def quadratics(x):
+        ...     return 0.5 * anp.einsum("kij,...i,...j->...k", A, x, x)
+        >>> G = rf.Parametrization(quadratics, 3)
         >>> B = rf.structure.find_input_mixing(G, np.array([0.3, -0.2, 0.9]))
         >>> bool(np.allclose(np.abs(B @ V), np.eye(3)[np.argmax(np.abs(B @ V), axis=1)]))
         True
@@ -588,7 +590,7 @@ def find_structure(
         InputError: `G` is not a `Parametrization` on a Euclidean space; `blocks`, `mixing`
             or `inner` malformed, or declared blocks (or mixing) contradicted by a probe.
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp, numpy as np, riemflow as rf
         >>> M = np.array([[1.0, 0.5], [-0.3, 1.0]])
         >>> G = rf.Parametrization(lambda x: anp.einsum("ij,...j->...i", M, x**3 + x), 2)
@@ -765,7 +767,7 @@ def block_parametrization(structure: Structure, block: int) -> tuple[Parametriza
     initialization `x_init[inputs]`: the other inputs stay at `x_init` (they do not move
     its outputs). Its domain and samples are those of `G` restricted to the block.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.hadamard_product(2, init=(1.0, 3.0))
         >>> s = rf.structure.find_structure(G, x0)

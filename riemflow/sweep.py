@@ -56,7 +56,7 @@ def grid(**axes: Sequence) -> list[dict]:
     Returns:
         One dict per combination, in `itertools.product` order.
 
-    Example:
+    Examples:
         >>> for point in grid(depth=[2, 3], alpha=[0.1, 1.0]):
         ...     print(point)
         {'depth': 2, 'alpha': 0.1}
@@ -134,12 +134,13 @@ def sweep(
         StoreBusyError: another sweep is writing to `store`.
         SweepPointError: `fn` raised at a point (with `errors="raise"`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.sweep import sweep
         >>> def norm(x, y, seed):
         ...     noise = np.random.default_rng(seed).normal(scale=1e-3)
-        ...     return {"norm": float(np.hypot(x, y)), "noisy": float(np.hypot(x, y) + noise)}
+        ...     r = float(np.hypot(x, y))
+        ...     return {"norm": r, "noisy": r + noise}
         >>> df = sweep(norm, {"x": [3.0, 5.0], "y": [4.0, 12.0]}, progress=False)
         >>> print(df[["x", "y", "norm"]].to_string(index=False))
           x    y      norm

@@ -4,11 +4,11 @@
   deviation of `w(t)` over the trajectory (forward direction: `G` and `x_init`, with
   `mirror_potential(G, x_init)` unless a Legendre function is given; converse direction: a
   parametrization built from `R`, started over `w0`).
-- `loop_test`: the obstruction behind the necessity theorem (Concepts: necessity). The
-  loss `+<e_i, w>`, `+<e_j, w>`, `-<e_i, w>`, `-<e_j, w>` (time `tau` each) has
-  `int grad L dt = 0`, so every mirror flow, whatever its potential, returns to its start
-  exactly, as it does under the zero loss. Gradient flow ends `tau^2 dG [grad G_i, grad G_j]`
-  away (to leading order): when that bracket leaves `ker dG` the two losses drive the same
+- `loop_test`: the obstruction behind the necessity theorem ([Concepts:
+  necessity](concepts.md#necessity)). The loss `+<e_i, w>`, `+<e_j, w>`, `-<e_i, w>`, `-<e_j, w>`
+  (time `tau` each) has `int grad L dt = 0`, so every mirror flow, whatever its potential, returns
+  to its start exactly, as it does under the zero loss. Gradient flow ends `tau^2 dG [grad G_i, grad
+  G_j]` away (to leading order): when that bracket leaves `ker dG` the two losses drive the same
   dual path but the flows end at different points, which no mirror map allows; when it lies
   in `ker dG` (commuting fields, or brackets along the fibres of `G`) the loop closes to
   that order and the test does not decide.
@@ -140,7 +140,7 @@ def verify_equivalence(
         NotCommutingError: no `legendre` given and `G` is not commuting.
         DivergenceError, SolverError: a flow failed (reports the time reached).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(3, alpha=0.3)
         >>> L = rf.losses.squared(np.array([[1.0, 2.0, -1.0]]), np.array([1.0]))
@@ -289,7 +289,7 @@ def loop_test(
     Returns:
         A `LoopReport`.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> G, x0 = rf.models.matrix_factorization(2)
         >>> rf.loop_test(G, x0).closes
@@ -411,7 +411,7 @@ def discretization_gap(
     Returns:
         A `DiscretizationReport`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> G, x0 = rf.models.diagonal_network(2, alpha=0.5)
         >>> L = rf.losses.squared(np.array([[1.0, 2.0]]), np.array([1.0]))

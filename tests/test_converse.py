@@ -1,4 +1,5 @@
-"""The converse: commuting parametrizations built from Legendre functions (MATH.md 5)."""
+"""The converse: commuting parametrizations built from Legendre functions (docs/concepts.md, "The
+converse via Nash embedding")."""
 
 import autograd.numpy as anp
 import numpy as np
@@ -26,7 +27,8 @@ def test_separable_flat_metric_is_embedded_exactly():
     P = rf.commuting_parametrization(R, [(0.5, 2.0), (0.25, 4.0)])
     assert P.ambient_dim == 2 and "separable" in P.construction and not P.history
     assert P.isometry_defect < 1e-14
-    # R = sum w log w - w: F = 2 sqrt(w) (MATH.md section 5), up to the base point
+    # R = sum w log w - w: F = 2 sqrt(w) (docs/concepts.md, "The converse via Nash embedding"), up
+    # to the base point
     w, c = np.array([1.7, 0.3]), P.region.center()
     np.testing.assert_allclose(P.embedding(w), 2 * np.sqrt(w) - 2 * np.sqrt(c), rtol=1e-12)
 
@@ -99,7 +101,8 @@ def test_curved_converse_in_ambient_coordinates(log_ball):
 
 def test_simplex_entropy_against_the_exact_sphere_embedding():
     """The simplex entropy's metric is a piece of the sphere of radius 2, with the exact
-    embedding F(w) = 2 (sqrt(w_1), sqrt(w_2), sqrt(s)) (MATH.md section 5)."""
+    embedding F(w) = 2 (sqrt(w_1), sqrt(w_2), sqrt(s)) (docs/concepts.md, "The converse via Nash
+    embedding")."""
     R = rf.potentials.simplex_entropy(2)
     box = [(0.2, 0.4), (0.2, 0.4)]
     P = rf.commuting_parametrization(R, box, tol=1e-8)

@@ -41,7 +41,8 @@ def _regression(seed=0, n=4, d=6):
 
 @pytest.mark.parametrize("kind", ["squared", "logistic", "exponential"])
 def test_uu_minus_vv_is_hyperbolic_entropy_flow(kind):
-    """dw/dt = -4 sqrt(w^2 + 4 alpha^4) grad L(w) (MATH.md section 4)."""
+    """dw/dt = -4 sqrt(w^2 + 4 alpha^4) grad L(w) (docs/concepts.md, "Closed forms for diagonal
+    networks")."""
     alpha = 0.4
     X, y = _regression()
     if kind == "squared":

@@ -95,7 +95,8 @@ def test_custom_commuting_map_numerical_potential():
 
 
 def test_homogeneous_line_integral_matches_norm_formula():
-    """For `G` homogeneous of degree k: `Q(mu) = (|psi|^2 - |x_init|^2) / (2k)` (MATH.md 4),
+    """For `G` homogeneous of degree k: `Q(mu) = (|psi|^2 - |x_init|^2) / (2k)` (docs/concepts.md,
+    "Closed forms for diagonal networks"),
     an independent check of the line integral of the numerical construction."""
     G, x0 = rf.models.diagonal_network(2, 3, form="product", init=[0.5, 0.8, 1.1, 0.7, 0.6, 0.9])
     R = rf.mirror_potential(G, x0)

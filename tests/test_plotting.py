@@ -30,6 +30,29 @@ def test_trajectories_draw_the_data(flows):
     assert len(grad.plot("gradient flow").axes) == 2
 
 
+def test_loss_is_drawn_down_to_the_solver_accuracy_only():
+    t = np.linspace(0.0, 10.0, 11)
+    loss = np.array([1.0, 1e-5, 1e-10, 1e-15, 1e-19, 1e-21, 1e-23, 1e-21, 1e-20, 1e-22, 1e-21])
+    traj = rf.Trajectory(t=t, w=np.zeros((11, 1)), loss=loss)
+    _, ax_loss = rf.plotting.trajectories(traj).axes
+    drawn, floor = ax_loss.get_lines()
+    # round-off climbing back up after the loss reached 1e-20 * max is not drawn
+    np.testing.assert_array_equal(drawn.get_ydata(), loss[:5])
+    assert floor.get_ydata()[0] == 1e-20 and floor.get_label() == "solver accuracy"
+    _, everything = rf.plotting.trajectories(traj, loss_floor=0.0).axes
+    np.testing.assert_array_equal(everything.get_lines()[0].get_ydata(), loss)
+    with pytest.raises(rf.errors.InputError, match="loss_floor"):
+        rf.plotting.trajectories(traj, loss_floor=-1.0)
+
+
+def test_figures_are_sized_for_a_text_column(flows):
+    for fig in (
+        rf.plotting.trajectories(flows[0]),
+        rf.plotting.potential(rf.potentials.negative_entropy(2), center=np.ones(2)),
+    ):
+        assert fig.get_size_inches()[0] == rf.plotting.WIDTH
+
+
 def test_potential_slices_match_R(flows):
     R = rf.potentials.negative_entropy(2)
     fig = rf.plotting.potential(R, center=np.array([1.0, 1.0]), width=2.0, n=41)

@@ -1,5 +1,5 @@
-"""Isometric embeddings `F: (Omega, hess R) -> R^D` of Hessian metrics (Concepts: the
-converse via Nash embedding).
+"""Isometric embeddings `F: (Omega, hess R) -> R^D` of Hessian metrics ([Concepts: the
+converse via Nash embedding](concepts.md#the-converse-via-nash-embedding)).
 
 An `Embedding` is a map `F` with `dF(w)^T dF(w) = hess R(w)`, written so that autograd
 differentiates it (the pullback metric and Lie brackets of the converse parametrization

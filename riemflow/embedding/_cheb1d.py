@@ -1,8 +1,8 @@
 """One-dimensional Chebyshev series: adaptive interpolation, exact calculus, autograd evaluation.
 
 The radial construction reduces an isometric embedding to a handful of functions of one
-variable (Concepts: the converse via Nash embedding, radial potentials). They are analytic
-on a closed interval,
+variable ([Concepts: the converse via Nash embedding](concepts.md#the-converse-via-nash-embedding),
+radial potentials). They are analytic on a closed interval,
 so a Chebyshev interpolant reaches round-off with a few dozen terms, and its derivative and
 antiderivative are again Chebyshev series: `F` built from them is an explicit map whose
 first and second derivatives autograd traces exactly (Clenshaw recurrence in
@@ -107,7 +107,7 @@ def interpolate(
         A `Cheb1D`. Its attribute `resolved` says whether `rtol` was met (else the noise
         floor `floor` relative to `max |c|` was).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.embedding._cheb1d import interpolate
         >>> f = interpolate(np.exp, 0.0, 1.0)

@@ -4,7 +4,8 @@
 `dF^T dF = g` (`g = hess R`, or any metric given by a `.hessian(points)` method) is
 collocated on an oversampled tensor grid of Chebyshev-Lobatto nodes (the faces, edges and
 corners of the closed box are nodes) and solved in the least-squares sense by
-Levenberg-Marquardt, degree by degree (Concepts: the converse via Nash embedding):
+Levenberg-Marquardt, degree by degree ([Concepts: the converse via Nash
+embedding](concepts.md#the-converse-via-nash-embedding)):
 
 - the residual's Jacobian has Kronecker structure, `d r_ij / d C = B_i (x) dF_j + dF_i (x)
   B_j` with `B_i` a tensor product of one-dimensional basis matrices, so `J v`, `J^T v`
@@ -122,7 +123,7 @@ class ChebyshevEmbedding(Embedding):
         lower: the box's lower ends `(d,)`.
         upper: the box's upper ends `(d,)`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.embedding import ChebyshevEmbedding
         >>> C = np.zeros((2, 2, 3)); C[1, 0, 0] = C[0, 1, 1] = 1.0  # F(w) = (xi_1, xi_2, 0)
@@ -298,7 +299,7 @@ class ProgressEvent:
 def progress_printer(stream=None) -> Callable[[ProgressEvent], None]:
     """A `progress` callback printing each event's message to `stream` (default stderr).
 
-    Example:
+    Examples:
         >>> from riemflow.embedding.chebyshev import ProgressEvent, progress_printer
         >>> import sys
         >>> progress_printer(sys.stdout)(ProgressEvent("degree", "degree 5: defect 1e-4"))
@@ -322,7 +323,7 @@ def progress_bar(stream=None) -> Callable[[ProgressEvent], None]:
     Returns:
         The callback.
 
-    Example:
+    Examples:
         >>> import io
         >>> from riemflow.embedding.chebyshev import ProgressEvent, progress_bar
         >>> out = io.StringIO()
@@ -918,7 +919,7 @@ def estimate_cost(
     Returns:
         A `CostEstimate`.
 
-    Example:
+    Examples:
         >>> from riemflow.embedding.chebyshev import estimate_cost
         >>> e = estimate_cost(3, 7, 7, rate=1e9)
         >>> e.unknowns, e.residuals, e.direct

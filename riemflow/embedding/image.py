@@ -1,5 +1,6 @@
 """An embedded image `M = F(K)` in ambient coordinates, and the converse parametrization
-`G = F^{-1}` on it as a submanifold of `R^D` (Concepts: the converse via Nash embedding)."""
+`G = F^{-1}` on it as a submanifold of `R^D` ([Concepts: the converse via Nash
+embedding](concepts.md#the-converse-via-nash-embedding))."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ class EmbeddedImage:
 
     `coordinates(X)` is the nearest-point map `X -> argmin_w |F(w) - X|` (Gauss-Newton from
     the nearest of the points of a sample of `M` and of the last points solved for), an
-    autograd primitive whose derivative on `M` is `dF (dF^T dF)^{-1}` (Concepts: the
-    converse via Nash embedding); `to_tangent` projects onto `span dF` and `projection` is
-    `F o coordinates`.
+    autograd primitive whose derivative on `M` is `dF (dF^T dF)^{-1}` ([Concepts: the
+    converse via Nash embedding](concepts.md#the-converse-via-nash-embedding)); `to_tangent`
+    projects onto `span dF` and `projection` is `F o coordinates`.
 
     Args:
         embedding: `F`.

@@ -1,5 +1,5 @@
 """Curved metrics on the image of a box: embed the metric pulled back through a chart
-(Concepts: the converse via Nash embedding).
+([Concepts: the converse via Nash embedding](concepts.md#the-converse-via-nash-embedding)).
 
 If `K = phi(S)` for a box `S` and a diffeomorphism `phi` of the closed box onto `K`, then
 `F: (K, hess R) -> R^D` is isometric iff `F_s = F o phi` is isometric for the pulled-back
@@ -189,7 +189,7 @@ def ellipsoid_chart(
     Raises:
         InputError: not two-dimensional, or `roundness` outside `(0, 1/2)`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.embedding.mapped import ellipsoid_chart
         >>> K = ellipsoid_chart([0.0, 0.0], np.eye(2))
@@ -235,7 +235,7 @@ def disk_chart(
     Returns:
         A `MappedBox` whose image contains the closed disk.
 
-    Example:
+    Examples:
         >>> from riemflow.embedding.mapped import disk_chart
         >>> disk_chart(0.8).inner
         Ball(dim=2, radius=0.8)
@@ -261,7 +261,7 @@ def simplex_chart(dim: int, margin: float) -> MappedBox:
     Returns:
         A `MappedBox` with `inner = Simplex(dim, margin)`.
 
-    Example:
+    Examples:
         >>> from riemflow.embedding.mapped import simplex_chart
         >>> K = simplex_chart(2, 0.05)
         >>> round(float(K.box.upper[0]), 6), K.inner
@@ -307,7 +307,7 @@ def builtin_chart(region: Domain, *, roundness: float = 0.4) -> MappedBox | None
     Returns:
         A `MappedBox` or `None`.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> from riemflow.embedding.mapped import builtin_chart
         >>> builtin_chart(rf.domains.Ball(2, radius=0.8)).name

@@ -1,5 +1,5 @@
 """Products of block embeddings, for block-separable potentials `R = sum_b R_b(w_b)`
-(Concepts: the converse via Nash embedding).
+([Concepts: the converse via Nash embedding](concepts.md#the-converse-via-nash-embedding)).
 
 `hess R` is block diagonal, so `F = (F_1(w_1), ..., F_B(w_B))` with `dF_b^T dF_b = hess R_b`
 is isometric (`dF` is block diagonal with blocks `dF_b`, `dF^T dF = diag(dF_b^T dF_b)`), and

@@ -1,5 +1,5 @@
 """Exact isometric embeddings of radial Hessian metrics, from one-dimensional quadratures
-(Concepts: the converse via Nash embedding).
+([Concepts: the converse via Nash embedding](concepts.md#the-converse-via-nash-embedding)).
 
 For `R(w) = phi(|L (w - c)|)` (a radial potential, or an affine image of one, `L`
 invertible) write `x = L (w - c)`, `r = |x|`, `u = x / r`. With `R0(x) = phi(|x|)`,
@@ -719,7 +719,7 @@ def radial_embedding(
         ConvergenceError: no winding design in the budget; or `h'^2 < 0` after
             interpolation (should not happen when the design's slack is positive).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.log_ball(3)
         >>> F = radial_embedding(R.hessian, np.zeros(3), (0.0, 0.8))

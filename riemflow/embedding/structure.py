@@ -1,10 +1,10 @@
 """Recognising (or declaring) the structure of a potential: blocks, shared blocks, radial.
 
-Structure turns a large embedding problem into small exact ones (Concepts: the converse via
-Nash embedding): a block-separable potential is embedded block by block, a radial one
-from one-dimensional quadratures. This module only decides the structure; the embeddings
-are `riemflow.embedding.product` and `riemflow.embedding.radial`. (It is separate from
-any structure detection of the forward construction, which reads Jacobian sparsity.)
+Structure turns a large embedding problem into small exact ones ([Concepts: the converse via
+Nash embedding](concepts.md#the-converse-via-nash-embedding)): a block-separable potential is
+embedded block by block, a radial one from one-dimensional quadratures. This module only decides the
+structure; the embeddings are `riemflow.embedding.product` and `riemflow.embedding.radial`. (It is
+separate from any structure detection of the forward construction, which reads Jacobian sparsity.)
 
 Declarations (pass one as `structure=` to `commuting_parametrization`):
 
@@ -60,7 +60,7 @@ class Blocks:
         same: optional `same[b]`: the block whose construction `b` reuses (translated by the
             offset of their boxes); `same[b] == b` for a representative. Default: detected.
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> rf.embedding.Blocks([[0, 1], [2, 3]], same=[0, 0]).same
         [0, 0]
@@ -80,7 +80,7 @@ class Radial:
         linear: `L` `(d, d)` invertible; `None`: the identity (an affine image of a radial
             potential must be declared with its `L`).
 
-    Example:
+    Examples:
         >>> import riemflow as rf
         >>> rf.embedding.Radial(center=[0.0, 0.0]).linear is None
         True
@@ -127,7 +127,7 @@ def detect_blocks(
     Raises:
         InputError: `d > max_dense_dim`.
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp, numpy as np, riemflow as rf
         >>> def fn(w):  # exp(w1 + w2) + w3^2: blocks {0, 1} and {2}
         ...     return anp.exp(w[..., 0] + w[..., 1]) + w[..., 2] ** 2
@@ -193,7 +193,7 @@ def group_blocks(
     Returns:
         `BlockGroup`s covering every block once.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.log_barrier(4)  # -sum log w_i: four equal 1-D blocks
         >>> blocks = [np.array([i]) for i in range(4)]
@@ -304,7 +304,7 @@ def detect_radial(
         The center `(d,)` if `R` looks radial at all the points and at rotated copies, else
         `None`.
 
-    Example:
+    Examples:
         >>> import autograd.numpy as anp, numpy as np, riemflow as rf
         >>> c = np.array([0.2, -0.1, 0.05])
         >>> R = rf.Legendre(lambda w: anp.exp(anp.sum((w - c) ** 2, -1)), 3)
@@ -399,7 +399,7 @@ def restricted(
         A `Legendre` of dimension `len(idx)` on all of `R^k` (points outside `dom R` give
         non-finite values, which it reports as `DomainError`).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.negative_entropy(3)
         >>> Rb = rf.embedding.restricted(R, [1, 2], np.ones(3))

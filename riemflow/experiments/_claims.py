@@ -46,7 +46,8 @@ class ClaimTable:
         >>> from riemflow.experiments._claims import ClaimTable
         >>> claims = ClaimTable()
         >>> claims.add("gap below 1e-8", "equal", 3e-10, 1e-8, 3e-10 <= 1e-8)
-        >>> claims.add("slope is positive", "> 0", 0.4, "> 0", True, quantity="fitted slope")
+        >>> claims.add("slope is positive", "> 0", 0.4, "> 0", True,
+        ...            quantity="fitted slope")
         >>> claims.table()[["criterion", "tolerance", "agrees"]].values.tolist()
         [['<= tolerance', 1e-08, True], ['> 0', 0.0, True]]
     """
@@ -106,7 +107,7 @@ class ClaimTable:
 def relative_gap(a, b) -> float:
     """`max |a - b| / max |b|`: how far a result `a` is from the reference `b`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments._claims import relative_gap
         >>> round(relative_gap([1.0, 2.001], [1.0, 2.0]), 12)
         0.0005

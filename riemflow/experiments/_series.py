@@ -9,7 +9,7 @@ def first_crossing(t, values, level) -> float:
     """First time `values` (decreasing through `level`) reaches `level`, interpolated
     linearly between samples; `nan` if it never does.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments._series import first_crossing
         >>> first_crossing([0.0, 1.0, 2.0], [1.0, 0.5, 0.0], 0.25)
         1.5

@@ -7,15 +7,15 @@ $s \\in [0, 1)$ is the *shape*: $s = 0$ is balanced, $s \\to 1$ puts all the wei
 layer. Claim reproduced: at a fixed scale $\\alpha$ the limit of gradient flow moves from the
 rich (minimum-$\\ell_1$) toward the kernel (minimum-$\\ell_2$) regime as $s \\to 1$.
 
-The potential (MATH.md section 4, "w = u*v"): along gradient flow $u_i^2 - v_i^2$ is
-conserved, and $w_i = \\kappa_i \\sinh(2\\mu_i)$ with $\\kappa_i = u_{0,i}^2 + v_{0,i}^2 =
-2\\alpha(1+s^2)/(1-s^2)$, so the limit is $\\arg\\min\\{R(w) : Xw = y\\}$ with
-$\\nabla R(w) = \\tfrac12 \\operatorname{arcsinh}(w/\\kappa)$. The paper writes its
-regularizer as $Q_k(\\beta) = \\sum_i \\frac{\\sqrt{k_i}}{4}\\big[1 - \\sqrt{1 +
-4\\beta_i^2/k_i} + \\frac{2\\beta_i}{\\sqrt{k_i}} \\operatorname{arcsinh}
-\\frac{2\\beta_i}{\\sqrt{k_i}}\\big]$; we fix its scale from the flow, $\\sqrt{k_i} =
-2\\kappa_i$ (not checked against the paper's own normalization of $k$), and then $Q_k$ equals
-riemflow's $R$ (`mirror_potential` of the model, normalized the same way: $R(0) = 0$,
+The potential ([Concepts: closed forms for diagonal
+networks](concepts.md#closed-forms-for-diagonal-networks), "w = u*v"): along gradient flow $u_i^2 -
+v_i^2$ is conserved, and $w_i = \\kappa_i \\sinh(2\\mu_i)$ with $\\kappa_i = u_{0,i}^2 + v_{0,i}^2 =
+2\\alpha(1+s^2)/(1-s^2)$, so the limit is $\\arg\\min\\{R(w) : Xw = y\\}$ with $\\nabla R(w) =
+\\tfrac12 \\operatorname{arcsinh}(w/\\kappa)$. The paper writes its regularizer as $Q_k(\\beta) =
+\\sum_i \\frac{\\sqrt{k_i}}{4}\\big[1 - \\sqrt{1 + 4\\beta_i^2/k_i} + \\frac{2\\beta_i}{\\sqrt{k_i}}
+\\operatorname{arcsinh} \\frac{2\\beta_i}{\\sqrt{k_i}}\\big]$; we fix its scale from the flow,
+$\\sqrt{k_i} = 2\\kappa_i$ (not checked against the paper's own normalization of $k$), and then
+$Q_k$ equals riemflow's $R$ (`mirror_potential` of the model, normalized the same way: $R(0) = 0$,
 $\\nabla R(0) = 0$). The shape enters only through
 $\\kappa$: $(\\alpha, s)$ behaves as the balanced scale $\\alpha (1+s^2)/(1-s^2)$, which grows
 without bound as $s \\to 1$.
@@ -99,7 +99,7 @@ def shape_init(alpha: float, shape: float) -> tuple[float, float]:
     Raises:
         InputError: `alpha <= 0` or `shape` outside (-1, 1).
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.azulay import shape_init
         >>> tuple(round(x, 12) for x in shape_init(2.0, 1 / 3))
         (1.0, 2.0)
@@ -113,7 +113,7 @@ def effective_scale(alpha: float, shape: float) -> float:
     """$\\kappa = u_0^2 + v_0^2 = 2\\alpha(1+s^2)/(1-s^2)$: the only way the initialization
     enters the potential ($w = \\kappa \\sinh(2\\mu)$ along the flow; $\\sqrt{k} = 2\\kappa$).
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.azulay import effective_scale
         >>> effective_scale(1.0, 0.0), round(effective_scale(1.0, 0.5), 12)
         (2.0, 3.333333333333)
@@ -126,7 +126,7 @@ def model(dim: int, alpha: float, shape: float):
     """`(G, x_init)`: $w = u_+ v_+ - u_- v_-$ (`models.diagonal_network(dim, 2,
     form="product")`) from the shape initialization, $x = (u_+, v_+, u_-, v_-)$, $w(0) = 0$.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.azulay import model
         >>> G, x0 = model(3, 0.5, 0.9)
         >>> x0.shape, G(x0).tolist()
@@ -148,7 +148,7 @@ def paper_potential(dim: int, alpha: float, shape: float) -> Legendre:
     Raises:
         InputError: bad `dim`, `alpha`, `shape`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.azulay import paper_potential
         >>> Q = paper_potential(2, 0.1, 0.9)
@@ -200,13 +200,14 @@ def projection(
     Raises:
         InputError: bad arguments. ConvergenceError: the dual solve did not reach `tol`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.azulay import projection
         >>> X, y = np.array([[1.0, 2.0]]), np.array([2.0])
         >>> projection(X, y, 1e-10, 0.0).round(4).tolist()  # rich: basis pursuit (0, 1)
         [0.0, 1.0]
-        >>> projection(X, y, 1e-10, 1 - 1e-16).round(4).tolist()  # kernel: min l2 (0.4, 0.8)
+        >>> # the kernel regime: the minimum-l2 interpolant (0.4, 0.8)
+        >>> projection(X, y, 1e-10, 1 - 1e-16).round(4).tolist()
         [0.4, 0.8]
     """
     X = check_finite(as_float_array(X, "X"), "X")
@@ -244,10 +245,11 @@ def flow_limit(
     Raises:
         DivergenceError, SolverError: the integration failed (with the time reached).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.azulay import flow_limit
-        >>> traj = flow_limit(np.array([[1.0, 2.0]]), np.array([2.0]), 0.5, 0.5, t_final=200)
+        >>> X, y = np.array([[1.0, 2.0]]), np.array([2.0])
+        >>> traj = flow_limit(X, y, 0.5, 0.5, t_final=200)
         >>> bool(traj.loss[-1] < 1e-20)
         True
     """
@@ -443,11 +445,10 @@ def plot(df):
     """Left: the l1 norm of the limit against $1 - s$ for each scale, with basis pursuit and
     minimum l2 as horizontal lines (lines: projection, o: gradient flow). Right: the
     distances to the two interpolants against $\\kappa$, every point on one curve."""
-    import matplotlib.pyplot as plt
-
+    from ..plotting import panels
     from .woodworth import sparse_instance as instance_of
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, (left, right) = panels(2, height=3.4)
     first = df.iloc[0]
     _, bp, l2 = instance_of(
         int(first["dim"]),
@@ -467,15 +468,15 @@ def plot(df):
     left.axhline(np.abs(bp).sum(), color="k", ls="--", lw=1, label="basis pursuit")
     left.axhline(np.abs(l2).sum(), color="k", ls=":", lw=1, label=r"min $\ell_2$")
     left.invert_xaxis()
-    left.set_xlabel(r"$1 - s$ (shape $s \to 1$ to the right)")
+    left.set_xlabel(r"$1 - s$ ($s \to 1$ to the right)")
     left.set_ylabel(r"$\|w\|_1$ of the limit")
-    left.set_title("initialization shape at fixed scale")
+    left.set_title("shape at a fixed scale", fontsize=9)
     left.legend(fontsize=8)
     order = breg.sort_values("kappa")
     right.loglog(order["kappa"], order["dist_bp"], "o", label=r"$|w - w_{BP}| / |w_{BP}|$")
     right.loglog(order["kappa"], order["dist_l2"], "s", label=r"$|w - w_{\ell_2}| / |w_{\ell_2}|$")
-    right.set_xlabel(r"$\kappa = u_0^2 + v_0^2 = 2\alpha(1+s^2)/(1-s^2)$")
+    right.set_xlabel(r"$\kappa = u_0^2 + v_0^2 = 2\alpha\,(1+s^2)/(1-s^2)$")
     right.set_ylabel("relative distance")
-    right.set_title(r"every $(\alpha, s)$ on one curve of $\kappa$")
+    right.set_title(r"every $(\alpha, s)$ on one curve of $\kappa$", fontsize=9)
     right.legend(fontsize=8)
     return fig

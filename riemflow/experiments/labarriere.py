@@ -93,7 +93,7 @@ def problem(dim: int = 6, n_samples: int = 3, seed: int = 0):
     Raises:
         InputError: non-positive sizes or `n_samples >= dim`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.labarriere import problem
         >>> X, y = problem(6, 3, seed=1)
         >>> X.shape, y.shape
@@ -130,7 +130,7 @@ def random_layers(
     Raises:
         InputError: bad sizes, `alpha`, `spread` or `negative`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.labarriere import random_layers
         >>> U = random_layers(3, 4, 0.5, seed=2)
         >>> U.shape, bool((abs(U) > 0.5 * 0.5 * 0.6 - 1e-12).all())
@@ -152,7 +152,7 @@ def random_layers(
 def balanced_layers(depth: int, dim: int, alpha: float = 1.0, seed: int = 0) -> np.ndarray:
     """$|u_j(0)| = \\alpha$ for every layer and coordinate (all $\\delta_k = 0$), random signs.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.labarriere import balanced_layers
         >>> abs(balanced_layers(3, 2, 0.5)).tolist()
         [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]
@@ -553,9 +553,9 @@ def plot(df):
     """Left: the gaps of every flow (trajectory, limit, conservation) with their tolerances.
     Right: time to relative loss 1e-6 (solid) and to leave the initial plateau (dashed)
     against the initialization scale, per depth."""
-    import matplotlib.pyplot as plt
+    from ..plotting import panels
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, (left, right) = panels(2, height=3.6)
     flows = df[df["kind"] == "flow"].reset_index(drop=True)
     labels = [f"L={int(r.depth)} {r.init[:3]} s{int(r.seed)}" for r in flows.itertuples()]
     x = np.arange(len(flows))
@@ -570,14 +570,14 @@ def plot(df):
             x + 0.2 * (k - 1), np.maximum(flows[column], 1e-17), "o", label=label
         )
         left.axhline(TOLERANCES[tol_key], color=line.get_color(), ls=":", lw=1)
-    left.set_xticks(x, labels, rotation=60, fontsize=7)
+    left.set_xticks(x, labels, rotation=60, ha="right", fontsize=8)
     left.set_ylabel("relative gap")
-    left.set_title("gradient flow of the layers vs mirror flow of Q (dotted: tolerances)")
-    left.legend(fontsize=7)
+    left.set_title("layers vs mirror flow of $Q$ (dotted: tolerances)", fontsize=9)
+    left.legend(fontsize=8)
     speed = df[df["kind"] == "speed"]
     for L, sub in speed.groupby("depth"):
         sub = sub.sort_values("alpha")
-        (line,) = right.loglog(sub["alpha"], sub["t_target"], "o-", label=f"L={int(L)}")
+        (line,) = right.loglog(sub["alpha"], sub["t_target"], "o-", label=f"$L = {int(L)}$")
         right.loglog(sub["alpha"], sub["t_escape"], "s--", color=line.get_color(), mfc="none")
     if len(speed):
         from matplotlib.ticker import NullFormatter
@@ -587,6 +587,8 @@ def plot(df):
         right.xaxis.set_minor_formatter(NullFormatter())
     right.set_xlabel(r"initialization scale $\alpha$")
     right.set_ylabel("time")
-    right.set_title("time to relative loss 1e-6 (solid) / 1/2 (dashed)")
+    right.set_title(
+        r"time to loss $\times 10^{-6}$ (solid), $\times \frac{1}{2}$ (dashed)", fontsize=9
+    )
     right.legend(fontsize=8)
     return fig

@@ -1,7 +1,9 @@
 """Li, Wang, Lee, Arora (NeurIPS 2022): gradient flow on a commuting parametrization is a
 mirror flow, for every loss, with the potential of the forward construction.
 
-Reproduced on the paper's examples (MATH.md sections 2 and 4), each against its closed form:
+Reproduced on the paper's examples (Concepts: [commuting
+parametrizations](concepts.md#commuting-parametrizations) and [closed forms for diagonal
+networks](concepts.md#closed-forms-for-diagonal-networks)), each against its closed form:
 
 - `quadratic`: $G_i(x) = x^\\top A_i x / 2$ with commuting symmetric $A_i$ (random common
   eigenbasis): closed-form $Q(\\mu) = |\\exp(\\sum_i \\mu_i A_i) x_{init}|^2 / 4$ (+ const);
@@ -335,17 +337,17 @@ def compare(df):
 def plot(df):
     """Left: loop displacement against the leg length (closing loops at round-off, opening
     ones with slope 1). Right: the measured gaps per case, against their tolerances."""
-    import matplotlib.pyplot as plt
+    from ..plotting import panels
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    fig, (left, right) = panels(2, height=3.2)
     loops = df[df["quantity"] == "loop"]
     for case, group in loops.groupby("case", sort=False):
         mean = group.groupby("tau")["value"].max()
         left.loglog(mean.index, mean.to_numpy(), "o-", label=case)
     left.set_xlabel(r"leg length $\tau$")
     left.set_ylabel("relative loop displacement")
-    left.set_title("loop test: 0 for every mirror flow")
-    left.legend()
+    left.set_title("loop test: 0 for every mirror flow", fontsize=9)
+    left.legend(fontsize=8)
     quantities = ["equivalence", "closed_vs_numerical", "implicit_bias"]
     cases = [c for c in CASES if c in set(df["case"]) and c != "noncommuting"]
     width = 0.8 / len(quantities)
@@ -360,8 +362,10 @@ def plot(df):
             label=quantity.replace("_", " "),
         )
     right.set_yscale("log")
-    right.set_xticks(np.arange(len(cases)) + width, cases)
+    low, high = right.get_ylim()
+    right.set_ylim(low, high * (high / low) ** 0.35)  # room for the legend above the bars
+    right.set_xticks(np.arange(len(cases)) + width, cases, rotation=25, ha="right")
     right.set_ylabel("relative gap (worst seed)")
-    right.set_title("closed forms against flows")
+    right.set_title("closed forms against flows", fontsize=9)
     right.legend(fontsize=8)
     return fig

@@ -44,7 +44,8 @@ $n = 4$, $d = 8$, seed 0, unless said otherwise):
 The rich end can therefore need absurd accuracy.
 
 **How the flow is computed down to $\\varepsilon = 10^{-10000}$.** Gradient flow on $(u, v)$ is
-a mirror flow in $\\mu = -\\int_0^t \\nabla L\\,ds$ (Concepts: the forward theorem):
+a mirror flow in $\\mu = -\\int_0^t \\nabla L\\,ds$ ([Concepts: the forward
+theorem](concepts.md#the-forward-theorem)):
 
 - $D = 2$: $w = 2\\alpha^2 \\sinh(4\\mu)$;
 - $D > 2$: $w = a^{-p} - b^{-p}$ with $a = u^{2-D} = c - k\\mu$, $b = v^{2-D} = c + k\\mu$,
@@ -286,10 +287,11 @@ def flow_to_loss(
         SolverError: LSODA failed (the message says the rescaled time it reached).
         ConvergenceError: the level was not reached by `max_tau`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.moroshko import flow_to_loss
-        >>> level = flow_to_loss(np.array([[1.0, 0.75]]), depth=2, alpha=1.0, log10_loss=-4000)
+        >>> X = np.array([[1.0, 0.75]])
+        >>> level = flow_to_loss(X, depth=2, alpha=1.0, log10_loss=-4000)
         >>> level.direction.round(3).tolist(), round(level.log10_loss, 6)
         ([0.995, 0.103], -4000.0)
     """
@@ -386,7 +388,7 @@ def direction_at_loss(
         ShapeError, NonFiniteError, InputError, SolverError, ConvergenceError: as
             `flow_to_loss`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.moroshko import direction_at_loss
         >>> X = np.array([[1.0, 0.75]])
@@ -449,7 +451,7 @@ def single_point_direction(x, *, depth: float, alpha: float, log10_loss: float) 
     Raises:
         InputError, NonFiniteError: bad `x`, `depth`, `alpha` or `log10_loss`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.moroshko import single_point_direction
         >>> single_point_direction([1.0, 0.75], depth=2, alpha=1.0,
         ...                        log10_loss=-4000).round(3).tolist()
@@ -509,7 +511,7 @@ def loss_needed(x, *, depth: float, alpha: float, distance: float = 0.1) -> floa
     Raises:
         InputError, NonFiniteError: bad `x`, `depth`, `alpha` or `distance`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.moroshko import loss_needed
         >>> round(loss_needed([1.0, 0.75], depth=2, alpha=1.0))
         -4600
@@ -691,7 +693,7 @@ def kkt_residual(
         ShapeError, NonFiniteError: bad `X` or `direction`.
         InputError: `q` outside `(0, 1]`, or `direction` does not separate the data.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.moroshko import kkt_residual
         >>> X = np.array([[1.0, 0.5], [1.0, -0.5]])  # e_1 is the max margin for every q
@@ -825,31 +827,38 @@ def plot(df):
     against the accuracy."""
     import matplotlib.pyplot as plt
 
+    from ..plotting import panels
+
     grid_df = df[df["kind"] == "grid"]
     depths = sorted(grid_df["depth"].unique())
-    fig, axes = plt.subplots(1, len(depths) + 1, figsize=(4.2 * (len(depths) + 1), 3.8))
+    nrows = (len(depths) + 2) // 2
+    fig, axes = panels(2, nrows, height=2.7 * nrows)
+    axes = np.ravel(axes)
+    for ax in axes[len(depths) + 1 :]:  # an unused slot of the grid: no empty panel
+        fig.delaxes(ax)
     colors = plt.cm.viridis(np.linspace(0, 0.9, grid_df["alpha"].nunique()))
     for ax, depth in zip(axes, depths, strict=False):
         sub = grid_df[grid_df["depth"] == depth]
         for color, (alpha, g) in zip(colors, sub.groupby("alpha"), strict=True):
             g = g.sort_values("ratio")
-            ax.semilogx(g["ratio"], g["dist_l1"], "-o", color=color, ms=3, label=f"alpha={alpha:g}")
+            ax.semilogx(
+                g["ratio"], g["dist_l1"], "-o", color=color, ms=3, label=rf"$\alpha = {alpha:g}$"
+            )
             ax.semilogx(g["ratio"], g["dist_l2"], "--s", color=color, ms=3)
-        ax.set_title(f"depth {depth:g}: to l1 (solid), to l2 (dashed)")
-        ax.set_xlabel("log(1/eps) / alpha^D")
-        ax.set_ylabel("distance of unit directions")
+        ax.set_title(rf"$D = {depth:g}$: to $\ell_1$ (solid), to $\ell_2$ (dashed)", fontsize=9)
+        ax.set_xlabel(r"$\log(1/\varepsilon) / \alpha^D$")
+        ax.set_ylabel("distance of directions")
         ax.legend(fontsize=7)
-    ax = axes[-1]
+    ax = axes[len(depths)]
     single = df[df["kind"] == "single_point"]
     for depth, g in single.groupby("depth"):
-        ax.loglog(-g["log10_loss"], g["dist_l1"], "-o", ms=3, label=f"depth {depth:g}")
+        ax.loglog(-g["log10_loss"], g["dist_l1"], "-o", ms=3, label=f"$D = {depth:g}$")
     needed = df[df["kind"] == "needed"]
     for _, row in needed.iterrows():
         ax.axvline(-row["log10_loss"], color="gray", lw=0.6, ls=":")
     ax.axhline(0.1, color="gray", lw=0.6)
-    ax.set_title("one point x = (1, 3/4), alpha = 1")
-    ax.set_xlabel("log10(1/eps)")
-    ax.set_ylabel("distance to the l1 direction")
+    ax.set_title(r"one point $x = (1, 3/4)$, $\alpha = 1$", fontsize=9)
+    ax.set_xlabel(r"$\log_{10}(1/\varepsilon)$")
+    ax.set_ylabel(r"distance to the $\ell_1$ direction")
     ax.legend(fontsize=7)
-    fig.tight_layout()
     return fig

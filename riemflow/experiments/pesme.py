@@ -1,14 +1,15 @@
 """Pesme and Flammarion (NeurIPS 2023): saddle-to-saddle dynamics of diagonal linear networks.
 
 For $w = u \\odot u - v \\odot v$ with $u_0 = v_0 = \\alpha$ and squared loss, gradient flow is
-the mirror flow of the hyperbolic entropy (MATH.md section 4): with riemflow's normalization
-$\\nabla R(w) = \\operatorname{arcsinh}(w / 2\\alpha^2)/4$, so $w_i = 2\\alpha^2 \\sinh(4\\mu_i)$
-is negligible until $|\\mu_i|$ reaches $\\log(1/\\alpha)/2$. In the rescaled time
-$\\tilde t = t / \\log(1/\\alpha)$ and dual $\\theta = \\mu / \\log(1/\\alpha) = -\\int \\nabla L\\,
-d\\tilde t$, as $\\alpha \\to 0$ the flow waits at saddles of the loss and jumps when a
-coordinate of $\\theta$ reaches $\\pm 1/2$: the loss is a staircase. The first jump comes at
-$\\tilde t_1 = 1 / (2 |\\nabla L(0)|_\\infty)$ (the paper's $1/|\\nabla L(0)|_\\infty$, whose
-time and potential are scaled differently).
+the mirror flow of the hyperbolic entropy ([Concepts: closed forms for diagonal
+networks](concepts.md#closed-forms-for-diagonal-networks)): with riemflow's normalization $\\nabla
+R(w) = \\operatorname{arcsinh}(w / 2\\alpha^2)/4$, so $w_i = 2\\alpha^2 \\sinh(4\\mu_i)$ is
+negligible until $|\\mu_i|$ reaches $\\log(1/\\alpha)/2$. In the rescaled time $\\tilde t = t /
+\\log(1/\\alpha)$ and dual $\\theta = \\mu / \\log(1/\\alpha) = -\\int \\nabla L\\, d\\tilde t$, as
+$\\alpha \\to 0$ the flow waits at saddles of the loss and jumps when a coordinate of $\\theta$
+reaches $\\pm 1/2$: the loss is a staircase. The first jump comes at $\\tilde t_1 = 1 / (2 |\\nabla
+L(0)|_\\infty)$ (the paper's $1/|\\nabla L(0)|_\\infty$, whose time and potential are scaled
+differently).
 
 The limit staircase is computed by the paper's algorithm (`saddle_sequence`): from a saddle
 $w_k$ with gradient $g$, $\\theta$ moves linearly until an inactive coordinate reaches
@@ -277,24 +278,30 @@ def plot(df):
     Right: the jump-time error against 1 / log(1/alpha)."""
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    from ..plotting import panels
+
+    fig, (left, right) = panels(2, height=3.2)
     curves = df[df["kind"] == "curve"]
     for k, (alpha, group) in enumerate(curves.groupby("alpha", sort=False)):
         left.semilogy(
-            group["t"], group["loss"], color=plt.cm.viridis(k / 6), label=rf"$\alpha$ = {alpha:.0e}"
+            group["t"],
+            group["loss"],
+            color=plt.cm.viridis(k / 6),
+            label=rf"$\alpha = 10^{{{np.log10(alpha):.0f}}}$",
         )
     jumps = df[df["kind"] == "jump"]
     for t in sorted(set(jumps["t_limit"])):
         left.axvline(t, color="gray", lw=0.8, ls="--")
     left.set_xlabel(r"$t / \log(1/\alpha)$")
     left.set_ylabel("loss")
-    left.set_title("saddle to saddle (dashed: limit jump times)")
-    left.legend(fontsize=7)
+    left.set_title("saddle to saddle (dashed: limit jump times)", fontsize=9)
+    left.legend(fontsize=8)
     for k, group in jumps.groupby("k"):
         x = 1.0 / np.log(1.0 / group["alpha"].to_numpy(float))
-        right.loglog(x, (group["t_flow"] - group["t_limit"]).abs(), "o-", label=f"jump {k}")
+        right.loglog(x, (group["t_flow"] - group["t_limit"]).abs(), "o-", label=f"jump {int(k)}")
+    right.xaxis.set_minor_formatter(plt.NullFormatter())
     right.set_xlabel(r"$1 / \log(1/\alpha)$")
-    right.set_ylabel(r"$|\tilde t_{flow} - \tilde t_{limit}|$")
-    right.set_title("jump times converge")
+    right.set_ylabel(r"$|\tilde t_{\mathrm{flow}} - \tilde t_{\mathrm{limit}}|$")
+    right.set_title("jump times converge", fontsize=9)
     right.legend(fontsize=8)
     return fig

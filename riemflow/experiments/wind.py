@@ -151,7 +151,7 @@ def layer_flow(
         ConvergenceError: the residual did not reach `tol` by `max_clock` (e.g. `Ax = y`
             has no solution).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.wind import layer_flow
         >>> end = layer_flow(np.array([[1.0, 0.8]]), np.array([1.0]), depth=2, alpha=1e-50)
@@ -279,7 +279,7 @@ def basis_pursuit_face(A, y, *, tol: float = 1e-9):
         ConvergenceError: HiGHS failed (e.g. `Ax = y` has no solution) or returned no
             dual certificate.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.wind import basis_pursuit_face, face_problem
         >>> value, nu, T, signs = basis_pursuit_face(*face_problem())
         >>> round(value, 9), T.tolist(), signs.tolist()
@@ -321,7 +321,7 @@ def face_limit(A, y, *, depth: float, tol: float = 1e-14) -> np.ndarray:
         ShapeError, NonFiniteError, InputError: bad `A`, `y` or `depth`.
         ConvergenceError: SLSQP failed or its KKT residual exceeds `1e-7`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.wind import face_limit, face_problem
         >>> A, y = face_problem()
@@ -402,7 +402,7 @@ def face_problem() -> tuple[np.ndarray, np.ndarray]:
     Returns:
         `(A, y)`: `(2, 6)` and `(2,)`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.wind import face_problem
         >>> A, y = face_problem()
         >>> A.shape, y.tolist()
@@ -424,7 +424,7 @@ def hard_instance(eps: float) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         InputError: `eps` is not a number in `(0, 1)`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.wind import hard_instance
         >>> A, y = hard_instance(0.25)
         >>> A.tolist(), y.tolist()
@@ -450,7 +450,7 @@ def hard_limit(eps: float, *, depth: float, alpha: float) -> np.ndarray:
     (Woodworth et al.), solved for `x_1 + (1 - eps) x_2 = 1` in `log` form with the
     saturated coordinate written in `t = artanh(sigma)`: exact at `alpha^p = 1e-300`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.wind import hard_limit
         >>> x = hard_limit(0.2, depth=2, alpha=1e-50)
         >>> round(float(x[0]), 12), float(x[1]) / 1e-20  # (alpha^2)^eps
@@ -518,11 +518,12 @@ def bregman_limit(A, y, *, depth: float, alpha: float, tol: float = 1e-10) -> np
         ConvergenceError: the dual solve stalled above `tol` (the message says whether
             float64 resolution or infeasibility stopped it).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.wind import bregman_limit, hard_instance, hard_limit
         >>> A, y = hard_instance(0.2)
-        >>> gap = bregman_limit(A, y, depth=2, alpha=0.3) - hard_limit(0.2, depth=2, alpha=0.3)
+        >>> limit = bregman_limit(A, y, depth=2, alpha=0.3)
+        >>> gap = limit - hard_limit(0.2, depth=2, alpha=0.3)
         >>> bool(np.max(np.abs(gap)) < 1e-9)
         True
     """
@@ -628,7 +629,7 @@ def fitted_slope(alpha_p, dist) -> float:
         ShapeError, NonFiniteError: different lengths, fewer than two points, NaN/Inf.
         InputError: a value `<= 0` (no logarithm).
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.wind import fitted_slope
         >>> round(fitted_slope([1e-10, 1e-20, 1e-30], [2e-3, 2e-5, 2e-7]), 12)
         0.2
@@ -740,16 +741,16 @@ def compare(df):
 def plot(df):
     """Distance to the predicted limit against `alpha^p`: the face problem (one line per
     depth) and the hard instances (one line per depth and eps)."""
-    import matplotlib.pyplot as plt
+    from ..plotting import panels
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = panels(2, height=3.4)
     face = df[df["problem"] == "face"]
     for depth, g in face.groupby("depth"):
         g = g.sort_values("alpha_p")
         axes[0].loglog(
-            g["alpha_p"], np.maximum(g["dist_limit"], 1e-16), "-o", ms=3, label=f"p = {depth:g}"
+            g["alpha_p"], np.maximum(g["dist_limit"], 1e-16), "-o", ms=3, label=f"$p = {depth:g}$"
         )
-    axes[0].set_title("face problem: to the depth's own selection")
+    axes[0].set_title("face problem: to each depth's selection", fontsize=9)
     hard = df[df["problem"] != "face"]
     for (problem, depth), g in hard.groupby(["problem", "depth"]):
         g = g.sort_values("alpha_p")
@@ -758,12 +759,21 @@ def plot(df):
             g["dist_limit"],
             "-" if depth == 2 else ":",
             lw=1.2,
-            label=f"{problem}, p = {depth:g}",
+            label=_hard_label(problem, depth),
         )
-    axes[1].set_title("A = [1, 1 - eps]: to (1, 0)")
+    axes[1].set_title(r"$A = [1,\ 1 - \varepsilon]$: to $(1, 0)$", fontsize=9)
     for ax in axes:
-        ax.set_xlabel("alpha^p")
+        ax.set_xlabel(r"$\alpha^p$")
         ax.set_ylabel("distance to the limit")
-        ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
+    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=7, ncol=2)
     return fig
+
+
+def _hard_label(problem: str, depth: float) -> str:
+    """Mathtext legend entry of a hard instance: `hard:0.1` -> eps = 0.1, p = 2."""
+    eps = problem.rpartition(":")[2]
+    try:
+        return rf"$\varepsilon = {float(eps):g}$, $p = {depth:g}$"
+    except ValueError:
+        return f"{problem}, $p = {depth:g}$"

@@ -15,10 +15,11 @@ Claims reproduced: $\\alpha \\to 0$ gives the minimum-$\\ell_1$ interpolant (bas
 networks reach the rich regime at larger $\\alpha$; on a sparse problem the rich limit has the
 lower population error.
 
-Relation to riemflow's potentials (MATH.md section 4, `potentials.diagonal_network`, which
-is normalized by the forward construction): $Q_\\alpha = 4 R$ for $D = 2$ (the hyperbolic
-entropy) and $Q^D_\\alpha = D(D-2)\\,\\alpha^{D-2} R$ for $D \\ge 3$; both vanish with their
-gradient at $w = 0$, so no affine term remains and the Bregman projections coincide.
+Relation to riemflow's potentials ([Concepts: closed forms for diagonal
+networks](concepts.md#closed-forms-for-diagonal-networks), `potentials.diagonal_network`, which is
+normalized by the forward construction): $Q_\\alpha = 4 R$ for $D = 2$ (the hyperbolic entropy) and
+$Q^D_\\alpha = D(D-2)\\,\\alpha^{D-2} R$ for $D \\ge 3$; both vanish with their gradient at $w = 0$,
+so no affine term remains and the Bregman projections coincide.
 
 The limit is computed two independent ways: the Bregman projection `riemflow.implicit_bias`
 with the paper's closed form (`paper_potential`, written here in a cancellation-free form, in
@@ -116,7 +117,7 @@ def h(s, depth: float):
     Evaluated as $2 \\cosh^p(t) \\sinh(p t)$ with $t = \\operatorname{artanh} s$,
     $p = D/(D-2)$: no cancellation near $s = 0$. NaN outside $(-1, 1)$.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.woodworth import h
         >>> float(h(0.5, 3))  # 0.5^-3 - 1.5^-3
         7.703703703703...
@@ -183,7 +184,7 @@ def _artanh_h_inverse(z: np.ndarray, p: float, max_iter: int = 200) -> np.ndarra
 def h_inverse(z, depth: float) -> np.ndarray:
     """$h_D^{-1}(z) \\in (-1, 1)$, the derivative $q_D'$ of the paper's $q_D$ ($D > 2$).
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.woodworth import h, h_inverse
         >>> round(float(h_inverse(h(0.25, 4), 4)), 14)
         0.25
@@ -209,7 +210,7 @@ def q(z, depth: float = 2):
     Raises:
         InputError, NonFiniteError: bad `depth` or `z`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.woodworth import q
         >>> float(q(2.0, 2))  # 2 - sqrt(8) + 2 arcsinh(1)
@@ -226,7 +227,8 @@ def q(z, depth: float = 2):
 
 def riemflow_scale(alpha: float, depth: float) -> float:
     """The constant `c` with $Q^D_\\alpha = c R$, `R = potentials.diagonal_network(d, D,
-    alpha)` (riemflow's normalization, MATH.md section 4): `4` for `D = 2`,
+    alpha)` (riemflow's normalization, [Concepts: closed forms for diagonal
+    networks](concepts.md#closed-forms-for-diagonal-networks)): `4` for `D = 2`,
     $D(D-2)\\alpha^{D-2}$ for `D > 2`.
 
     Derivation ($D > 2$): riemflow's $\\nabla R^*(\\mu) = (c_0 - k\\mu)^{-p} - (c_0 + k\\mu)^{-p}$
@@ -234,7 +236,7 @@ def riemflow_scale(alpha: float, depth: float) -> float:
     $\\alpha^D h_D(k \\alpha^{D-2} \\mu)$, while $\\nabla Q^* = \\alpha^D h_D$; so
     $\\nabla Q = k\\alpha^{D-2} \\nabla R$, and both vanish at 0.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.woodworth import riemflow_scale
         >>> riemflow_scale(0.5, 2), riemflow_scale(0.5, 4)
         (4.0, 2.0)
@@ -272,7 +274,7 @@ def paper_potential(dim: int, alpha: float, depth: float = 2) -> Legendre:
     Raises:
         InputError: bad `dim`, `alpha`, `depth`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.woodworth import paper_potential
         >>> Q = paper_potential(2, 0.5, 3)
@@ -391,7 +393,7 @@ def sparse_problem(
         InputError: non-positive sizes, `n_samples >= dim` (not underdetermined),
             `sparsity > dim`, negative `noise_var`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.woodworth import sparse_problem
         >>> P = sparse_problem(50, 10, 2, seed=1)
         >>> P.X.shape, int((P.w_star != 0).sum()), round(float(P.w_star @ P.w_star), 12)
@@ -422,7 +424,7 @@ def sparse_instance(dim, n_samples, sparsity, noise_var, seed):
     """A `sparse_problem` with its two reference interpolants: `(P, basis pursuit (d,),
     minimum l2 norm (d,))`.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.woodworth import sparse_instance
         >>> P, bp, l2 = sparse_instance(12, 6, 2, 0.0, 0)
         >>> bp.shape, l2.shape
@@ -496,7 +498,7 @@ def projection(
         InputError: bad `potential`, `alpha`, `depth`, `step`.
         ConvergenceError: a dual solve stalled above both `tol` and the float64 floor.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.woodworth import projection
         >>> X, y = np.array([[1.0, 2.0]]), np.array([2.0])
@@ -569,7 +571,7 @@ def flow_limit(
     Raises:
         DivergenceError, SolverError: the integration failed (with the time reached).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.experiments.woodworth import flow_limit
         >>> traj = flow_limit(np.array([[1.0, 2.0]]), np.array([2.0]), 0.5, 2, t_final=200)
@@ -593,7 +595,7 @@ def describe(P, bp, l2, w) -> dict:
     norms, excess and population errors, and relative distances to the basis-pursuit
     (`bp`) and minimum-norm (`l2`) interpolants.
 
-    Example:
+    Examples:
         >>> from riemflow.experiments.woodworth import describe, sparse_instance
         >>> P, bp, l2 = sparse_instance(12, 6, 2, 0.0, 0)
         >>> describe(P, bp, l2, bp)["dist_bp"]
@@ -860,9 +862,9 @@ def plot(df):
     """Left: population error of the limit against alpha for each depth, with basis pursuit
     and minimum l2 as horizontal lines and the gradient flows as markers. Right: its l1
     norm."""
-    import matplotlib.pyplot as plt
+    from ..plotting import panels
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, (left, right) = panels(2, height=3.2)
     ref = df[df["kind"] == "reference"].set_index("method")
     breg = df[df["method"] == "bregman"]
     flows = df[df["method"] == "flow"]
@@ -872,7 +874,7 @@ def plot(df):
     ):
         for D, sub in breg.groupby("depth"):
             sub = sub.sort_values("alpha")
-            (line,) = ax.semilogx(sub["alpha"], sub[column], "-", label=f"D={int(D)}")
+            (line,) = ax.semilogx(sub["alpha"], sub[column], "-", label=f"$D = {int(D)}$")
             fl = flows[flows["depth"] == D]
             if len(fl):
                 ax.semilogx(fl["alpha"], fl[column], "o", color=line.get_color(), mfc="none")
@@ -882,7 +884,7 @@ def plot(df):
         ax.axhline(ref.loc["min_l2", column], color="k", ls=":", lw=1, label=r"min $\ell_2$")
         ax.set_xlabel(r"initialization scale $\alpha$")
         ax.set_ylabel(label)
-    left.set_title("limit of gradient flow (lines: Bregman projection, o: flow)")
-    right.set_title(r"$\ell_1$ norm of the limit")
+    left.set_title("limit (lines: Bregman projection, o: flow)", fontsize=9)
+    right.set_title(r"$\ell_1$ norm of the limit", fontsize=9)
     left.legend(fontsize=8)
     return fig

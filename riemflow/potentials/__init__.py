@@ -15,7 +15,7 @@ rewritten differences where they would cancel). Constants are chosen so that
 | `squared_euclidean` | `w^T A w / 2` | `R^d` | `A^{-1} mu` |
 | `negative_entropy` | `sum w log w - w` | `w > 0` | `exp(mu)` |
 | `simplex_entropy` | `sum w log w - w + s log s - s` | simplex | softmax, extra 0 logit |
-| `hyperbolic_entropy` | MATH.md section 4 (`u*u - v*v`) | `R^d` | `2 alpha^2 sinh(4 mu)` |
+| `hyperbolic_entropy` | `u*u - v*v` | `R^d` | `2 alpha^2 sinh(4 mu)` |
 | `diagonal_network` | depth-`L` network potential | `R^d` | closed form; `grad R` by root solve |
 | `power_network` | `u^L - v^L` from any `(u0, v0)` | an interval per coordinate | as above |
 | `exponential_pair` | depth-2 models, any init | interval | `a e^{k mu} - b e^{-k mu}` |
@@ -24,6 +24,10 @@ rewritten differences where they would cancel). Constants are chosen so that
 | `p_norm` | `sum |w|^p / p` | `R^d` | `sign(mu) |mu|^{q-1}` |
 | `log_det` | `-log det P` | SPD matrices | `-M(mu)^{-1}` |
 | `log_ball` | `-log(1 - |w|^2)` | unit ball | `mu / (1 + sqrt(1 + |mu|^2))` |
+
+`u*u - v*v`: see [Concepts: closed forms for diagonal
+networks](concepts.md#closed-forms-for-diagonal-networks).
+
 """
 
 from __future__ import annotations

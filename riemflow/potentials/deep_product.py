@@ -1,4 +1,4 @@
-"""The mirror potential of a product network `theta = u_1 * ... * u_L` (any init), and of
+r"""The mirror potential of a product network `theta = u_1 * ... * u_L` (any init), and of
 the signed network `u_1 * ... * u_L - v_1 * ... * v_L'` (`product_network`).
 
 Labarriere, Molinari, Rosasco, Villa, Vega (2024) show that gradient flow on the layers of
@@ -7,40 +7,41 @@ layers of different scales and signs) is a mirror flow whose potential depends o
 initialization. Per coordinate, gradient flow gives `d/dt u_j^2 = -2 g theta` for every
 `j`, so the differences `u_j^2 - u_k^2` are conserved.
 
-**The mirror map** (per coordinate; Concepts: closed forms). Let $j^*$ be the layer of
+**The mirror map** (per coordinate; [Concepts: closed forms for diagonal
+networks](concepts.md#closed-forms-for-diagonal-networks)). Let $j^*$ be the layer of
 smallest initial magnitude (the first one on ties), $v = u_{j^*}$ (signed),
-$\\delta_k = u_k^2 - v^2 \\ge 0$ for $k \ne j^*$ (conserved), $\\sigma_k = \\operatorname{sign}
-u_k(0)$ and $S = \\prod_{k \ne j^*} \\sigma_k$. A layer with $\\delta_k > 0$ never vanishes,
-so its sign is constant; a tied layer ($\\delta_k = 0$) equals $\\pm v$, and $v$ itself never
-crosses 0 then. Hence along the flow $u_k = \\sigma_k \\sqrt{v^2 + \\delta_k}$ and
-$\theta = S\\, v\\, P(v)$, $P(v) = \\prod_{k \ne j^*} \\sqrt{v^2 + \\delta_k}$, a strictly
+$\delta_k = u_k^2 - v^2 \ge 0$ for $k \ne j^*$ (conserved), $\sigma_k = \operatorname{sign}
+u_k(0)$ and $S = \prod_{k \ne j^*} \sigma_k$. A layer with $\delta_k > 0$ never vanishes,
+so its sign is constant; a tied layer ($\delta_k = 0$) equals $\pm v$, and $v$ itself never
+crosses 0 then. Hence along the flow $u_k = \sigma_k \sqrt{v^2 + \delta_k}$ and
+$\theta = S\, v\, P(v)$, $P(v) = \prod_{k \ne j^*} \sqrt{v^2 + \delta_k}$, a strictly
 monotone function of $v$; the mirror flow has
 
-$$\nabla Q(\theta) = S \\int_{v_0}^{v(\theta)} \\prod_{k \ne j^*} (w^2 + \\delta_k)^{-1/2}\\,dw,
-\\qquad \nabla^2 Q(\theta) = \frac{1}{K}, \\quad K = \\sum_j \\prod_{k \ne j} u_k^2$$
+$$\nabla Q(\theta) = S \int_{v_0}^{v(\theta)} \prod_{k \ne j^*} (w^2 + \delta_k)^{-1/2}\,dw,
+\qquad \nabla^2 Q(\theta) = \frac{1}{K}, \quad K = \sum_j \prod_{k \ne j} u_k^2$$
 
 ($K$ is the tangent kernel). The lower limit is $v_0 = v(0)$: with a tie at the minimum
-(in particular the balanced initialization, all $\\delta_k = 0$) the integrand behaves like
+(in particular the balanced initialization, all $\delta_k = 0$) the integrand behaves like
 $|w|^{-m}$ at 0 and an integral from 0 diverges. With ties, $\theta$ keeps the sign of
-$\theta(0)$ (the domain is a half-line); without, the domain is $\\mathbb{R}$. For
-$L \\ge 3$ the range of $\nabla Q$ is bounded on the side(s) where $v$ is unbounded
+$\theta(0)$ (the domain is a half-line); without, the domain is $\mathbb{R}$. For
+$L \ge 3$ the range of $\nabla Q$ is bounded on the side(s) where $v$ is unbounded
 (finite-time blow-up of the dual flow). $G$ is homogeneous of degree $L$, so
-$Q^*(\\mu) = \\sum_i (v_i^2 - v_{0,i}^2)/2$. Balanced initialization $|u_j(0)| = a$:
-$Q = L \\cdot$ `potentials.power_network(a, depth=L)`.
+$Q^*(\mu) = \sum_i (v_i^2 - v_{0,i}^2)/2$. Balanced initialization $|u_j(0)| = a$:
+$Q = L \cdot$ `potentials.power_network(a, depth=L)`.
 
 **The signed network** (`SignedDeepInit`, `product_network`). The `u` and `v` layers are
-disjoint variables, so the joint flow with covector $\\mu$ moves the `u` layers along the
-flow of their product's field for time $\\mu$ and the `v` layers for time $-\\mu$:
-$\\nabla R^*(\\mu) = \\nabla R_u^*(\\mu) - \\nabla R_v^*(-\\mu)$,
-$R^*(\\mu) = R_u^*(\\mu) + R_v^*(-\\mu)$ with the unsigned conjugates above, and
-$\\nabla R$ is one increasing scalar root per coordinate.
+disjoint variables, so the joint flow with covector $\mu$ moves the `u` layers along the
+flow of their product's field for time $\mu$ and the `v` layers for time $-\mu$:
+$\nabla R^*(\mu) = \nabla R_u^*(\mu) - \nabla R_v^*(-\mu)$,
+$R^*(\mu) = R_u^*(\mu) + R_v^*(-\mu)$ with the unsigned conjugates above, and
+$\nabla R$ is one increasing scalar root per coordinate.
 
-**Numerics.** $v(\theta)$: Newton on $s = \\log|v|$ for the convex increasing
-$\\log|\theta| = s + \frac12\\sum_k \\log(e^{2s} + \\delta_k)$, started from an upper bound
+**Numerics.** $v(\theta)$: Newton on $s = \log|v|$ for the convex increasing
+$\log|\theta| = s + \frac12\sum_k \log(e^{2s} + \delta_k)$, started from an upper bound
 of the root (monotone convergence). The primitive: in $s$ the integrand $e^{s}/P(e^s)$ is
-analytic in the strip $|\\operatorname{Im} s| < \\pi/2$, so panels of width $\\le 1$ with
+analytic in the strip $|\operatorname{Im} s| < \pi/2$, so panels of width $\le 1$ with
 16-point Gauss-Legendre rules are exact to round-off; the panels cover the scales
-$\\log\\sqrt{\\delta_k}$, $\\log|v_0|$ with a margin of 12 on both sides, beyond which the
+$\log\sqrt{\delta_k}$, $\log|v_0|$ with a margin of 12 on both sides, beyond which the
 first two terms of the asymptotic expansions are exact to $e^{-48}$. The inverse map is a
 bracketed Newton solve (bisection fallback).
 """
@@ -111,7 +112,7 @@ class DeepInit:
         NotRegularError: a coordinate where two layers vanish (then $\\theta_i \\equiv 0$ along
             every flow and $dG$ has rank < d).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials.deep_product import DeepInit
         >>> init = DeepInit(np.array([[0.5, -2.0], [1.0, 1.0], [-0.5, 0.3]]))
@@ -323,7 +324,7 @@ class DeepInit:
         """The layers on the flow where the smallest layer is `v`: `(L, d)` (or
         `(B, L, d)`), $u_{j^*} = v$, $u_k = \\sigma_k \\sqrt{v^2 + \\delta_k}$.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from riemflow.potentials.deep_product import DeepInit
             >>> init = DeepInit(np.array([[0.5, -2.0], [1.0, 1.0], [-0.5, 0.3]]))
@@ -508,7 +509,7 @@ def mirror_map(theta, layers0, *, origin: str = "init") -> np.ndarray:
         DomainError: `theta` outside the domain, or `origin="zero"` with ties.
         InputError: unknown `origin`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials.deep_product import mirror_map
         >>> layers0 = np.array([[1.0], [2.0]])  # L = 2: S arcsinh(v / sqrt(delta)) - const
@@ -531,7 +532,7 @@ def inverse_mirror_map(mu, layers0, *, origin: str = "init") -> np.ndarray:
             instead, for line searches that treat it as outside the domain).
         ShapeError, NonFiniteError, NotRegularError, InputError: as `mirror_map`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials.deep_product import inverse_mirror_map, mirror_map
         >>> layers0 = np.array([[0.5, -1.0], [1.5, 0.4], [-0.8, 2.0]])
@@ -554,7 +555,7 @@ def mirror_hessian(theta, layers0) -> np.ndarray:
     """The diagonal of $\\nabla^2 Q(\\theta) = 1 / K$, in closed form:
     $K = P(v)^2 (1 + \\sum_{k \\ne j^*} v^2 / (v^2 + \\delta_k))$.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials.deep_product import mirror_hessian
         >>> float(mirror_hessian(np.array([0.0]), np.array([[1.0], [2.0]]))[0])  # 1 / delta
@@ -578,7 +579,7 @@ def deep_product(layers0, *, name: str | None = None) -> Legendre:
     Raises:
         ShapeError, NonFiniteError, NotRegularError: malformed `layers0` (see `DeepInit`).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials import deep_product
         >>> Q = deep_product(np.array([[0.5, -1.0], [1.5, 0.4], [-0.8, 2.0]]))
@@ -761,10 +762,11 @@ class SignedDeepInit:
         NotRegularError: a coordinate where both networks have two zero layers (`w` is
             constant along every flow there).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials.deep_product import SignedDeepInit
-        >>> S = SignedDeepInit(np.array([[0.5], [1.0], [-0.8]]), np.array([[0.3], [0.9], [1.2]]))
+        >>> u0, v0 = np.array([[0.5], [1.0], [-0.8]]), np.array([[0.3], [0.9], [1.2]])
+        >>> S = SignedDeepInit(u0, v0)
         >>> S.w0.round(6).tolist(), bool(S.mu_lo[0] < 0 < S.mu_hi[0])
         ([-0.724], True)
     """
@@ -927,7 +929,7 @@ def product_network(layers_u, layers_v=None, *, name: str | None = None) -> Lege
         NotRegularError: a coordinate where the model is not regular (two zero layers in
             both networks, or in the only one).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from riemflow.potentials import product_network
         >>> U = np.array([[0.5, -1.0], [1.5, 0.4], [-0.8, 2.0]])

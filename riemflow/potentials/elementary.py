@@ -1,7 +1,8 @@
 """Elementary Legendre functions: Euclidean, entropies, barriers, norms, log det, log ball.
 
-Closed forms of `R`, `grad R`, `hess R` and `grad R*` (Concepts: Legendre functions and
-mirror flow), written with `autograd.numpy` and broadcasting over a leading batch axis.
+Closed forms of `R`, `grad R`, `hess R` and `grad R*` ([Concepts: Legendre functions and
+mirror flow](concepts.md#legendre-functions-and-mirror-flow)), written with `autograd.numpy` and
+broadcasting over a leading batch axis.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def squared_euclidean(dim: int, matrix=None) -> Legendre:
         ShapeError: `matrix` not `(dim, dim)`.
         NotPositiveDefiniteError: `matrix` not symmetric positive definite.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.squared_euclidean(2, np.diag([1.0, 4.0]))
         >>> R.grad_conjugate(np.array([1.0, 1.0])).tolist()
@@ -74,7 +75,7 @@ def negative_entropy(dim: int) -> Legendre:
     `grad R = log w`, `grad R*(mu) = exp(mu)`, `R*(mu) = sum exp(mu)`. Mirror descent with it
     is the unnormalized exponentiated gradient `w <- w * exp(-lr g)`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.negative_entropy(2)
         >>> R.grad(np.array([1.0, 1.0])).tolist()
@@ -105,10 +106,11 @@ def simplex_entropy(dim: int) -> Legendre:
     `{w > 0, sum w < 1}`. `grad R = log(w / s)`, `hess R = diag(1/w) + 1 1^T / s`,
     `grad R*(mu) = exp(mu) / (1 + sum exp(mu))`, `R*(mu) = log(1 + sum exp(mu)) + 1`.
     Its Hessian metric is a piece of the round sphere of radius 2 (sectional curvature
-    1/4): not flat, and not reachable by separable parametrizations (MATH.md section 5).
-    Mirror descent with it is exponentiated gradient on the `d + 1` weights.
+    1/4): not flat, and not reachable by separable parametrizations ([Concepts: the converse via
+    Nash embedding](concepts.md#the-converse-via-nash-embedding)). Mirror descent with it is
+    exponentiated gradient on the `d + 1` weights.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.simplex_entropy(2)
         >>> R.grad_conjugate(np.zeros(2)).round(6).tolist()
@@ -153,7 +155,7 @@ def log_barrier(dim: int) -> Legendre:
     `grad R = -1/w`, `hess R = diag(1/w^2)`, `grad R*(mu) = -1/mu` for `mu < 0`,
     `R*(mu) = -sum log(-mu) - d`. Separable, hence flat.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> rf.potentials.log_barrier(2).grad_conjugate(np.array([-1.0, -0.5])).tolist()
         [1.0, 2.0]
@@ -180,7 +182,7 @@ def p_norm(dim: int, p: float) -> Legendre:
     positive definite where a coordinate vanishes when `p > 2` (and unbounded when
     `p < 2`): Legendre away from the coordinate hyperplanes.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> rf.potentials.p_norm(2, 3.0).grad(np.array([2.0, -1.0])).tolist()
         [4.0, -1.0]
@@ -213,7 +215,7 @@ def log_det(n: int) -> Legendre:
     `M(mu)` negative definite, `R*(mu) = -n - log det(-M(mu))`. The metric is curved for
     `n >= 2`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.log_det(2)
         >>> R.grad(np.array([2.0, 0.0, 4.0])).tolist()  # P = diag(2, 4)
@@ -270,7 +272,7 @@ def log_ball(dim: int) -> Legendre:
     `grad R*(mu) = mu / (1 + s)`, `R*(mu) = s - 1 + log 2 - log(1 + s)` with
     `s = sqrt(1 + |mu|^2)`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.log_ball(2)
         >>> R.grad_conjugate(R.grad(np.array([0.3, -0.4]))).round(12).tolist()

@@ -65,11 +65,11 @@ def _scaled_sinh(x, log_beta, beta):
 def hyperbolic_entropy(dim: int, alpha=1.0) -> Legendre:
     """The potential of the depth-2 diagonal network `w = u*u - v*v`, `u0 = v0 = alpha`.
 
-    With `beta = 2 alpha^2` (per coordinate when `alpha` is a vector), MATH.md section 4:
-    `R(w) = 1/4 sum_i [w_i arcsinh(w_i / beta_i) - sqrt(w_i^2 + beta_i^2) + beta_i]`,
-    `grad R = arcsinh(w / beta) / 4`, `hess R = diag(1 / (4 sqrt(w^2 + beta^2)))`,
-    `grad R*(mu) = beta sinh(4 mu)`, `R*(mu) = beta sinh(2 mu)^2 / 2`.
-    Gradient flow on `u*u - v*v` is mirror flow with this `R`
+    With `beta = 2 alpha^2` (per coordinate when `alpha` is a vector), [Concepts: closed forms for
+    diagonal networks](concepts.md#closed-forms-for-diagonal-networks): `R(w) = 1/4 sum_i [w_i
+    arcsinh(w_i / beta_i) - sqrt(w_i^2 + beta_i^2) + beta_i]`, `grad R = arcsinh(w / beta) / 4`,
+    `hess R = diag(1 / (4 sqrt(w^2 + beta^2)))`, `grad R*(mu) = beta sinh(4 mu)`, `R*(mu) = beta
+    sinh(2 mu)^2 / 2`. Gradient flow on `u*u - v*v` is mirror flow with this `R`
     (`dw/dt = -4 sqrt(w^2 + 4 alpha^4) grad L`); `alpha -> 0` gives l1-like, `alpha -> inf`
     l2-like implicit bias. Evaluated in log domain and without cancellation, so
     `alpha = 1e-150` and `alpha = 1e6` keep full relative accuracy.
@@ -78,7 +78,7 @@ def hyperbolic_entropy(dim: int, alpha=1.0) -> Legendre:
         dim: `d`.
         alpha: initialization scale `> 0`, scalar or `(d,)`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.hyperbolic_entropy(1, alpha=1e-150)
         >>> float(R.grad(np.array([1.0]))[0])  # arcsinh(1 / 2e-300) / 4 = log(1e300) / 4
@@ -127,11 +127,11 @@ def exponential_pair(
     """The Legendre function with `grad R^*(mu) = a e^{rate mu} - b e^{-rate mu}`.
 
     Per coordinate, `a, b >= 0` not both zero (`(d,)` arrays or scalars with a `(d,)`
-    partner). This is the mirror potential of every depth-2 diagonal model (MATH.md
-    section 4): `u*u - v*v` from `(u0, v0)` has `a = u0^2`, `b = v0^2`, `rate = 4`; `u*v`
-    from `(u0, v0)` has `a = p^2`, `b = q^2`, `rate = 2` with `p, q = (u0 +- v0) / 2`.
-    Normalized as the forward construction is: `R(w0) = 0` and `grad R(w0) = 0` at
-    `w0 = a - b`. With `beta = 2 sqrt(ab)` and `ell = log(a / b) / 2`:
+    partner). This is the mirror potential of every depth-2 diagonal model ([Concepts: closed forms
+    for diagonal networks](concepts.md#closed-forms-for-diagonal-networks)): `u*u - v*v` from `(u0,
+    v0)` has `a = u0^2`, `b = v0^2`, `rate = 4`; `u*v` from `(u0, v0)` has `a = p^2`, `b = q^2`,
+    `rate = 2` with `p, q = (u0 +- v0) / 2`. Normalized as the forward construction is: `R(w0) = 0`
+    and `grad R(w0) = 0` at `w0 = a - b`. With `beta = 2 sqrt(ab)` and `ell = log(a / b) / 2`:
 
     - `a, b > 0` (domain `R`): `grad R(w) = (arcsinh(w / beta) - ell) / rate`;
     - `b = 0` (domain `w > 0`): `grad R(w) = log(w / a) / rate`;
@@ -151,7 +151,7 @@ def exponential_pair(
         log_b: `log b` instead of `b`.
         name: label.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.exponential_pair([1.0, 1.0], [1.0, 0.0])
         >>> R.domain.contains(np.array([-1.0, 0.5])), R.grad(np.array([0.0, 1.0])).tolist()
@@ -204,7 +204,7 @@ def product_pair(u1, u2, v1=None, v2=None) -> Legendre:
         NotRegularError: a coordinate with `a = b = 0` (`u_1 = u_2 = 0` and
             `v_1 = v_2 = 0` there: `dG` loses rank).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.product_pair(np.array([1.0]), np.array([3.0]))
         >>> R.grad(np.array([3.0])).tolist()  # the initialization w0 = u1 u2
@@ -332,8 +332,9 @@ def power_network(u0, v0=None, *, depth: float = 2) -> Legendre:
     """The mirror potential of `w = u^L - v^L` (or `w = u^L`) from any initialization.
 
     Per coordinate, `w` is a sum of terms `sigma_t |u_t|^L` (`sigma = sign(u_t0)^L` for
-    `u`, `-sign(v_t0)^L` for `v`). Along the joint flow (MATH.md section 4),
-    `|u_t|^{2-L} = c_t - sigma_t k mu` with `c_t = |u_t0|^{2-L}`, `k = L(L-2)`, so
+    `u`, `-sign(v_t0)^L` for `v`). Along the joint flow ([Concepts: closed forms for diagonal
+    networks](concepts.md#closed-forms-for-diagonal-networks)), `|u_t|^{2-L} = c_t - sigma_t k mu`
+    with `c_t = |u_t0|^{2-L}`, `k = L(L-2)`, so
 
     - `grad R^*(mu) = sum_t sigma_t (c_t - sigma_t k mu)^{L/(2-L)}` on the interval of
       `mu` where every base is positive (bounded for `L > 2`: finite-time blow-up);
@@ -357,9 +358,10 @@ def power_network(u0, v0=None, *, depth: float = 2) -> Legendre:
         InputError, ShapeError: bad depth or initializations (zeros, shapes), or
             `|u0|^{2-L}` outside the float range.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
-        >>> R = rf.potentials.power_network(np.array([1.0, 2.0]), np.array([0.5, 0.5]), depth=3)
+        >>> u0, v0 = np.array([1.0, 2.0]), np.array([0.5, 0.5])
+        >>> R = rf.potentials.power_network(u0, v0, depth=3)
         >>> w0 = np.array([1.0 - 0.125, 8.0 - 0.125])
         >>> R.grad(w0).round(12).tolist(), round(R(w0), 12)
         ([0.0, 0.0], 0.0)
@@ -527,19 +529,20 @@ def diagonal_network(dim: int, depth: float = 2, alpha=1.0) -> Legendre:
     """The potential of the depth-`L` network `w = u^L - v^L`, `u0 = v0 = alpha`.
 
     `power_network(alpha, alpha, depth=L)`; depth 2 is `hyperbolic_entropy`. For `L > 2`
-    (MATH.md section 4), with `c = alpha^{2-L}` and `k = L(L-2)`:
-    `grad R*(mu) = (c - k mu)^{-L/(L-2)} - (c + k mu)^{-L/(L-2)}` on `|mu| < c / k`
-    (the flow blows up in finite time beyond), `R*(mu) = (u^2 + v^2) / (2L) - alpha^2 / L`
-    with `u = (c - k mu)^{-1/(L-2)}`, `v = (c + k mu)^{-1/(L-2)}`; `grad R` is its inverse,
-    by a safeguarded scalar Newton solve (an autograd primitive, so Hessians and curvature
-    stay exact), `hess R = 1 / (L^2 (u^{2L-2} + v^{2L-2}))`.
+    ([Concepts: closed forms for diagonal
+    networks](concepts.md#closed-forms-for-diagonal-networks)), with `c = alpha^{2-L}` and `k =
+    L(L-2)`: `grad R*(mu) = (c - k mu)^{-L/(L-2)} - (c + k mu)^{-L/(L-2)}` on `|mu| < c / k` (the
+    flow blows up in finite time beyond), `R*(mu) = (u^2 + v^2) / (2L) - alpha^2 / L` with `u = (c -
+    k mu)^{-1/(L-2)}`, `v = (c + k mu)^{-1/(L-2)}`; `grad R` is its inverse, by a safeguarded scalar
+    Newton solve (an autograd primitive, so Hessians and curvature stay exact), `hess R = 1 / (L^2
+    (u^{2L-2} + v^{2L-2}))`.
 
     Args:
         dim: `d`.
         depth: `L >= 2` (real values allowed).
         alpha: scale `> 0`, scalar or `(d,)`; `alpha^{2-L}` must be finite.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.diagonal_network(2, depth=3, alpha=0.5)
         >>> w = np.array([0.3, -1.0])
@@ -567,7 +570,8 @@ def diagonal_network(dim: int, depth: float = 2, alpha=1.0) -> Legendre:
 
 
 def single_neuron(a0: float, z0) -> Legendre:
-    """The time-warped potential of one neuron `w = a z` from `(a0, z0)` (MATH.md section 4).
+    """The time-warped potential of one neuron `w = a z` from `(a0, z0)` ([Concepts: the time-warped
+    case](concepts.md#the-time-warped-case)).
 
     With `delta = a0^2 - |z0|^2 > 0` (conserved along gradient flow) and
     `s(w)^2 = delta / 2 + sqrt(|w|^2 + delta^2 / 4)` (which is `a^2` along the flow):
@@ -582,7 +586,7 @@ def single_neuron(a0: float, z0) -> Legendre:
     this `R` at speed `a(t)`, so the Bregman implicit bias holds although the model does
     not commute. Domain: all of `R^k`.
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> R = rf.potentials.single_neuron(2.0, [0.5, -1.0])
         >>> R.grad(np.array([1.0, -2.0])).round(12).tolist()  # at w0 = a0 z0

@@ -37,7 +37,7 @@ def commuting_quadratic(matrices, x_init, *, tol: float = 1e-12) -> Legendre:
         ConvergenceError: no common eigenbasis was found from one random combination of
             the `A_i` (repeated eigenvalues of the combination).
 
-    Example:
+    Examples:
         >>> import numpy as np, riemflow as rf
         >>> A = np.stack([np.diag([1.0, 0.0]), np.diag([0.0, 2.0])])
         >>> R = rf.potentials.commuting_quadratic(A, np.array([1.0, 1.0]))

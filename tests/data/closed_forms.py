@@ -1,8 +1,9 @@
 """Hand-derived Jacobians, kernels and Lie brackets of the model zoo (test reference data).
 
 Each case is built independently of riemflow's derivative code: from the model's formula
-by hand (MATH.md section 2). Quadratic families use `G_i(x) = x^T B_i x / 2`, for which
-`grad G_i = B_i x`, `d(grad G_i) = B_i` and `[grad G_i, grad G_j] = (B_j B_i - B_i B_j) x`.
+by hand (docs/concepts.md, "Commuting parametrizations"). Quadratic families use `G_i(x) = x^T B_i x
+/ 2`, for which `grad G_i = B_i x`, `d(grad G_i) = B_i` and `[grad G_i, grad G_j] = (B_j B_i - B_i
+B_j) x`.
 """
 
 from __future__ import annotations

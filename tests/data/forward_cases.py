@@ -2,7 +2,8 @@
 
 `ZOO`: commuting zoo models with non-default initializations (mixed signs, unbalanced),
 each carrying a closed-form potential. `custom_commuting`: a commuting map outside the zoo
-(an invertible mix of maps of disjoint variable blocks, MATH.md section 2), which has none.
+(an invertible mix of maps of disjoint variable blocks, docs/concepts.md, "Commuting
+parametrizations"), which has none.
 """
 
 import autograd.numpy as anp

@@ -27,8 +27,8 @@ def test_shape_initialization():
 
 
 def test_riemflows_closed_form_is_the_forward_construction():
-    # the product model's closed form (MATH.md section 4) against the numerical potential
-    # built from the joint flow (ODE at rtol 1e-12): ~1e-10 relative
+    # the product model's closed form (docs/concepts.md, "Closed forms for diagonal networks")
+    # against the numerical potential built from the joint flow (ODE at rtol 1e-12): ~1e-10 relative
     G, x0 = A.model(2, 0.2, 0.9)
     R = rf.mirror_potential(G, x0)
     R_num = rf.mirror_potential(G, x0, closed_form=False)

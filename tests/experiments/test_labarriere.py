@@ -115,7 +115,8 @@ def test_mirror_map_closed_forms():
 @pytest.mark.parametrize(("case", "depth"), [("general", 3), ("tie", 4), ("balanced", 3)])
 def test_riemflows_numerical_forward_potential_agrees(case, depth):
     # rf.mirror_potential of the product model: joint flows of the layer gradient fields and
-    # a Newton solve per point (MATH.md section 4), nothing shared with this module
+    # a Newton solve per point (docs/concepts.md, "Closed forms for diagonal networks"), nothing
+    # shared with this module
     U = _layers(case, depth)
     init = lab.DeepInit(U)
     G, x0 = rf.models.diagonal_network(3, depth=depth, init=list(U), signed=False, form="product")

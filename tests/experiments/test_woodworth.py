@@ -56,7 +56,8 @@ def test_paper_potential_is_riemflows_up_to_the_derived_constant(depth, alpha):
     c = W.riemflow_scale(alpha, depth)
     Q = W.paper_potential(1, alpha, depth)
     G, x0 = rf.models.diagonal_network(1, depth=depth, alpha=alpha)
-    R = rf.mirror_potential(G, x0)  # riemflow's closed form, MATH.md section 4
+    # riemflow's closed form, docs/concepts.md, "Closed forms for diagonal networks"
+    R = rf.mirror_potential(G, x0)
     w = (np.sinh(np.linspace(-20, 20, 41)) * alpha**depth)[:, None]
     # two closed forms in float64 (the round-off of riemflow's root solve): 1e-12 relative
     np.testing.assert_allclose(Q(w), c * R(w), rtol=1e-12, atol=1e-300)
