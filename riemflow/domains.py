@@ -833,7 +833,8 @@ class ProductDomain(Domain):
 
     Examples:
         >>> import riemflow as rf
-        >>> K = rf.domains.ProductDomain([rf.domains.Ball(2), rf.domains.Ball(2)], [[0, 1], [2, 3]])
+        >>> balls = [rf.domains.Ball(2), rf.domains.Ball(2)]
+        >>> K = rf.domains.ProductDomain(balls, [[0, 1], [2, 3]])
         >>> K.contains([[0.5, 0.5, 0.0, 0.9], [0.9, 0.9, 0.0, 0.0]]).tolist()
         [True, False]
     """

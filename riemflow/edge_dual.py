@@ -815,7 +815,8 @@ def float64_resolution(R, X, y, lam, theta0) -> Resolution:
         >>> R = rf.potentials.diagonal_network(2, depth=3, alpha=1e-10)
         >>> X, y = np.array([[1.0, 0.8]]), np.array([1.0])
         >>> lam = rf.edge_dual.ray_to_edge(R, X, y, np.zeros(2))
-        >>> rf.edge_dual.float64_resolution(R, X, y, lam, np.zeros(2)).stopped_by_float64(1e-10)
+        >>> found = rf.edge_dual.float64_resolution(R, X, y, lam, np.zeros(2))
+        >>> found.stopped_by_float64(1e-10)
         True
     """
     X = np.asarray(X, dtype=np.float64)

@@ -136,8 +136,7 @@ class Legendre:
 
     Raises:
         ShapeError: bad `dim`/`domain`.
-        InputError: a closed form that does not match (naming it), see
-            `check_derivatives`.
+        InputError: a closed form that does not match (naming it), see `check_derivatives`.
 
     Examples:
         >>> import autograd.numpy as anp, numpy as np, riemflow as rf

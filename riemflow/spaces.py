@@ -206,8 +206,10 @@ def metric_space(
         >>> import autograd.numpy as anp, numpy as np
         >>> import riemflow as rf
         >>> def heisenberg(x):  # g = dx1^2 + dx2^2 + (dx3 - x1 dx2)^2 / 2
-        ...     a, one, zero = x[..., 0], anp.ones_like(x[..., 0]), anp.zeros_like(x[..., 0])
-        ...     rows = [[one, zero, zero], [zero, 1 + a**2 / 2, -a / 2], [zero, -a / 2, one / 2]]
+        ...     a = x[..., 0]
+        ...     one, zero = anp.ones_like(a), anp.zeros_like(a)
+        ...     rows = [[one, zero, zero], [zero, 1 + a**2 / 2, -a / 2],
+        ...             [zero, -a / 2, one / 2]]
         ...     return anp.stack([anp.stack(r, -1) for r in rows], -2)
         >>> M = rf.spaces.metric_space(heisenberg, 3)
         >>> G = rf.Parametrization(lambda x: x[..., :2], M)

@@ -193,7 +193,8 @@ def ellipsoid_chart(
         >>> import numpy as np
         >>> from riemflow.embedding.mapped import ellipsoid_chart
         >>> K = ellipsoid_chart([0.0, 0.0], np.eye(2))
-        >>> K.chart_ratio() > 0.1, K(np.array([[1.0, 0.0]])).tolist()  # (1 - 2a) / (1 - a) = 1/3
+        >>> # (1 - 2a) / (1 - a) = 1/3
+        >>> K.chart_ratio() > 0.1, K(np.array([[1.0, 0.0]])).tolist()
         (True, [[1.0, 0.0]])
     """
     c = np.asarray(center, dtype=np.float64)
