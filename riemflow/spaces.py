@@ -20,6 +20,17 @@ from .errors import NotCallableError, ShapeError
 __all__ = ["immersed_manifold", "metric_space"]
 
 
+def _in_domain(point, dim: int, contains):
+    """`contains` (or everywhere, when `None`) on points `(..., dim)`: a bool per point, or
+    one bool for a single point."""
+    point = np.asarray(point, dtype=np.float64)
+    flat = point.reshape(-1, dim)
+    inside = np.ones(flat.shape[0], dtype=bool)
+    if contains is not None:
+        inside = apply_predicate(contains, flat)
+    return inside.reshape(point.shape[:-1]) if point.ndim > 1 else bool(inside[0])
+
+
 class FunctionImmersedSet(ImmersedSet):
     """A geomstats `ImmersedSet` whose immersion is a user function.
 
@@ -43,12 +54,7 @@ class FunctionImmersedSet(ImmersedSet):
 
     def belongs(self, point, atol=None):
         """Whether `point` (shape `(..., dim)`) lies in the coordinate domain."""
-        point = np.asarray(point, dtype=np.float64)
-        flat = point.reshape(-1, self.dim)
-        inside = np.ones(flat.shape[0], dtype=bool)
-        if self._contains is not None:
-            inside = apply_predicate(self._contains, flat)
-        return inside.reshape(point.shape[:-1]) if point.ndim > 1 else bool(inside[0])
+        return _in_domain(point, self.dim, self._contains)
 
     def random_point(self, n_samples=1, bound=1.0):
         """Random points of the domain (unseeded; riemflow's checks pass a seeded rng)."""
@@ -153,12 +159,7 @@ class MetricSpace:
 
     def belongs(self, point, atol=None):
         """Whether `point` (shape `(..., dim)`) lies in the coordinate domain."""
-        point = np.asarray(point, dtype=np.float64)
-        flat = point.reshape(-1, self.dim)
-        inside = np.ones(flat.shape[0], dtype=bool)
-        if self._contains is not None:
-            inside = apply_predicate(self._contains, flat)
-        return inside.reshape(point.shape[:-1]) if point.ndim > 1 else bool(inside[0])
+        return _in_domain(point, self.dim, self._contains)
 
     def random_point(self, n_samples=1, bound=1.0):
         """Random points of the domain (seeded from the global RNG, which riemflow seeds when
