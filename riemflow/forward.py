@@ -488,7 +488,9 @@ def mirror_potential(
             route; `1e-13` resolves the one-dimensional potentials to ~1e-12 relative.
         structure_tol: largest accepted gap of the structured potential to the independent
             joint flow at build time (a dependency the detection missed would show here);
-            above it the joint-flow route is used, with a note.
+            above it the joint-flow route is used, with a note. A smaller `commuting_rtol`
+            takes its place, so that a map the bracket check would refuse at that
+            tolerance is not accepted by its near-separable structure.
         seed: seed of the sampled check points, the structure detection and the
             verification point.
         region: where the hypotheses are checked instead of `check_points`: a
@@ -536,7 +538,10 @@ def mirror_potential(
             return R
     n_check = as_positive_int(n_check, "n_check")
     rtol = as_positive(rtol, "rtol")
-    structure_tol = as_positive(structure_tol, "structure_tol")
+    # the structured route decides at the tolerance the caller asked the decision for
+    structure_tol = min(
+        as_positive(structure_tol, "structure_tol"), as_positive(commuting_rtol, "commuting_rtol")
+    )
     options = {
         "check_points": check_points,
         "n_check": n_check,

@@ -151,6 +151,10 @@ def test_mirror_potential_gives_both_near_commuting_maps_the_same_verdict(eps):
         np.testing.assert_allclose(R.grad(w), 0.0, atol=1e-9)  # normalized at w0
         tight = G.check_commuting(rtol=1e-3 * eps)  # below rho_perp ~ eps
         assert tight.verdict == rf.brackets.NOT_MIRROR, str(tight)
+        # mirror_potential at that tolerance agrees with check_commuting (the structured
+        # route may not accept a near-separable map the bracket check refuses)
+        with pytest.raises(rf.errors.NotMirrorFlowError, match="leaves ker dG"):
+            rf.mirror_potential(G, ex.X_ITEM2, commuting_rtol=1e-3 * eps)
     for make in (ex.quad_map, ex.lin_map):  # eps = 1e-6 > rtol: both refused, and say why
         with pytest.raises(rf.errors.NotMirrorFlowError, match="leaves ker dG"):
             rf.mirror_potential(make(1e-6), ex.X_ITEM2, seed=int(eps < 1e-10))
