@@ -709,7 +709,10 @@ def radial_embedding(
         linear: `L` `(d, d)` (default identity).
         mode: `"ball"` (center inside: everything analytic at `c`) or `"shell"`; default
             `"ball"` when `r_min == 0`.
-        min_slack, round_min, max_ambient_dim, max_level: see `design_winding`.
+        min_slack: see `design_winding`.
+        round_min: see `design_winding`.
+        max_ambient_dim: see `design_winding`.
+        max_level: see `design_winding`.
         interp_rtol: relative accuracy of the one-dimensional Chebyshev interpolants.
 
     Returns:
