@@ -459,9 +459,11 @@ class _Options:
     start: float
 
     def left(self) -> float | None:
+        """Seconds left of `time_limit` (`None`: no limit); at least a microsecond, so a
+        spent budget makes the next solver stop with its `BudgetError` at once."""
         if self.time_limit is None:
             return None
-        return self.time_limit - (time.perf_counter() - self.start)
+        return max(1e-6, self.time_limit - (time.perf_counter() - self.start))
 
     def say(self, kind: str, message: str, **info) -> None:
         if self.progress is not None:
@@ -584,7 +586,7 @@ def _build_single(
             (0.0 if mode == "ball" else r_lo, r_hi),
             linear=L,
             mode=mode,
-            **opts.radial_options,
+            **{"time_limit": opts.left(), **opts.radial_options},
         )
         defect, scale = _measure(R.hessian, F, checks)
         return _Built(

@@ -12,7 +12,7 @@ import pytest
 
 import riemflow as rf
 from riemflow.embedding.chebyshev import ProgressEvent
-from riemflow.errors import ConvergenceError, CostError, DomainError, InputError
+from riemflow.errors import BudgetError, ConvergenceError, CostError, DomainError, InputError
 
 # flows are compared with an ODE tolerance well below every defect asked for here; the
 # deviation bound is a multiple of the defect plus this floor of the two integrations
@@ -282,6 +282,21 @@ def test_radial_detection_negative_controls():
     assert rf.embedding.detect_radial(rf.potentials.simplex_entropy(2), pts) is None
     cubes = rf.Legendre(lambda w: anp.sum(anp.abs(w) ** 3, -1) / 3, 3)
     assert rf.embedding.detect_radial(cubes, rng.uniform(0.2, 1.0, (12, 3))) is None
+
+
+def test_radial_winding_design_has_an_evaluation_and_a_time_budget():
+    """The winding design is an optimization: its budgets stop it with a `BudgetError`
+    naming the design, and a spent `time_limit` of the construction reaches it."""
+    R = rf.potentials.log_ball(4)
+    with pytest.raises(BudgetError, match="winding design"):
+        rf.embedding.radial.radial_embedding(R.hessian, np.zeros(4), (0.0, 0.8), time_limit=1e-9)
+    profile = rf.embedding.radial.RadialProfile.from_hessian(
+        lambda r: R.hessian(np.outer(r, np.eye(4)[0])), 4, 0.0, 0.8, "ball"
+    )
+    with pytest.raises(BudgetError, match="10 evaluations"):
+        rf.embedding.radial.design_winding(profile, 4, max_evaluations=10)
+    design = rf.embedding.radial.design_winding(profile, 4)  # the default budgets suffice
+    assert design.merit >= 0.02
 
 
 # -- mapped domains -----------------------------------------------------------------------------

@@ -58,6 +58,7 @@ import numpy as np
 from autograd import make_vjp
 from scipy.optimize import minimize
 
+from .._ode import Budget
 from ..errors import ConvergenceError, InputError
 from ._cheb1d import Cheb1D, interpolate
 from .base import Embedding
@@ -380,7 +381,9 @@ def _slack(grid: _Grid, maps, gamma, spread):
     return grid.P - np.sum(drho**2, axis=0), grid.P, c[0]
 
 
-def _merit(grid: _Grid, maps, gamma, spread, round_min):
+def _merit(grid: _Grid, maps, gamma, spread, round_min, budget: Budget | None = None):
+    if budget is not None:
+        budget.spend()
     S, P, c1 = _slack(grid, maps, gamma, spread)
     if grid.profile.mode == "ball":
         value = np.min(S / (grid.r * grid.r) * grid.profile.r_max**2 / P)
@@ -391,7 +394,7 @@ def _merit(grid: _Grid, maps, gamma, spread, round_min):
     return float(value)
 
 
-def _optimize_weights(grid: _Grid, maps, *, round_min, min_slack, spread_min, rng):
+def _optimize_weights(grid: _Grid, maps, *, round_min, min_slack, spread_min, rng, budget):
     """Amplitudes (and ball spreads) of the winding levels.
 
     Smooth weights need large spreads, a large slack needs fast winding; so: first the
@@ -406,7 +409,7 @@ def _optimize_weights(grid: _Grid, maps, *, round_min, min_slack, spread_min, rn
         gammas = np.arccos(round_min) * np.linspace(0.02, 1.0, 50)  # Theta_1
         spreads = profile.r_max * np.geomspace(spread_min, 8.0, 40) if ball else np.zeros(1)
         table = np.array(
-            [[_merit(grid, maps, [g], [s], round_min) for g in gammas] for s in spreads]
+            [[_merit(grid, maps, [g], [s], round_min, budget) for g in gammas] for s in spreads]
         )
         best = float(np.max(table))
         if best < min_slack:  # infeasible with this level set: report the best one
@@ -426,7 +429,7 @@ def _optimize_weights(grid: _Grid, maps, *, round_min, min_slack, spread_min, rn
 
     def merit(z):
         g, s = unpack(z)
-        return _merit(grid, maps, g, s, round_min)
+        return _merit(grid, maps, g, s, round_min, budget)
 
     n_par = 2 * n_w if ball else n_w
     axes_g = [(-2.0, 0.0, 1.5, 4.0)] * n_w
@@ -467,6 +470,8 @@ def design_winding(
     max_level: int = 8,
     spread_min: float = 0.25,
     seed: int = 0,
+    time_limit: float | None = 60.0,
+    max_evaluations: int = 100_000,
 ) -> WindingDesign:
     """Choose sphere maps and weights so that `h'^2 >= min_slack * P` (see `WindingDesign`).
 
@@ -486,10 +491,20 @@ def design_winding(
             analytic in `t = r^2` except at `t = -s_j^2`, so this bounds the Chebyshev
             degrees of the profile functions (0.25: about 60-80 terms to round-off).
         seed: seed of the random starts.
+        time_limit: wall-time budget of the design in seconds (default 60; `None`: none).
+            A design typically takes 0.1-1 s; the budget bounds a long ladder.
+        max_evaluations: budget of merit evaluations (one per weight vector tried; default
+            100000, a design typically needs a few thousand).
 
     Raises:
         ConvergenceError: no design in the ladder reaches `min_slack`.
+        BudgetError: `time_limit` or `max_evaluations` spent before a design was found.
     """
+    budget = Budget(
+        f"the winding design of the radial embedding (d={d})",
+        max_evaluations=max_evaluations,
+        time_limit=time_limit,
+    )
     if profile.mode == "ball":
         r = profile.r_max * np.concatenate(
             [np.geomspace(1e-3, 0.05, 40), np.linspace(0.05, 1.0, 360)]
@@ -514,11 +529,17 @@ def design_winding(
             break
         n_w = len(ladder) - 1
         if n_w == 0:
-            value = _merit(grid, maps, [], [], round_min)
+            value = _merit(grid, maps, [], [], round_min, budget)
             gamma, spread = np.zeros(0), np.zeros(0)
         else:
             gamma, spread, value = _optimize_weights(
-                grid, maps, round_min=round_min, min_slack=min_slack, spread_min=spread_min, rng=rng
+                grid,
+                maps,
+                round_min=round_min,
+                min_slack=min_slack,
+                spread_min=spread_min,
+                rng=rng,
+                budget=budget,
             )
         _, _, c1 = _slack(grid, maps, gamma, spread)
         design = WindingDesign(maps, gamma, spread, value, float(np.min(c1)))
@@ -699,6 +720,7 @@ def radial_embedding(
     max_ambient_dim: int = 2000,
     max_level: int = 8,
     interp_rtol: float = 1e-15,
+    time_limit: float | None = 60.0,
 ) -> RadialEmbedding:
     """The exact winding embedding of a radial (or affine-radial) Hessian metric.
 
@@ -714,13 +736,16 @@ def radial_embedding(
         max_ambient_dim: see `design_winding`.
         max_level: see `design_winding`.
         interp_rtol: relative accuracy of the one-dimensional Chebyshev interpolants.
+        time_limit: wall-time budget of the winding design in seconds (see
+            `design_winding`; default 60, `None`: none).
 
     Returns:
         A `RadialEmbedding` `F` with `dF^T dF = hess R` to round-off on the range.
 
     Raises:
-        ConvergenceError: no winding design in the budget; or `h'^2 < 0` after
+        ConvergenceError: no winding design in the ladder; or `h'^2 < 0` after
             interpolation (should not happen when the design's slack is positive).
+        BudgetError: the winding design's time budget ran out.
 
     Examples:
         >>> import numpy as np, riemflow as rf
@@ -753,6 +778,7 @@ def radial_embedding(
         round_min=round_min,
         max_ambient_dim=max_ambient_dim,
         max_level=max_level,
+        time_limit=time_limit,
     )
     maps = design.maps
     T = profile.T
