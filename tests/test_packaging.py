@@ -83,3 +83,17 @@ def test_readme_example_runs():
     assert proc.returncode == 0, proc.stderr
     last = float(proc.stdout.strip().splitlines()[-1])
     assert last < 1e-10  # mirror flow and gradient flow agree
+
+
+def test_code_in_the_docs_pages_fits_the_column():
+    """Fenced code in the pages fits the docs column (84 characters, as the docstring
+    examples; the rendered output is measured by .ci/check_site.py in the docs build)."""
+    wide = []
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        inside = False
+        for n, line in enumerate(page.read_text().splitlines(), 1):
+            if line.lstrip().startswith("```"):
+                inside = not inside
+            elif inside and len(line) > 84:
+                wide.append(f"{page.relative_to(ROOT)}:{n}: {line}")
+    assert not wide, "\n".join(wide)
