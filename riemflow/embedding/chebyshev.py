@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass, field
 import autograd.numpy as anp
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from .._ode import Budget
 from .._validation import as_positive, as_positive_int
@@ -75,7 +75,9 @@ LM_BLAS_THREADS = 1
 #: default memory limit of a curved construction, bytes
 MEMORY_LIMIT = 8 * 2**30
 #: default largest number of unknowns solved by a dense Cholesky step
-DIRECT_UNKNOWNS = 4000
+DIRECT_UNKNOWNS = 10_000
+#: rows from which a Cholesky factorization runs on all the caller's BLAS threads
+PARALLEL_FACTOR_SIZE = 2000
 
 
 # -- one-dimensional bases ------------------------------------------------------------------------
@@ -470,17 +472,24 @@ class Collocation:
 
         `J^T J = sum_{k,l} sum_x B_k[x, .] B_l[x, .]^T (x) S_kl(x)` with `S_kl = sum_q c_qk
         c_ql^T` (`(D, D)` at each node): a weighted Kronecker Gram matrix per derivative
-        pair, contracted axis by axis, `O(d^2 D^2 n^(2d) m)` flops against `O(m^d d^2 (n^d
-        D)^2)` for an explicit `J`.
+        pair, contracted axis by axis (`O(d^2 D^2 n^(2d) m)` flops against `O(m^d d^2 (n^d
+        D)^2)` for an explicit `J`). The pairs `l > k` enter with their transposes, summed
+        in the contraction's own layout; one reordering copy makes the matrix (peak memory:
+        three matrices of the result's size).
         """
-        d = self.d
+        d, m = self.d, self.m
         nk = self.n if n_keep is None else n_keep
-        T, dT = self.T[:, :nk], self.dT[:, :nk]
+        basis = (self.T[:, :nk], self.dT[:, :nk])
+        grams = {
+            (u, v): np.einsum("xa,xb->xab", basis[u], basis[v]).reshape(m, nk * nk)
+            for u in (0, 1)
+            for v in (0, 1)
+        }
         c = self._pair_fields(dF)
         D = dF[0].shape[-1]
-        perm = [2 + 2 * t for t in range(d)] + [0] + [3 + 2 * t for t in range(d)] + [1]
-        size = nk**d * D
-        A = np.zeros((size, size))
+        # axes of the contraction's result: (a_1, b_1, ..., a_d, b_d, D_a, D_b)
+        swap = [2 * t + 1 - u for t in range(d) for u in (0, 1)] + [2 * d + 1, 2 * d]
+        total = None
         for k in range(d):
             for l in range(k, d):  # noqa: E741 - (l, k) is the transpose of (k, l)
                 S = None
@@ -491,17 +500,21 @@ class Collocation:
                     S = term if S is None else S + term
                 if S is None:
                     continue
-                G = S
-                for t in range(d):
-                    W = np.einsum(
-                        "xa,xb->xab", dT if t == k else T, dT if t == l else T, optimize=True
-                    )
-                    G = np.tensordot(G, W, axes=([0], [0]))
-                Gm = np.transpose(G, perm).reshape(size, size)
-                A += Gm
+                X, lead = S.reshape(m, -1), 1
+                for t in range(d):  # contract node axis t: (lead, m, rest) -> (lead, nk^2, rest)
+                    X = np.matmul(grams[int(t == k), int(t == l)].T, X.reshape(lead, m, -1))
+                    lead *= nk * nk
+                X = X.reshape((nk, nk) * d + (D, D))
+                if total is None:
+                    total = X.copy() if l != k else X
+                else:
+                    total += X
                 if l != k:
-                    A += Gm.T
-        return A
+                    total += X.transpose(swap)
+                del X
+        perm = [2 * t for t in range(d)] + [2 * d] + [2 * t + 1 for t in range(d)] + [2 * d + 1]
+        size = nk**d * D
+        return np.ascontiguousarray(total.transpose(perm)).reshape(size, size)
 
     def normal_diagonal(self, dF) -> np.ndarray:
         """`diag(J^T J)`, shape `(n,)*d + (D,)`."""
@@ -568,7 +581,9 @@ def fit_degree(
     most `direct_unknowns` unknowns by a Cholesky factorization of the structured normal
     matrix (`Collocation.normal_matrix`), above by conjugate gradients on the matrix-free
     `J^T J` preconditioned by the Cholesky factor of its low-degree block (`direct_unknowns`
-    coefficients) plus its diagonal on the rest. BLAS runs on `LM_BLAS_THREADS` thread(s).
+    coefficients) plus its diagonal on the rest. BLAS runs on `LM_BLAS_THREADS` thread(s),
+    except the factorizations of matrices of at least `PARALLEL_FACTOR_SIZE` rows, which
+    use the BLAS threads the caller had.
 
     Args:
         col: the collocation problem.
@@ -579,16 +594,21 @@ def fit_degree(
         max_iter: outer-step budget.
         budget: the construction's `Budget` (one evaluation per outer step).
         progress: callback receiving a `ProgressEvent` per step.
-        direct_unknowns: largest number of unknowns solved directly (default 4000).
+        direct_unknowns: largest number of unknowns solved directly (default 10000: the
+            normal matrix, its factor and one intermediate take 2.4 GB).
         stagnation: stop when 3 accepted steps reduce `max |r|` by less than this factor
             (the degree cannot represent a better map).
         damping: initial `lam`, relative to the mean diagonal of `J^T J`.
         inner_rtol: relative residual of the conjugate-gradient solves.
-        inner_max_iter: conjugate-gradient iterations per step.
+        inner_max_iter: conjugate-gradient iterations per step (above `direct_unknowns`).
 
     Returns:
         A `FitResult`.
     """
+    blas_threads = max(
+        [info.get("num_threads", 1) for info in threadpool_info() if info["user_api"] == "blas"],
+        default=1,
+    )
     with threadpool_limits(limits=LM_BLAS_THREADS, user_api="blas"):
         return _levenberg_marquardt(
             col,
@@ -603,6 +623,7 @@ def fit_degree(
             damping,
             inner_rtol,
             inner_max_iter,
+            blas_threads,
         )
 
 
@@ -619,6 +640,7 @@ def _levenberg_marquardt(
     damping,
     inner_rtol,
     inner_max_iter,
+    blas_threads,
 ):
     d, D = col.d, C.shape[-1]
     size = C.size
@@ -650,16 +672,21 @@ def _levenberg_marquardt(
             lam = lam_rel * mean_diag
             A[np.diag_indices_from(A)] = (diag if direct else diag[coarse]).reshape(-1) + lam
             try:
-                factor = cho_factor(A, check_finite=False)
+                factor = _cholesky(A, blas_threads)
             except np.linalg.LinAlgError:
                 lam_rel *= 10.0
                 continue
             if direct:
                 step = -cho_solve(factor, g.reshape(-1), check_finite=False).reshape(C.shape)
             else:
-                step, inner = _pcg(
-                    col, dF, g, lam, factor, diag, coarse, inner_rtol, inner_max_iter
-                )
+                dinv = 1.0 / (diag + lam)
+
+                def prec(v, factor=factor, dinv=dinv):
+                    out = v * dinv
+                    out[coarse] = cho_solve(factor, v[coarse], check_finite=False)
+                    return out
+
+                step, inner = _pcg(col, dF, g, lam, prec, inner_rtol, inner_max_iter)
                 inner_total += inner
             dF_new = col.first(C + step)
             r_new = col.residual(dF_new, target)
@@ -690,16 +717,17 @@ def _levenberg_marquardt(
     return FitResult(C, maxima[-1], it, inner_total, reason)
 
 
-def _pcg(col, dF, g, lam, factor, diag, coarse, rtol, max_iter):
-    """Conjugate gradients on `(J^T J + lam I) s = -g`, preconditioned by the coarse block's
-    Cholesky factor plus the inverse diagonal on the other coefficients."""
-    dinv = 1.0 / (diag + lam)
+def _cholesky(A, blas_threads: int):
+    """`cho_factor(A)`, on `blas_threads` BLAS threads when `A` is large enough to gain."""
+    if A.shape[0] >= PARALLEL_FACTOR_SIZE and blas_threads > 1:
+        with threadpool_limits(limits=blas_threads, user_api="blas"):
+            return cho_factor(A, check_finite=False)
+    return cho_factor(A, check_finite=False)
 
-    def prec(v):
-        out = v * dinv
-        out[coarse] = cho_solve(factor, v[coarse], check_finite=False)
-        return out
 
+def _pcg(col, dF, g, lam, prec, rtol, max_iter):
+    """Conjugate gradients on `(J^T J + lam I) s = -g` preconditioned by `prec`; returns
+    the step and the iterations."""
     b = -g
     x = np.zeros_like(g)
     res = b.copy()
