@@ -15,10 +15,10 @@ defect `tol` (sizes: `tol = 1e-4, 1e-6, 1e-8`; target: 1e-8 in < 10 s).
   residual of `tol / 10` (riemflow's own stopping rule) is reached with an off-node defect
   `<= tol`; when the budget runs out first, the budget is reported as a lower bound (`>`),
   the ratio as an upper bound (`<`).
-- with `--converse-d3`: the d = 3 target, `-log det` on 2x2 SPD matrices to 1e-6
-  (target < 120 s), riemflow only (the dense baseline has 3072 unknowns there).
+- the numerical route at d = 3 (and the structured routes past it) is case 7
+  (`benchmarks/converse_scale.py`).
 
-Run alone: `python benchmarks/converse.py [--d3]`; in the suite:
+Run alone: `python benchmarks/converse.py`; in the suite:
 `python -m benchmarks.run --cases 5`.
 """
 
@@ -36,7 +36,6 @@ from riemflow.embedding import ChebyshevEmbedding
 from riemflow.embedding.chebyshev import chebyshev_basis
 
 BOX = [(-0.5, 0.5), (-0.5, 0.5)]
-BOX_D3 = [(1.0, 2.0), (-0.3, 0.3), (1.0, 2.0)]
 SIZES = {"full": [1e-4, 1e-6, 1e-8], "quick": [1e-3, 1e-4, 1e-6]}
 BUDGET = {"full": 3.0, "quick": 2.0}  # the baseline's budget: this x riemflow's time,
 BUDGET_CAP = {"full": 30.0, "quick": 10.0}  # but at most this many seconds
@@ -131,7 +130,7 @@ def dense_baseline(
 
 
 # -- the suite's rows -----------------------------------------------------------------------------
-def rows(sizes, repeats: int, *, mode: str = "full", d3: bool = False, **_):
+def rows(sizes, repeats: int, *, mode: str = "full", **_):
     from benchmarks._harness import Row, Timed, run_arms
 
     R = rf.potentials.log_ball(2)
@@ -217,43 +216,11 @@ def rows(sizes, repeats: int, *, mode: str = "full", d3: bool = False, **_):
             )
             frow.met = met(frow, fixed_defects)
             out.append(frow)
-    if d3:
-        out.extend(_d3_rows(variants))
-    return out
-
-
-def _d3_rows(variants):
-    from benchmarks._harness import Row
-
-    R3 = rf.potentials.log_det(2)
-    out = []
-    for variant, patch in [("", None)] + list(variants):
-        if patch is None:
-            seconds, P = structured(R3, BOX_D3, 1e-6, ambient_dim=6)
-        else:
-            with patch():
-                seconds, P = structured(R3, BOX_D3, 1e-6, ambient_dim=6)
-        out.append(
-            Row(
-                case="5",
-                name="commuting_parametrization d=3",
-                size="tol=1e-06",
-                size_value=1e6,
-                unit="call",
-                riemflow=[seconds],
-                variant=variant,
-                target="defect <= 1e-06 in < 120 s",
-                met=P.isometry_defect <= 1e-6 and seconds < 120,
-                checks={"defect": P.isometry_defect, "degree": P.history[-1].degree},
-                agree=P.isometry_defect <= 1e-6,
-                note="-log det on 2x2 SPD matrices into R^6, one run, no baseline",
-            )
-        )
     return out
 
 
 # -- the original stand-alone report ---------------------------------------------------------------
-def main(d3: bool = False) -> dict:
+def main() -> dict:
     R = rf.potentials.log_ball(2)
     seconds, P = structured(R, BOX, 1e-8)
     print(
@@ -278,20 +245,9 @@ def main(d3: bool = False) -> dict:
         "baseline_seconds": base["seconds"],
         "baseline_defect": base["defect"],
     }
-    if d3:
-        R3 = rf.potentials.log_det(2)
-        seconds3, P3 = structured(R3, BOX_D3, 1e-6, ambient_dim=6)
-        print(
-            f"d=3 -log det on 2x2 SPD: defect {P3.isometry_defect:.2e} in {seconds3:.1f} s "
-            f"(target 1e-6 in < 120 s), D={P3.ambient_dim}"
-        )
-        for step in P3.history:
-            print(f"  degree {step.degree:2d}: defect {step.defect:.2e} ({step.seconds:.1f} s)")
-        result.update(d3_seconds=seconds3, d3_defect=P3.isometry_defect)
     return result
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--d3", action="store_true", help="also run the d = 3 target")
-    main(parser.parse_args().d3)
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    main()

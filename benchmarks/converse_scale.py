@@ -7,14 +7,13 @@ Every case is measured in one run, against the dense route in the same run where
   (targets: honest defect <= 1e-6 in < 20 s, <= 1e-8 in < 60 s). Two arms of
   `embedding.chebyshev.curved_embedding`, the same code except the step of each
   Levenberg-Marquardt iteration: `krylov` (the default: a Cholesky factorization of the
-  normal matrix up to 4000 unknowns, two-level preconditioned CG above) and `dense` (a
+  normal matrix up to 10000 unknowns, two-level preconditioned CG above) and `dense` (a
   Cholesky factorization of the full structured normal matrix at every degree:
   `direct_unknowns` unbounded). Each arm has a time limit of `--d3-limit` seconds
   (default 180); when it runs out, the best degree reached is reported.
 - **d4** (with `--d4`) `-log(1 - |w|^2)` on `[-0.4, 0.4]^4`, `D = 11`, tol 1e-5 (target:
-  < 10 min, < 8 GiB), the default arm only (the dense arm is the same below 4000
-  unknowns, i.e. degree 3, and its degree-4 Cholesky of 6875 unknowns alone was measured
-  at about 30 s per step in the prototype).
+  < 10 min, < 8 GiB), the default arm only (the dense arm is the same up to 10000
+  unknowns, i.e. degree 4, and degree 5 has 14256).
 - **blocks** `sum_b -log(1 - |w_b|^2)` over 500 blocks of 2 coordinates (d = 1000), given
   as a plain `Legendre(fn, 1000)`, tol 1e-8, blocks detected, each block built numerically
   (`detect=("blocks",)`), against one 2-D block alone in the same run (the dense route
@@ -191,6 +190,134 @@ def radial() -> dict:
         f"defect {P.isometry_defect:.2e}, D = {P.ambient_dim}\n    dense numerical route: {dense}"
     )
     return {"seconds": seconds, "defect": P.isometry_defect, "dense": dense}
+
+
+# -- case 7 of the suite ------------------------------------------------------------------------
+SIZES = {"full": [1e-6, 1e-8], "quick": [1e-6]}  # the d = 3 tolerances
+MAX_REPEATS = 3  # blocks and radial (seconds each)
+D3_REPEATS = 1  # a d = 3 run takes 15-300 s
+D3_TARGETS = {1e-6: 20.0, 1e-8: 60.0}
+
+
+def _refusal(R, region, **kwargs) -> str:
+    try:
+        rf.commuting_parametrization(R, region, structure="none", **kwargs)
+    except CostError as err:
+        return f"refused at once: {err.estimate}"
+    except rf.errors.RiemflowError as err:
+        return f"refused at once: {type(err).__name__}"
+    return "ran"
+
+
+def rows(sizes, repeats: int, *, mode: str = "full", **_):
+    """Rows of `python -m benchmarks.run` (case 7): blocks and radial at every size of the
+    run, the d = 3 numerical route at the tolerances `sizes`."""
+    from benchmarks._harness import Row, Timed, run_arms
+
+    d3_repeats = min(repeats, D3_REPEATS)
+    repeats = min(repeats, MAX_REPEATS)
+    out = []
+    tol = 1e-8
+    R = _ball_blocks(500)
+    box = [(-0.5, 0.5)] * 1000
+    arms = {
+        "riemflow": lambda _k: rf.commuting_parametrization(R, box, tol=tol, detect=("blocks",)),
+        "baseline": lambda _k: rf.commuting_parametrization(
+            rf.potentials.log_ball(2), [(-0.5, 0.5)] * 2, tol=tol, structure="none"
+        ),
+    }
+    times, outs, _ = run_arms(arms, repeats)
+    P, one = outs["riemflow"][-1], outs["baseline"][-1]
+    row = Row(
+        case="7",
+        name="commuting_parametrization, 500 curved 2-D blocks",
+        size="d=1000",
+        size_value=1000,
+        unit="call",
+        riemflow=times["riemflow"],
+        baseline=times["baseline"],
+        target="< 3x one 2-D block, defect = the block's",
+        checks={
+            "defect": P.isometry_defect,
+            "block_defect": one.isometry_defect,
+            "dense_route": _refusal(R, box, tol=tol),
+        },
+        agree=P.isometry_defect <= tol and P.isometry_defect <= 1.01 * one.isometry_defect,
+        note="sum of 500 x -log(1 - |w_b|^2) on [-0.5, 0.5]^1000 given as one function, "
+        "blocks detected, each block numerical; baseline: one 2-D block alone (the "
+        "numerical route without structure is refused at once)",
+    )
+    row.met = row.agree and row.ratio is not None and row.ratio < 3.0
+    out.append(row)
+
+    ball = rf.domains.Ball(10, radius=0.8)
+    Rr = rf.Legendre(lambda w: -anp.log(1 - anp.sum(w * w, -1)), 10, name="-log(1 - |w|^2)")
+    times, outs, _ = run_arms(
+        {"riemflow": lambda _k: rf.commuting_parametrization(Rr, ball, tol=1e-10)}, repeats
+    )
+    P = outs["riemflow"][-1]
+    row = Row(
+        case="7",
+        name="commuting_parametrization, radial",
+        size="d=10",
+        size_value=10,
+        unit="call",
+        riemflow=times["riemflow"],
+        target="defect <= 1e-10",
+        met=P.isometry_defect <= 1e-10,
+        checks={
+            "defect": P.isometry_defect,
+            "ambient_dim": P.ambient_dim,
+            "dense_route": _refusal(Rr, ball, tol=1e-10, max_dim=10),
+        },
+        agree=P.isometry_defect <= 1e-10,
+        note="-log(1 - |w|^2) on the ball of radius 0.8 given as a plain function; no "
+        "baseline: the numerical route is refused at once (its estimate in the checks)",
+    )
+    out.append(row)
+
+    R3 = rf.potentials.log_det(2)
+    for tol in sizes:
+        limit = 5 * D3_TARGETS[tol]
+
+        def arm(extra, tol=tol, limit=limit):
+            def run(_k):
+                result = _curved(R3, BOX_D3, tol, limit, **extra)
+                return Timed(result["seconds"], result, censored=result["outcome"] != "met")
+
+            return run
+
+        times, outs, censored = run_arms(
+            {"riemflow": arm({}), "baseline": arm({"direct_unknowns": DENSE})},
+            d3_repeats,
+            warmup=False,
+        )
+        ours, dense = outs["riemflow"][-1], outs["baseline"][-1]
+        target = D3_TARGETS[tol]
+        row = Row(
+            case="7",
+            name="curved_embedding d=3 -log det",
+            size=f"tol={tol:.0e}",
+            size_value=1.0 / tol,
+            unit="call",
+            riemflow=times["riemflow"],
+            baseline=times["baseline"],
+            baseline_censored=censored["baseline"],
+            target=f"defect <= {tol:.0e} in < {target:g} s",
+            checks={
+                "defect": ours["defect"],
+                "baseline_defect": dense["defect"],
+                "degrees": [r["degree"] for r in ours["degrees"]],
+                "defect_by_degree": [r["defect"] for r in ours["degrees"]],
+                "peak_rss_gib": ours["peak_rss_gib"],
+            },
+            agree=ours["outcome"] == "met",
+            note=f"box {BOX_D3} into R^7; baseline: a dense Cholesky step at every "
+            f"degree (no conjugate gradients); each arm stops at {limit:g} s",
+        )
+        row.met = row.agree and row.riemflow_median < target
+        out.append(row)
+    return out
 
 
 def main(argv=None) -> dict:

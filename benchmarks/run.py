@@ -1,7 +1,7 @@
 """Run riemflow's benchmark suite and print the table of ratios.
 
-    python -m benchmarks.run                 # full run (8-12 min on 2 cores)
-    python -m benchmarks.run --quick         # short run (about 1 min)
+    python -m benchmarks.run                 # full run (25-35 min on 2 cores)
+    python -m benchmarks.run --quick         # short run (a few minutes)
     python -m benchmarks.run --repeats 7 --json out.json --markdown
 
 Every row times riemflow and a baseline side by side, alternately, in this run; the table
@@ -17,6 +17,8 @@ in docs/performance.md):
 4. `potential`: numerical mirror potential vs the closed form (cost and agreement).
 5. `converse`: commuting_parametrization vs dense MINPACK Levenberg-Marquardt.
 6. `forward_scale`: the forward construction at d = 1000 without closed forms (structure).
+7. `converse_scale`: the converse past toy sizes: 500 curved blocks (d = 1000), a radial
+   potential (d = 10), the numerical route at d = 3 (tol 1e-6; 1e-8 in a full run).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ CASES = {
     "4": "potential",
     "5": "converse",
     "6": "forward_scale",
+    "7": "converse_scale",
 }
 
 
@@ -53,9 +56,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--json", metavar="PATH", help="write rows, slopes and machine info")
     parser.add_argument(
         "--cases", default=",".join(CASES), help="comma-separated case numbers (default all)"
-    )
-    parser.add_argument(
-        "--converse-d3", action="store_true", help="add the d = 3 converse target (~1 min)"
     )
     parser.add_argument(
         "--blas-threads",
@@ -124,7 +124,6 @@ def main(argv=None) -> dict:
             sizes,
             repeats,
             mode=mode,
-            d3=args.converse_d3,
         )
         rows.extend(new)
         print(

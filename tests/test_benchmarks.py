@@ -1,4 +1,4 @@
-"""Smoke test of the benchmark suite (issue 8, `python -m benchmarks.run`).
+"""Smoke test of the benchmark suite (`python -m benchmarks.run`).
 
 Runs every case at its smallest size with one repeat and checks the table's shape, that
 every time is finite and positive, and that the agreement checks hold (pullback metric
@@ -37,7 +37,12 @@ EXPECTED = {
     ("6", "D no structure: one grad conjugate"),
     ("6", "D no structure: one grad"),
     ("6", "E switching loss (declared) vs fixed loss: mirror_flow"),
+    ("7", "commuting_parametrization, 500 curved 2-D blocks"),
+    ("7", "commuting_parametrization, radial"),
+    ("7", "curved_embedding d=3 -log det"),
 }
+#: rows whose alternative is refused at once (no baseline time; the refusal is in checks)
+NO_BASELINE = {("7", "commuting_parametrization, radial")}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +62,11 @@ def test_every_case_is_in_the_table(suite):
     assert EXPECTED <= names, EXPECTED - names
     plain = [row for row in result["rows"] if not row["variant"]]
     assert len(plain) == len(EXPECTED)  # one size each
-    assert all(row["baseline"] for row in plain)  # every row has its baseline
+    for row in plain:  # every row has its baseline, or says why it has none
+        if (row["case"], row["name"]) in NO_BASELINE:
+            assert row["checks"]["dense_route"].startswith("refused at once"), row
+        else:
+            assert row["baseline"], row
 
 
 def test_times_are_finite_and_positive(suite):
@@ -80,6 +89,10 @@ def test_agreement_checks_hold(suite):
         assert row["checks"]["rel_diff"] <= 1e-9 and row["met"]
     assert rows["1", "gradient_flow", ""]["checks"]["w_rel_diff"] <= 1e-10
     assert rows["5", "commuting_parametrization", ""]["checks"]["defect"] <= 1e-3
+    blocks = rows["7", "commuting_parametrization, 500 curved 2-D blocks", ""]["checks"]
+    assert blocks["defect"] <= 1.01 * blocks["block_defect"] and blocks["defect"] <= 1e-8
+    assert rows["7", "commuting_parametrization, radial", ""]["checks"]["defect"] <= 1e-10
+    assert rows["7", "curved_embedding d=3 -log det", ""]["checks"]["defect"] <= 1e-6
     failed = [(r["case"], r["name"], r["variant"], r["checks"]) for r in result["rows"]]
     failed = [f for f, r in zip(failed, result["rows"], strict=True) if not r["agree"]]
     assert not failed
