@@ -7,12 +7,12 @@ Every case is measured in one run, against the dense route in the same run where
   (targets: honest defect <= 1e-6 in < 20 s, <= 1e-8 in < 60 s). Two arms of
   `embedding.chebyshev.curved_embedding`, the same code except the step of each
   Levenberg-Marquardt iteration: `krylov` (the default: a Cholesky factorization of the
-  normal matrix up to 10000 unknowns, two-level preconditioned CG above) and `dense` (a
+  normal matrix up to 12500 unknowns, two-level preconditioned CG above) and `dense` (a
   Cholesky factorization of the full structured normal matrix at every degree:
   `direct_unknowns` unbounded). Each arm has a time limit of `--d3-limit` seconds
   (default 180); when it runs out, the best degree reached is reported.
 - **d4** (with `--d4`) `-log(1 - |w|^2)` on `[-0.4, 0.4]^4`, `D = 11`, tol 1e-5 (target:
-  < 10 min, < 8 GiB), the default arm only (the dense arm is the same up to 10000
+  < 10 min, < 8 GiB), the default arm only (the dense arm is the same up to 12500
   unknowns, i.e. degree 4, and degree 5 has 14256).
 - **blocks** `sum_b -log(1 - |w_b|^2)` over 500 blocks of 2 coordinates (d = 1000), given
   as a plain `Legendre(fn, 1000)`, tol 1e-8, blocks detected, each block built numerically

@@ -1,4 +1,5 @@
-"""The structured operators of the Chebyshev collocation against an explicit Jacobian.
+"""The Chebyshev collocation: its structured operators against an explicit Jacobian, and
+the degree loop's stopping rule.
 
 `Collocation` never forms `J`; here it is formed column by column from `jvp` on small
 problems, and every structured operator (`vjp`, `normal_matrix` with and without its
@@ -49,3 +50,32 @@ def test_normal_matrix_and_its_diagonal_equal_the_explicit_product(problem):
     keep[(slice(0, 2),) * col.d] = True  # the low-degree block the preconditioner factors
     idx = np.flatnonzero(keep.reshape(-1))
     assert _close(col.normal_matrix(dF, 2), JTJ[np.ix_(idx, idx)])
+
+
+def test_a_degree_stops_where_its_honest_defect_meets_tol():
+    """After the first degree, a fit first stops at node residual `check_factor * tol` and
+    the honest defect decides whether it goes on to `node_tol_factor * tol`."""
+    from riemflow.embedding.chebyshev import curved_embedding, fit_degree
+
+    goals = []
+
+    def recording(col, C, *, node_tol, **options):
+        goals.append((col.degree, node_tol))
+        return fit_degree(col, C, node_tol=node_tol, **options)
+
+    R = rf.potentials.log_ball(2)
+    box = rf.domains.Box(np.array([-0.5, -0.5]), np.array([0.5, 0.5]))
+    tol = 1e-7
+    res = curved_embedding(R, box, tol=tol, fit=recording)
+    assert res.check.defect <= tol
+    first = res.history[0].degree
+    later = [(deg, goal) for deg, goal in goals if deg > first]
+    assert later
+    for deg in {deg for deg, _ in later}:
+        stages = [goal for g, goal in later if g == deg]
+        assert stages[0] == pytest.approx(0.5 * tol)
+        assert stages[1:] in ([], [pytest.approx(0.05 * tol)])
+    goals.clear()  # check_factor at or below node_tol_factor: one stage per degree
+    res = curved_embedding(R, box, tol=tol, fit=recording, check_factor=0.05)
+    later = [goal for deg, goal in goals if deg > first]
+    assert later and all(goal == pytest.approx(0.05 * tol) for goal in later)

@@ -75,7 +75,7 @@ LM_BLAS_THREADS = 1
 #: default memory limit of a curved construction, bytes
 MEMORY_LIMIT = 8 * 2**30
 #: default largest number of unknowns solved by a dense Cholesky step
-DIRECT_UNKNOWNS = 10_000
+DIRECT_UNKNOWNS = 12_500
 #: rows from which a Cholesky factorization runs on all the caller's BLAS threads
 PARALLEL_FACTOR_SIZE = 2000
 
@@ -579,13 +579,14 @@ def fit_degree(
 
     The seam of the curved construction: `curved_embedding` calls it (or a replacement
     with the same signature) for each degree and each continuation stage. This one is
-    Levenberg-Marquardt: each step solves `(J^T J + lam mean(diag) I) s = -J^T r`; with at
-    most `direct_unknowns` unknowns by a Cholesky factorization of the structured normal
-    matrix (`Collocation.normal_matrix`), above by conjugate gradients on the matrix-free
-    `J^T J` preconditioned by the Cholesky factor of its low-degree block (`direct_unknowns`
-    coefficients) plus its diagonal on the rest. BLAS runs on `LM_BLAS_THREADS` thread(s),
-    except the factorizations of matrices of at least `PARALLEL_FACTOR_SIZE` rows, which
-    use the BLAS threads the caller had.
+    Levenberg-Marquardt: each step solves `(J^T J + lam mean(diag) I) s = -J^T r` (`lam`
+    follows the step's gain ratio after an accepted step, Nielsen's rule, and grows 4x
+    after a rejected one); with at most `direct_unknowns` unknowns by a Cholesky
+    factorization of the structured normal matrix (`Collocation.normal_matrix`), above by
+    conjugate gradients on the matrix-free `J^T J` preconditioned by the Cholesky factor of
+    its low-degree block (`direct_unknowns` coefficients) plus its diagonal on the rest.
+    BLAS runs on `LM_BLAS_THREADS` thread(s), except the factorizations of matrices of at
+    least `PARALLEL_FACTOR_SIZE` rows, which use the BLAS threads the caller had.
 
     Args:
         col: the collocation problem.
@@ -596,8 +597,8 @@ def fit_degree(
         max_iter: outer-step budget.
         budget: the construction's `Budget` (one evaluation per outer step).
         progress: callback receiving a `ProgressEvent` per step.
-        direct_unknowns: largest number of unknowns solved directly (default 10000: the
-            normal matrix, its factor and one intermediate take 2.4 GB).
+        direct_unknowns: largest number of unknowns solved directly (default 12500: the
+            normal matrix, its factor and the assembly's intermediates take about 4 GB).
         stagnation: stop when 3 accepted steps reduce `max |r|` by less than this factor
             (the degree cannot represent a better map).
         damping: initial `lam`, relative to the mean diagonal of `J^T J`.
@@ -694,8 +695,12 @@ def _levenberg_marquardt(
             r_new = col.residual(dF_new, target)
             cost_new = float(np.sum(r_new * r_new))
             if cost_new < cost:
+                # Nielsen's update: the damping follows the gain ratio of the step (the
+                # decrease of the sum of squares over the one the linear model predicted)
+                predicted = float(np.sum(lam * step * step) - np.sum(g * step))
+                gain = (cost - cost_new) / predicted if predicted > 0 else 1.0
+                lam_rel = max(lam_rel * max(1 / 3, 1 - (2 * gain - 1) ** 3), 1e-15)
                 C, dF, r, cost = C + step, dF_new, r_new, cost_new
-                lam_rel = max(lam_rel / 5.0, 1e-15)
                 accepted = True
                 maxima.append(float(np.max(np.abs(r))))
                 break
@@ -1130,6 +1135,7 @@ def curved_embedding(
     memory_limit: float = MEMORY_LIMIT,
     direct_unknowns: int = DIRECT_UNKNOWNS,
     node_tol_factor: float = 0.05,
+    check_factor: float = 0.5,
     bump: float = 0.3,
     progress=None,
     checkpoint=None,
@@ -1165,6 +1171,9 @@ def curved_embedding(
         memory_limit: bytes a degree may use (estimated before it runs; default 8 GiB).
         direct_unknowns: see `fit_degree`.
         node_tol_factor: each fit stops at node residual `node_tol_factor * tol`.
+        check_factor: a fit first stops at node residual `check_factor * tol` (when that is
+            above `node_tol_factor * tol`), where the honest defect is measured: the degree
+            is done when it meets `tol`, and its fit continues otherwise.
         bump: relative amplitude of the initial map's normal bumps.
         progress: `None`, `True` (a tqdm bar on stderr, `progress_bar`) or a callable receiving
             `ProgressEvent`s.
@@ -1198,6 +1207,7 @@ def curved_embedding(
         start_degree = 8 if box.dim <= 2 else 3
     start_degree = min(as_positive_int(start_degree, "start_degree"), max_degree)
     oversampling = as_positive(oversampling, "oversampling")
+    check_factor = as_positive(check_factor, "check_factor")
     if oversampling < 1.0:
         raise InputError(
             f"`oversampling` must be >= 1; got {oversampling}", argument="oversampling"
@@ -1344,6 +1354,18 @@ def curved_embedding(
             max_iter=max_iter, budget=budget, progress=progress, direct_unknowns=direct_unknowns
         )
         iterations = inner = 0
+
+        def measure(C):
+            return honest_defect(
+                ChebyshevEmbedding(C, lower, upper),
+                metric,
+                grid_factor=grid_factor,
+                n_random=check_random,
+                seed=check_seed,
+                grid_only_above=tol,
+            )
+
+        check = None
         if C is None:
             C = _initial_map(metric, lower, upper, D, N, bump, np.random.default_rng(seed))
             C, its, inn = _continuation(
@@ -1355,23 +1377,25 @@ def curved_embedding(
             grown = np.zeros((N + 1,) * d + (D,))
             keep = (slice(0, min(C.shape[0], N + 1)),) * d
             grown[keep] = C[keep]
-            result = fit(col, grown, node_tol=node_tol, **options)
-            C = result.coefficients
-            iterations += result.iterations
-            inner += result.inner_iterations
+            goals = [node_tol] if check_factor * tol <= node_tol else [check_factor * tol, node_tol]
+            for goal in goals:  # stop early where the honest defect may already meet tol
+                result = fit(col, grown, node_tol=goal, **options)
+                grown = C = result.coefficients
+                iterations += result.iterations
+                inner += result.inner_iterations
+                if goal == node_tol or result.node_residual > goal:
+                    break
+                check = measure(C)
+                if check.defect <= tol:
+                    break
+                check = None
         node_residual = float(np.max(np.abs(col.residual(col.first(C)))))
-        solve_seconds = time.perf_counter() - t_wall
+        solve_seconds = time.perf_counter() - t_wall - (0.0 if check is None else check.seconds)
         model = estimate(N).seconds
         calibration = min(100.0, max(0.1, solve_seconds / max(model, 1e-9)))
         F = ChebyshevEmbedding(C, lower, upper)
-        check = honest_defect(
-            F,
-            metric,
-            grid_factor=grid_factor,
-            n_random=check_random,
-            seed=check_seed,
-            grid_only_above=tol,
-        )
+        if check is None:
+            check = measure(C)
         record = DegreeStep(
             degree=N,
             n_nodes=n_nodes,

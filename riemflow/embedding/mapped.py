@@ -367,7 +367,10 @@ def chart_defect(
     images of a tensor Lobatto grid of the closed box (`grid_points` per axis, faces and
     corners included), of the box's closure points (`Box.closure_points`), and on the
     closure points of the requested domain `chart.inner`; the grid's maximum is multiplied by
-    `bound_factor` (the box check's factor bounding a polynomial between grid points).
+    `bound_factor` (the box check's factor bounding a polynomial between grid points). The
+    numerator is the maximum over all of these (the box's image contains the domain); the
+    denominator `max |H|` is taken on the requested domain when there is one, so the figure
+    bounds what a check on the domain finds.
 
     Args:
         hessian: `w (B, d) -> hess R(w) (B, d, d)`.
@@ -392,18 +395,23 @@ def chart_defect(
         ]
         sets.append((np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d), bound_factor))
     sets.append((chart.box.closure_points(rng, n), 1.0))
-    if chart.inner is not None and chart.inner.is_compact:
+    inner = chart.inner is not None and chart.inner.is_compact
+    if inner:
         sets.append((chart.inverse(chart.inner.closure_points(rng, n)), 1.0))
-    num = den = 0.0
-    for s, factor in sets:
+    num = 0.0
+    den = {False: 0.0, True: 0.0}  # max |H| on the image of the box / on the domain
+    for index, (s, factor) in enumerate(sets):
+        on_domain = inner and index == len(sets) - 1
         for start in range(0, s.shape[0], 100_000):
             sb = s[start : start + 100_000]
             Jinv = np.linalg.inv(chart.jacobian(sb))
             J = np.einsum("bai,bij->baj", np.asarray(box_embedding.jacobian(sb)), Jinv)
             H = np.asarray(hessian(chart(sb))).reshape(-1, d, d)
             num = max(num, factor * float(np.max(np.abs(np.einsum("bai,baj->bij", J, J) - H))))
-            den = max(den, float(np.max(np.abs(H))))
-    return num / den
+            den[on_domain] = max(den[on_domain], float(np.max(np.abs(H))))
+    # relative to max |H| on the requested domain (the box's image may reach further, where
+    # |H| is larger): the defect a check on the domain computes
+    return num / (den[True] if inner else den[False])
 
 
 def mapped_embedding(
