@@ -367,10 +367,10 @@ def chart_defect(
     images of a tensor Lobatto grid of the closed box (`grid_points` per axis, faces and
     corners included), of the box's closure points (`Box.closure_points`), and on the
     closure points of the requested domain `chart.inner`; the grid's maximum is multiplied by
-    `bound_factor` (the box check's factor bounding a polynomial between grid points). The
-    numerator is the maximum over all of these (the box's image contains the domain); the
-    denominator `max |H|` is taken on the requested domain when there is one, so the figure
-    bounds what a check on the domain finds.
+    `bound_factor` (the box check's factor bounding a polynomial between grid points). When
+    the chart has a requested domain, the box's points whose images fall outside it are
+    left out (the image of the box may reach further, where `|H|` is larger): the figure is
+    the defect on the domain, numerator and `max |H|` alike, which a check there finds.
 
     Args:
         hessian: `w (B, d) -> hess R(w) (B, d, d)`.
@@ -398,20 +398,22 @@ def chart_defect(
     inner = chart.inner is not None and chart.inner.is_compact
     if inner:
         sets.append((chart.inverse(chart.inner.closure_points(rng, n)), 1.0))
-    num = 0.0
-    den = {False: 0.0, True: 0.0}  # max |H| on the image of the box / on the domain
+    num = den = 0.0
     for index, (s, factor) in enumerate(sets):
-        on_domain = inner and index == len(sets) - 1
         for start in range(0, s.shape[0], 100_000):
             sb = s[start : start + 100_000]
+            w = chart(sb)
+            if inner and index < len(sets) - 1:  # the box's image reaches past the domain
+                keep = np.asarray(chart.inner.contains(w), dtype=bool)
+                sb, w = sb[keep], w[keep]
+                if not sb.shape[0]:
+                    continue
             Jinv = np.linalg.inv(chart.jacobian(sb))
             J = np.einsum("bai,bij->baj", np.asarray(box_embedding.jacobian(sb)), Jinv)
-            H = np.asarray(hessian(chart(sb))).reshape(-1, d, d)
+            H = np.asarray(hessian(w)).reshape(-1, d, d)
             num = max(num, factor * float(np.max(np.abs(np.einsum("bai,baj->bij", J, J) - H))))
-            den[on_domain] = max(den[on_domain], float(np.max(np.abs(H))))
-    # relative to max |H| on the requested domain (the box's image may reach further, where
-    # |H| is larger): the defect a check on the domain computes
-    return num / (den[True] if inner else den[False])
+            den = max(den, float(np.max(np.abs(H))))
+    return num / den
 
 
 def mapped_embedding(
