@@ -466,6 +466,15 @@ def flow_check(
 
 
 # -- the decision ----------------------------------------------------------------------------
+def _not_a_mirror_flow(G, report: CommutingReport, construction) -> None:
+    """Raise the refusal of a construction on the reachable set that found no mirror flow."""
+    raise NotMirrorFlowError(
+        f"{G.name}: gradient flow from x_init is not a mirror flow for every loss: {construction}",
+        report=report,
+        construction=construction,
+    )
+
+
 def _refusal(G, report: CommutingReport, where: str, hint: str = "") -> str:
     """The proven statement, with the loop that shows it at the decisive point."""
     order3 = report.transverse.value <= report.rtol and report.transverse3 is not None
@@ -615,12 +624,7 @@ def decide(
             fibres=fibres,
             tol=tol,
         )
-        raise NotMirrorFlowError(
-            f"{G.name}: gradient flow from x_init is not a mirror flow for every loss: "
-            f"{construction}",
-            report=report,
-            construction=construction,
-        )
+        _not_a_mirror_flow(G, report, construction)
     hessian = hessian_defect(G, region.points)
     if not hessian.defect <= tol:
         construction = ConstructionReport(
@@ -634,12 +638,7 @@ def decide(
             hessian=hessian,
             tol=tol,
         )
-        raise NotMirrorFlowError(
-            f"{G.name}: gradient flow from x_init is not a mirror flow for every loss: "
-            f"{construction}",
-            report=report,
-            construction=construction,
-        )
+        _not_a_mirror_flow(G, report, construction)
     return ConstructionReport(
         CONSTRUCTED,
         "the brackets do not vanish but lie in ker dG (orders 2 and 3), which the forward "
