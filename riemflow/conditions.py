@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _autodiff
 from ._validation import as_positive, as_positive_int, readonly_copy
-from .brackets import CommutingReport, check_commuting
+from .brackets import RESOLVED_FACTOR, CommutingReport, check_commuting
 from .errors import (
     ConvergenceError,
     DomainError,
@@ -380,7 +380,7 @@ class ConditionChecks:
         region: Region | None = None,
         length_scale: float | None = None,
         order: int = 3,
-        resolved_factor: float = 10.0,
+        resolved_factor: float = RESOLVED_FACTOR,
     ) -> CommutingReport:
         """Check that the gradient fields of `G` commute, and whether their brackets leave
         `ker dG` ([Concepts: Lie brackets](concepts.md#lie-brackets), necessity). Measures, verdicts
@@ -414,10 +414,17 @@ class ConditionChecks:
             >>> G.check_commuting().passed
             True
         """
-        options = {"region": region, "length_scale": length_scale, "order": order}
-        options["resolved_factor"] = resolved_factor
         return check_commuting(
-            self, points, n_samples=n_samples, rtol=rtol, atol=atol, seed=seed, **options
+            self,
+            points,
+            n_samples=n_samples,
+            rtol=rtol,
+            atol=atol,
+            seed=seed,
+            region=region,
+            length_scale=length_scale,
+            order=order,
+            resolved_factor=resolved_factor,
         )
 
     def check_regular(
