@@ -393,17 +393,18 @@ def chart_defect(
             0.5 * (lo + hi) + 0.5 * (hi - lo) * x
             for lo, hi in zip(chart.box.lower, chart.box.upper, strict=True)
         ]
-        sets.append((np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d), bound_factor))
-    sets.append((chart.box.closure_points(rng, n), 1.0))
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d)
+        sets.append((grid, bound_factor, False))
+    sets.append((chart.box.closure_points(rng, n), 1.0, False))
     inner = chart.inner is not None and chart.inner.is_compact
     if inner:
-        sets.append((chart.inverse(chart.inner.closure_points(rng, n)), 1.0))
+        sets.append((chart.inverse(chart.inner.closure_points(rng, n)), 1.0, True))
     num = den = 0.0
-    for index, (s, factor) in enumerate(sets):
+    for s, factor, on_domain in sets:
         for start in range(0, s.shape[0], 100_000):
             sb = s[start : start + 100_000]
             w = chart(sb)
-            if inner and index < len(sets) - 1:  # the box's image reaches past the domain
+            if inner and not on_domain:  # the box's image reaches past the domain
                 keep = np.asarray(chart.inner.contains(w), dtype=bool)
                 sb, w = sb[keep], w[keep]
                 if not sb.shape[0]:
