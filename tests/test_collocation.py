@@ -79,3 +79,16 @@ def test_a_degree_stops_where_its_honest_defect_meets_tol():
     res = curved_embedding(R, box, tol=tol, fit=recording, check_factor=0.05)
     later = [goal for deg, goal in goals if deg > first]
     assert later and all(goal == pytest.approx(0.05 * tol) for goal in later)
+
+
+def test_bad_check_factor_and_winding_budgets_are_named():
+    from riemflow.embedding.chebyshev import curved_embedding
+    from riemflow.errors import InputError
+
+    R = rf.potentials.log_ball(2)
+    box = rf.domains.Box(np.array([-0.5, -0.5]), np.array([0.5, 0.5]))
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(InputError, match="check_factor"):
+            curved_embedding(R, box, tol=1e-6, check_factor=bad)
+    with pytest.raises(InputError, match="time_limit"):
+        rf.embedding.radial.radial_embedding(R.hessian, np.zeros(2), (0.0, 0.8), time_limit=-1)
