@@ -21,10 +21,14 @@ gives the same `G` on `M` in the coordinates of `R^D`. The embeddings are built 
 3. **flat**: a flat `hess R` (`R.check_flat`), exactly in `R^d` (`embedding.flat`);
 4. **radial**: `R(w) = phi(|L (w - c)|)` (detected, or declared with `embedding.Radial`), an
    exact winding embedding from one-dimensional quadratures (`embedding.radial`);
-5. **numerical**: a curved metric without structure, `d <= max_dim`: Chebyshev
-   collocation on a box (`embedding.chebyshev`), or on the box of a chart for other domains
-   (`embedding.mapped`: built-in charts for disks, ellipses and simplices, or a
-   `domains.MappedBox` from the caller).
+5. **numerical**: a curved metric without structure, `d <= max_dim`, on a box or on the
+   box of a chart for other domains (`embedding.mapped`: built-in charts for disks,
+   ellipses and simplices, or a `domains.MappedBox` from the caller), by one of two
+   constructions: exact Nash spirals whose amplitudes are Chebyshev interpolants
+   (`embedding.spiral`, `D = d + 2K`, the default for `d >= 3`: a few passes over the nodes,
+   no large linear system), or Chebyshev collocation of `dF^T dF = hess R` with
+   Levenberg-Marquardt steps (`embedding.chebyshev`, `D = d (d + 1) / 2 + 1`, the default
+   for `d = 2`: the smallest `D`).
 
 Every result carries an honest isometry defect: the maximum of
 `|dF^T dF - hess R| / max |hess R|` over the closed region, its boundary and corners
@@ -68,6 +72,7 @@ from .embedding.chebyshev import (
 from .embedding.mapped import ChartEmbedding, builtin_chart, mapped_embedding
 from .embedding.product import GroupEmbedding, IntervalEmbedding, ProductEmbedding
 from .embedding.radial import RadialEmbedding, radial_embedding
+from .embedding.spiral import SpiralEmbedding, estimate_spiral_cost, spiral_embedding
 from .embedding.structure import (
     Blocks,
     Radial,
@@ -96,7 +101,9 @@ __all__ = [
 ]
 
 #: the routes `commuting_parametrization` chooses among
-ROUTES = ("product", "interval", "separable", "flat", "radial", "chebyshev", "mapped")
+ROUTES = ("product", "interval", "separable", "flat", "radial", "spiral", "chebyshev", "mapped")
+#: the numerical constructions of a curved metric without structure (`numerical=`)
+NUMERICAL = ("auto", "spiral", "collocation")
 
 
 class ConverseParametrization(Parametrization):
@@ -240,7 +247,10 @@ class ConverseParametrization(Parametrization):
             "construction": self.construction,
             "history": [step.__dict__ for step in self.history],
         }
-        if isinstance(self.box_embedding, ChebyshevEmbedding):
+        if isinstance(self.box_embedding, SpiralEmbedding):
+            arrays.update(self.box_embedding.to_arrays())
+            meta["spiral"] = True
+        elif isinstance(self.box_embedding, ChebyshevEmbedding):
             arrays.update(
                 coefficients=self.box_embedding.coefficients,
                 lower=self.box_embedding.lower,
@@ -334,7 +344,10 @@ def load(path, R: Legendre, domain) -> ConverseParametrization:
     if "radial" in meta:
         F = RadialEmbedding.from_arrays({k: data[k] for k in data.files}, meta["radial"])
         return _radial_result(R, F, region, route="radial", **options)
-    box_embedding = ChebyshevEmbedding(data["coefficients"], data["lower"], data["upper"])
+    if meta.get("spiral"):
+        box_embedding = SpiralEmbedding.from_arrays({k: data[k] for k in data.files})
+    else:
+        box_embedding = ChebyshevEmbedding(data["coefficients"], data["lower"], data["upper"])
     if route == "mapped":
         chart = builtin_chart(region)
         if chart is None or repr(region) != meta["region"]:
@@ -347,7 +360,7 @@ def load(path, R: Legendre, domain) -> ConverseParametrization:
             R, F, chart.inner or region, history=history, route=route, chart=chart, **options
         )
     return ConverseParametrization(
-        R, box_embedding, region, history=history, route="chebyshev", **options
+        R, box_embedding, region, history=history, route=route, **options
     )
 
 
@@ -446,6 +459,7 @@ class _Options:
     time_limit: float | None
     memory_limit: float
     max_dim: int
+    numerical: str
     progress: object
     checkpoint: object
     block_rtol: float
@@ -606,14 +620,16 @@ def _build_single(
             estimate=_first_estimate(d, opts),
         )
     chart = None if isinstance(region, Box) else builtin_chart(region, roundness=opts.roundness)
+    method = opts.numerical
+    if method == "auto":
+        method = "collocation" if d <= 2 or opts.ambient_dim is not None else "spiral"
     common = dict(
-        ambient_dim=opts.ambient_dim,
-        max_degree=opts.max_degree,
-        oversampling=opts.oversampling,
-        max_iter=opts.max_iter,
-        memory_limit=opts.memory_limit,
-        progress=opts.progress,
+        max_degree=opts.max_degree, memory_limit=opts.memory_limit, progress=opts.progress
     )
+    if method == "collocation":
+        common.update(
+            ambient_dim=opts.ambient_dim, oversampling=opts.oversampling, max_iter=opts.max_iter
+        )
     if isinstance(region, Box) or chart is None:
         box = region if isinstance(region, Box) else Box(*region.bounds())
         if not isinstance(region, Box):  # no chart: the bounding box, when it lies in dom R
@@ -625,6 +641,25 @@ def _build_single(
                     "domains.MappedBox (a box and your diffeomorphism onto the region)",
                     argument="domain",
                 ) from exc
+        if method == "spiral":
+            opts.say("route", f"{label}numerical: spirals on {box!r}")
+            try:
+                res = spiral_embedding(R, box, tol=opts.tol, time_limit=opts.left(), **common)
+            except CostError as exc:
+                raise CostError(f"{exc}; {_structure_hint(d)}", estimate=exc.estimate) from None
+            F = res.embedding
+            defect = res.check.defect
+            if not isinstance(region, Box):
+                defect = max(defect, _measure(R.hessian, F, checks)[0])
+            return _Built(
+                F,
+                defect,
+                res.check.scale,
+                f"curved metric: {F.method}, D={F.ambient_dim}",
+                "spiral",
+                history=res.history,
+                seconds=time.perf_counter() - start,
+            )
         opts.say("route", f"{label}numerical: Chebyshev collocation on {box!r}")
         try:
             res = curved_embedding(
@@ -651,19 +686,27 @@ def _build_single(
             history=res.history,
             seconds=time.perf_counter() - start,
         )
-    opts.say("route", f"{label}numerical: Chebyshev collocation on the box of {chart.name}")
+    how = "spirals" if method == "spiral" else "Chebyshev collocation"
+    opts.say("route", f"{label}numerical: {how} on the box of {chart.name}")
     try:
         res = mapped_embedding(
-            R, chart, tol=opts.tol, seed=opts.seed, time_limit=opts.left(), **common
+            R,
+            chart,
+            tol=opts.tol,
+            seed=opts.seed,
+            time_limit=opts.left(),
+            construct=spiral_embedding if method == "spiral" else None,
+            **common,
         )
     except CostError as exc:
         raise CostError(f"{exc}; {_structure_hint(d)}", estimate=exc.estimate) from None
     F = ChartEmbedding(res.box_embedding, chart)
+    how = res.box_embedding.method if method == "spiral" else "Chebyshev collocation"
     return _Built(
         F,
         res.defect,
         float("nan"),
-        f"curved metric: Chebyshev collocation on the box of {chart.name}, degree "
+        f"curved metric: {how} on the box of {chart.name}, degree "
         f"{res.box_embedding.degree}, D={F.ambient_dim}",
         "mapped",
         history=res.history,
@@ -851,6 +894,7 @@ def commuting_parametrization(
     time_limit: float | None = 1800.0,
     memory_limit: float = MEMORY_LIMIT,
     max_dim: int = 4,
+    numerical: str = "auto",
     progress=None,
     checkpoint=None,
     block_rtol: float = 1e-12,
@@ -868,10 +912,12 @@ def commuting_parametrization(
     embedding](concepts.md#the-converse-via-nash-embedding)) and returns `G = F^{-1}` on `M = F(K)`,
     by the first route that applies (see `riemflow.converse`): a product of block embeddings for a
     block-separable `R`, an exact embedding in `R^d` for a flat metric, an exact winding embedding
-    for a radial `R`, and for a curved metric without structure (`d <= max_dim`) Chebyshev
-    collocation with Levenberg-Marquardt steps, degree by degree (`D = d (d + 1) / 2 + 1` by
-    default) until the honest defect is at most `tol`, on a box or on the box of a chart of the
-    region. Structure is recognised from `hess R` on sample points: a plain
+    for a radial `R`, and for a curved metric without structure (`d <= max_dim`) a numerical
+    construction, degree by degree until the honest defect is at most `tol`, on a box or on
+    the box of a chart of the region: exact Nash spirals with interpolated amplitudes
+    (`numerical="spiral"`, `D = d + 2K`, `K >= d^2`) or Chebyshev collocation with
+    Levenberg-Marquardt steps (`numerical="collocation"`, `D = d (d + 1) / 2 + 1` by
+    default). Structure is recognised from `hess R` on sample points: a plain
     `rf.Legendre(fn, d)` needs nothing declared.
 
     Args:
@@ -886,27 +932,33 @@ def commuting_parametrization(
             `embedding.Blocks(...)` or `embedding.Radial(...)`.
         detect: what `"auto"` looks for, also inside blocks (detected or declared with
             `embedding.Blocks`): `"blocks"`, `"flat"`, `"radial"`.
-        ambient_dim: `D` of the numerical route.
+        ambient_dim: `D` of the collocation route.
         max_degree: largest Chebyshev degree tried.
-        oversampling: collocation nodes per coordinate / (degree + 1).
+        oversampling: collocation nodes per coordinate / (degree + 1) (collocation).
         flat_rtol: relative curvature tolerance of the flatness test.
         n_check: closure points the defect of the exact routes is measured on (at most
             2000; the numerical routes use their own grid bound).
         seed: seed of the sample points and of the initial map.
-        max_iter: Levenberg-Marquardt steps per fit. Each fit stops when the node residual
-            is below `tol / 20`, or when it stagnates (less than a 30% decrease over 3
-            accepted steps: the degree cannot represent a better map, refine it).
+        max_iter: Levenberg-Marquardt steps per fit (collocation). Each fit stops when the
+            node residual is below `tol / 20`, or when it stagnates (less than a 30%
+            decrease over 3 accepted steps: the degree cannot represent a better map, refine
+            it).
         time_limit: wall-time budget in seconds (default 1800; `None`: none); a spent
             budget raises `BudgetError`.
         memory_limit: bytes a numerical degree may use (default 8 GiB), estimated before
             it runs; a construction that cannot fit is refused at once (`CostError`).
         max_dim: largest `d` of the numerical route (default 4).
+        numerical: the construction of a curved metric without structure: `"spiral"`
+            (`embedding.spiral`: exact spirals, `D = d + 2K`; fast in `d = 3, 4`),
+            `"collocation"` (`embedding.chebyshev`: the smallest `D`, cost growing like the
+            cube of the unknowns), or `"auto"` (default): collocation for `d <= 2` or when
+            `ambient_dim` is given, spirals otherwise.
         progress: `None`, `True` (a tqdm bar of the steps on stderr, with the degree and
             defect, and a line per route/estimate event: `embedding.chebyshev.progress_bar`;
             `progress_printer()` prints a line per event instead) or a callable receiving
             `embedding.chebyshev.ProgressEvent`s: the route, the cost estimate before each
             degree, each Levenberg-Marquardt step, each completed degree.
-        checkpoint: optional `.npz` path for the numerical route on a box: the last
+        checkpoint: optional `.npz` path for the collocation route on a box: the last
             completed degree is kept there, and a later call with the same path (same
             potential, box, `D`) resumes from it.
         block_rtol: a Hessian entry below `block_rtol max |hess R|` counts as zero (blocks).
@@ -977,6 +1029,7 @@ def commuting_parametrization(
         time_limit=None if time_limit is None else as_positive(time_limit, "time_limit"),
         memory_limit=as_positive(memory_limit, "memory_limit"),
         max_dim=as_positive_int(max_dim, "max_dim"),
+        numerical=numerical,
         progress=(progress_bar() if progress is True else progress) or None,
         checkpoint=checkpoint,
         block_rtol=as_positive(block_rtol, "block_rtol"),
@@ -989,6 +1042,10 @@ def commuting_parametrization(
         flat_check_max_dim=as_positive_int(flat_check_max_dim, "flat_check_max_dim"),
         start=start,
     )
+    if numerical not in NUMERICAL:
+        raise InputError(
+            f"`numerical` must be one of {NUMERICAL}; got {numerical!r}", argument="numerical"
+        )
     if opts.progress is not None and not callable(opts.progress):
         raise InputError(
             f"`progress` must be None, True or a callable; got {progress!r}", argument="progress"
@@ -1047,6 +1104,7 @@ def estimate(
     ambient_dim: int | None = None,
     max_degree: int = 32,
     start_degree: int = 3,
+    numerical: str = "auto",
 ) -> list[CostEstimate]:
     """The cost of the numerical route, degree by degree, before running it.
 
@@ -1059,9 +1117,12 @@ def estimate(
         R: the potential.
         domain: its region (for `d`).
         tol: the tolerance.
-        ambient_dim: `D` (default `d (d + 1) / 2 + 1`).
+        ambient_dim: `D` of the collocation route (default `d (d + 1) / 2 + 1`).
         max_degree: the largest degree listed.
         start_degree: the first.
+        numerical: `"auto"`, `"spiral"` or `"collocation"`, as in
+            `commuting_parametrization` (spiral rows assume the first frame level,
+            `K = d^2` directions; a more anisotropic metric takes more).
 
     Returns:
         `CostEstimate`s (unknowns, memory, predicted seconds on this machine) per degree.
@@ -1070,12 +1131,24 @@ def estimate(
         >>> import riemflow as rf
         >>> box = [(1, 2), (-0.3, 0.3), (1, 2)]
         >>> rows = rf.converse.estimate(rf.potentials.log_det(2), box, tol=1e-6)
-        >>> [(e.degree, e.unknowns) for e in rows][:3]
-        [(3, 448), (4, 875), (5, 1512)]
+        >>> [(e.degree, e.unknowns, e.ambient_dim) for e in rows][:2]  # spirals at d = 3
+        [(3, 576, 21), (4, 1125, 21)]
+        >>> rows = rf.converse.estimate(rf.potentials.log_det(2), box, tol=1e-6,
+        ...                             numerical="collocation")
+        >>> [(e.degree, e.unknowns, e.ambient_dim) for e in rows][:2]
+        [(3, 448, 7), (4, 875, 7)]
     """
     region = as_domain(domain, R.dim)
     tol = as_positive(tol, "tol")
+    if numerical not in NUMERICAL:
+        raise InputError(
+            f"`numerical` must be one of {NUMERICAL}; got {numerical!r}", argument="numerical"
+        )
     d = region.dim
+    if numerical == "auto":
+        numerical = "collocation" if d <= 2 or ambient_dim is not None else "spiral"
     D = d * (d + 1) // 2 + 1 if ambient_dim is None else as_positive_int(ambient_dim, "ambient_dim")
     last = min(max_degree, start_degree + max(0, int(np.ceil(np.log10(1e-2 / tol)))))
+    if numerical == "spiral":
+        return [estimate_spiral_cost(d, d * d, N) for N in range(start_degree, last + 1)]
     return [estimate_cost(d, D, N) for N in range(start_degree, last + 1)]

@@ -439,6 +439,16 @@ def test_a_raised_max_dim_is_still_refused_by_the_estimate_before_any_allocation
         rf.commuting_parametrization(
             R, rf.domains.Ball(10, radius=0.8), structure="none", max_dim=10
         )
+    # the spiral route at d = 10: (4 + 1)^10 nodes, K = 10^2 amplitudes each
+    assert info.value.estimate.unknowns == 5**10 * 100 and info.value.estimate.ambient_dim == 210
+    with pytest.raises(CostError, match="memory_limit") as info:
+        rf.commuting_parametrization(
+            R,
+            rf.domains.Ball(10, radius=0.8),
+            structure="none",
+            max_dim=10,
+            numerical="collocation",
+        )
     assert info.value.estimate.unknowns == 4**10 * 56
 
 
@@ -455,11 +465,19 @@ def test_memory_limit_refuses_before_any_work():
     events = []
     with pytest.raises(CostError, match="memory_limit") as info:
         rf.commuting_parametrization(
-            rf.potentials.log_det(2), box, tol=1e-6, memory_limit=2e6, progress=events.append
+            rf.potentials.log_det(2),
+            box,
+            tol=1e-6,
+            memory_limit=2e6,
+            progress=events.append,
+            numerical="collocation",
         )
     assert info.value.estimate.memory_bytes > 2e6
     assert not [e for e in events if e.kind in ("step", "degree")]
-    rows = rf.converse.estimate(rf.potentials.log_det(2), box, tol=1e-6)
+    with pytest.raises(CostError, match="memory_limit") as info:  # the spiral route too
+        rf.commuting_parametrization(rf.potentials.log_det(2), box, tol=1e-6, memory_limit=2e4)
+    assert info.value.estimate.memory_bytes > 2e4 and info.value.estimate.ambient_dim == 21
+    rows = rf.converse.estimate(rf.potentials.log_det(2), box, tol=1e-6, numerical="collocation")
     assert rows[0].degree == 3 and rows[0].unknowns == 4**3 * 7
     assert all(a.memory_bytes <= b.memory_bytes for a, b in zip(rows, rows[1:], strict=False))
 

@@ -161,6 +161,24 @@ class ChebyshevEmbedding(Embedding):
         jac = np.stack(columns, axis=-1)  # (B, D, d)
         return jac[0] if arr.ndim == 1 else jac
 
+    def tensor_metric(self, values, derivatives) -> np.ndarray:
+        """`dF^T dF` on a tensor grid `(B, d, d)` (row-major), from the one-dimensional
+        basis matrices `values[k] = T(x_k)`, `derivatives[k] = T'(x_k)` of each axis (what
+        `honest_defect` evaluates)."""
+        half = 0.5 * (self.upper - self.lower)
+        J = np.stack(
+            [
+                kron_apply(
+                    [derivatives[k] if k == i else values[k] for k in range(self.dim)],
+                    self.coefficients,
+                ).reshape(-1, self.ambient_dim)
+                / half[i]
+                for i in range(self.dim)
+            ],
+            axis=-1,
+        )
+        return np.einsum("bai,baj->bij", J, J)
+
     def values(self, w) -> np.ndarray:
         """`F(w)` as a plain array `(B, D)` for `w: (B, d)` (no tracing)."""
         wb = np.atleast_2d(np.asarray(w, dtype=np.float64))
@@ -794,7 +812,7 @@ class DefectCheck:
 
 
 def honest_defect(
-    F: ChebyshevEmbedding,
+    F,
     metric,
     *,
     grid_factor: float = 4.0,
@@ -813,7 +831,9 @@ def honest_defect(
     a face or within `10^-U(1, 8)` of it, and the `2^d` corners.
 
     Args:
-        F: the map.
+        F: the map: a `ChebyshevEmbedding`, or any map with its `dim`, `degree`, `lower`,
+            `upper`, `metric(points)` and `tensor_metric(values, derivatives)` whose
+            `dF^T dF` has degree at most `2 degree` per variable (`SpiralEmbedding`).
         metric: anything with `.hessian(points (B, d)) -> (B, d, d)`.
         grid_factor: grid points per axis per degree of `dF^T dF` (default 4: factor
             `1.082^d`).
@@ -840,12 +860,7 @@ def honest_defect(
     num, den, worst = 0.0, 0.0, center
     for lo in range(0, K, rows_per):
         sl = slice(lo, min(K, lo + rows_per))
-        dF = []
-        for i in range(d):
-            mats = [(B1 if i == 0 else B0)[sl]] + [B1 if k == i else B0 for k in range(1, d)]
-            dF.append(kron_apply(mats, F.coefficients).reshape(-1, F.ambient_dim) / half[i])
-        J = np.stack(dF, axis=-1)
-        g = np.einsum("bai,baj->bij", J, J)
+        g = F.tensor_metric([B0[sl]] + [B0] * (d - 1), [B1[sl]] + [B1] * (d - 1))
         grids = np.meshgrid(x[sl], *([x] * (d - 1)), indexing="ij")
         pts = center + half * np.stack([c.ravel() for c in grids], axis=-1)
         H = np.asarray(metric.hessian(pts), dtype=np.float64).reshape(-1, d, d)

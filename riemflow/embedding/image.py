@@ -21,7 +21,8 @@ class EmbeddedImage:
     """`M = F(K)` as a submanifold of `R^D` in ambient coordinates (for `ExtrinsicGeometry`).
 
     `coordinates(X)` is the nearest-point map `X -> argmin_w |F(w) - X|` (Gauss-Newton from
-    the nearest of the points of a sample of `M` and of the last points solved for), an
+    the embedding's `initial_coordinates(X)` when it has them, else from the nearest of the
+    points of a sample of `M` and of the last points solved for), an
     autograd primitive whose derivative on `M` is `dF (dF^T dF)^{-1}` ([Concepts: the
     converse via Nash embedding](concepts.md#the-converse-via-nash-embedding)); `to_tangent`
     projects onto `span dF` and `projection` is `F o coordinates`.
@@ -69,14 +70,23 @@ class EmbeddedImage:
             return np.asarray(self.embedding.jacobian(w))
         return _autodiff.jacobian(lambda z: self.embedding(z), w, name="F")
 
-    def _solve(self, X: np.ndarray) -> np.ndarray:
+    def _start(self, X: np.ndarray) -> np.ndarray:
+        """Where Gauss-Newton starts: the embedding's own guess (`initial_coordinates`, e.g.
+        the linear part of a spiral embedding, exact on `M`) when it has one, else the
+        nearest of the sample of `M` and of the last points solved for."""
+        guess = getattr(self.embedding, "initial_coordinates", None)
+        if guess is not None:
+            return np.asarray(guess(X), dtype=np.float64)
         candidates = np.vstack([self._recent[0], self._grid])
         images = np.vstack([self._recent[1], self._grid_images])
         nearest = np.empty(X.shape[0], dtype=int)
         for start in range(0, X.shape[0], 256):
             gaps = np.sum((X[start : start + 256, None, :] - images[None, :, :]) ** 2, axis=-1)
             nearest[start : start + 256] = np.argmin(gaps, axis=1)
-        w = candidates[nearest].copy()
+        return candidates[nearest].copy()
+
+    def _solve(self, X: np.ndarray) -> np.ndarray:
+        w = self._start(X)
         for _ in range(50):
             J = np.asarray(self.embedding.jacobian(w))
             gap = X - np.asarray(self.embedding(w))

@@ -426,11 +426,13 @@ def mapped_embedding(
     min_chart_ratio: float = 1e-3,
     seed: int | None = 0,
     time_limit: float | None = 1800.0,
+    construct=None,
     **options,
 ) -> MappedResult:
     """Isometric embedding of `(K, hess R)` for `K` inside the image of a box under `chart`.
 
-    Runs the Chebyshev construction (`curved_embedding`) on the pulled-back metric, with a
+    Runs a construction on the box (`curved_embedding` unless `construct` is given) for the
+    pulled-back metric, with a
     tolerance `tol_s` in `s` starting at `tol / 3`, then measures the defect in `w`
     (`chart_defect`); while it is above `tol`, `tol_s` is lowered by the observed ratio and
     the construction continues from its last map at higher degrees (at most `max_rounds`
@@ -446,7 +448,11 @@ def mapped_embedding(
             not be bounded there).
         seed: seed of the first round's initial map.
         time_limit: wall-time budget of all rounds in seconds (`None`: none).
-        **options: passed to `curved_embedding` (`ambient_dim`, `max_degree`, `max_iter`,
+        construct: the construction on the box (default `curved_embedding`, continued
+            from the last round's map); another is called as `construct(metric, box,
+            tol=tol_s, time_limit=..., **options)` and returns a result with `embedding`,
+            `check` and `history` (`spiral.spiral_embedding`: its rounds start afresh).
+        **options: passed to the construction (`ambient_dim`, `max_degree`, `max_iter`,
             `memory_limit`, `progress`, ...).
 
     Returns:
@@ -476,14 +482,27 @@ def mapped_embedding(
         if left is not None and left <= 0:
             break
         try:
-            res = curved_embedding(
-                metric, chart.box, tol=tol_s, seed=seed, time_limit=left, resume=previous, **options
-            )
+            if construct is None:
+                res = curved_embedding(
+                    metric,
+                    chart.box,
+                    tol=tol_s,
+                    seed=seed,
+                    time_limit=left,
+                    resume=previous,
+                    **options,
+                )
+            else:
+                res = construct(metric, chart.box, tol=tol_s, time_limit=left, **options)
         except (CostError, BudgetError):
             if best is None:
                 raise
             break
         except ConvergenceError as exc:  # the solver stalled: another initial map
+            if construct is not None:
+                if best is None:
+                    raise
+                break
             rounds.append({"round": round_, "tol_s": tol_s, "seed": seed, "error": str(exc)[:300]})
             seed = (seed or 0) + 1
             previous = None
