@@ -85,6 +85,7 @@ from .errors import (
     ConvergenceError,
     CostError,
     DomainError,
+    FrameError,
     InputError,
     NotPositiveDefiniteError,
 )
@@ -623,6 +624,19 @@ def _build_single(
     method = opts.numerical
     if method == "auto":
         method = "collocation" if d <= 2 or opts.ambient_dim is not None else "spiral"
+        try:
+            return _build_numerical(R, region, chart, method, opts, checks, label, start)
+        except FrameError as exc:  # the spirals' cone misses the metric: collocation can
+            if method != "spiral":
+                raise
+            opts.say("route", f"{label}spirals refused ({exc}); Chebyshev collocation instead")
+            method = "collocation"
+    return _build_numerical(R, region, chart, method, opts, checks, label, start)
+
+
+def _build_numerical(R, region, chart, method, opts, checks, label, start) -> _Built:
+    """Route 5: the spiral or the collocation construction, on a box or a chart's box."""
+    d = R.dim
     common = dict(
         max_degree=opts.max_degree, memory_limit=opts.memory_limit, progress=opts.progress
     )
@@ -701,13 +715,16 @@ def _build_single(
     except CostError as exc:
         raise CostError(f"{exc}; {_structure_hint(d)}", estimate=exc.estimate) from None
     F = ChartEmbedding(res.box_embedding, chart)
-    how = res.box_embedding.method if method == "spiral" else "Chebyshev collocation"
+    how = (
+        res.box_embedding.method
+        if method == "spiral"
+        else f"Chebyshev collocation, degree {res.box_embedding.degree}"
+    )
     return _Built(
         F,
         res.defect,
         float("nan"),
-        f"curved metric: {how} on the box of {chart.name}, degree "
-        f"{res.box_embedding.degree}, D={F.ambient_dim}",
+        f"curved metric: {how}, on the box of {chart.name}, D={F.ambient_dim}",
         "mapped",
         history=res.history,
         chart=chart,
@@ -987,6 +1004,8 @@ def commuting_parametrization(
         CostError: the numerical route cannot fit (dimension, memory or time); the message
             says which structure would make it tractable.
         ConvergenceError: `tol` not reached; reports the defect and degrees tried.
+        FrameError: `numerical="spiral"` on a metric too anisotropic for the spirals'
+            directions (`"auto"` falls back to collocation).
         BudgetError: the time budget ran out.
 
     Examples:

@@ -20,7 +20,8 @@ RiemflowError
 ├── SolverError (RuntimeError)         an ODE / iterative solve that failed
 │   └── DivergenceError                non-finite values or blow-up during a solve
 ├── ConvergenceError (RuntimeError)    an iteration that did not reach its tolerance
-│   └── BudgetError                    an iteration or time budget ran out (also a SolverError)
+│   ├── BudgetError                    an iteration or time budget ran out (also a SolverError)
+│   └── FrameError                     a metric too anisotropic for the converse's spirals
 ├── StoreBusyError (RuntimeError)      a sweep's results store is locked by a live sweep
 └── SweepPointError (RuntimeError)     a sweep's function raised at one of its points
 ```
@@ -47,6 +48,7 @@ __all__ = [
     "DivergenceError",
     "ConvergenceError",
     "BudgetError",
+    "FrameError",
     "StoreBusyError",
     "SweepPointError",
 ]
@@ -195,6 +197,25 @@ class ConvergenceError(RiemflowError, RuntimeError):
         super().__init__(message)
         self.residual = residual
         self.iterations = iterations
+
+
+class FrameError(ConvergenceError):
+    """The spiral construction of the converse cannot write the metric as a positive
+    combination of its directions' squares on the whole domain (the metric is too
+    anisotropic there, relative to its value at the center, for the frame's cone).
+
+    A smaller domain, a chart, or the collocation construction
+    (`commuting_parametrization(..., numerical="collocation")`) avoids it; with
+    `numerical="auto"` the converse falls back to collocation by itself.
+
+    Attributes:
+        residual: the worst relative constraint error at the nodes outside the cone.
+        nodes: how many nodes were outside it.
+    """
+
+    def __init__(self, message: str, *, residual: float | None = None, nodes: int = 0):
+        super().__init__(message, residual=residual)
+        self.nodes = nodes
 
 
 class BudgetError(ConvergenceError, SolverError):

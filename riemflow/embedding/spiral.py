@@ -55,7 +55,7 @@ from numpy.polynomial import chebyshev as npcheb
 from .._ode import Budget
 from .._validation import as_positive, as_positive_int
 from ..domains import Box, lobatto_points
-from ..errors import BudgetError, ConvergenceError, CostError, InputError
+from ..errors import BudgetError, ConvergenceError, CostError, FrameError, InputError
 from .base import Embedding
 from .chebyshev import (
     MEMORY_LIMIT,
@@ -646,8 +646,9 @@ def spiral_embedding(
     Raises:
         CostError: the first degree does not fit `memory_limit` (nothing computed).
         BudgetError: the time budget ran out, or the next degree would not fit.
-        ConvergenceError: `tol` not reached by `max_degree`; or no frame level holds the
-            metric (too anisotropic on the box: a smaller box or a chart).
+        ConvergenceError: `tol` not reached by `max_degree`.
+        FrameError: no frame level holds the metric (too anisotropic on the box: a smaller
+            box, a chart, or the collocation route).
     """
     tol = as_positive(tol, "tol")
     max_degree = as_positive_int(max_degree, "max_degree")
@@ -761,12 +762,13 @@ def spiral_embedding(
             except _Infeasible as exc:
                 later = [lv for lv in levels if lv > level]
                 if not later:
-                    raise ConvergenceError(
+                    raise FrameError(
                         f"the metric of {name} on {box!r} is too anisotropic for the spiral "
                         f"directions (level {level}, {len(frame(d, level))} directions: "
                         f"{exc.count} nodes outside their cone); use a smaller box, a chart, "
                         "or the collocation route",
                         residual=exc.worst,
+                        nodes=exc.count,
                     ) from None
                 level = later[0]
                 if progress:
