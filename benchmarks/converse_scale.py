@@ -3,17 +3,17 @@ structured routes (blocks, radial) where the numerical route cannot go.
 
 Every case is measured in one run, against the dense route in the same run where it fits:
 
-- **d3** `-log det` on 2x2 SPD matrices, box `[1, 2] x [-0.3, 0.3] x [1, 2]`, `D = 7`
-  (targets: honest defect <= 1e-6 in < 20 s, <= 1e-8 in < 60 s). Two arms of
-  `embedding.chebyshev.curved_embedding`, the same code except the step of each
-  Levenberg-Marquardt iteration: `krylov` (the default: a Cholesky factorization of the
-  normal matrix up to 12500 unknowns, two-level preconditioned CG above) and `dense` (a
-  Cholesky factorization of the full structured normal matrix at every degree:
+- **d3** `-log det` on 2x2 SPD matrices, box `[1, 2] x [-0.3, 0.3] x [1, 2]` (targets:
+  honest defect <= 1e-6 in < 20 s, <= 1e-8 in < 60 s). Arms: `spiral` (the default at
+  d = 3: `embedding.spiral.spiral_embedding`, `D = 21`), `krylov` (collocation,
+  `embedding.chebyshev.curved_embedding`, `D = 7`: a Cholesky factorization of the normal
+  matrix up to 12500 unknowns, two-level preconditioned CG above) and `dense` (collocation
+  with a Cholesky factorization of the full structured normal matrix at every degree:
   `direct_unknowns` unbounded). Each arm has a time limit of `--d3-limit` seconds
   (default 180); when it runs out, the best degree reached is reported.
-- **d4** (with `--d4`) `-log(1 - |w|^2)` on `[-0.4, 0.4]^4`, `D = 11`, tol 1e-5 (target:
-  < 10 min, < 8 GiB), the default arm only (the dense arm is the same up to 12500
-  unknowns, i.e. degree 4, and degree 5 has 14256).
+- **d4** (with `--d4`) `-log(1 - |w|^2)` on `[-0.4, 0.4]^4` without its radial structure,
+  tol 1e-5 (target: < 10 min, < 8 GiB): the spiral arm (`D = 52`), and the collocation
+  arm (`D = 11`) with its own 600 s limit (it is refused at degree 5, 14256 unknowns).
 - **blocks** `sum_b -log(1 - |w_b|^2)` over 500 blocks of 2 coordinates (d = 1000), given
   as a plain `Legendre(fn, 1000)`, tol 1e-8, blocks detected, each block built numerically
   (`detect=("blocks",)`), against one 2-D block alone in the same run (the dense route
@@ -41,6 +41,7 @@ import numpy as np
 
 import riemflow as rf
 from riemflow.embedding.chebyshev import curved_embedding
+from riemflow.embedding.spiral import spiral_embedding
 from riemflow.errors import BudgetError, ConvergenceError, CostError
 
 BOX_D3 = [(1.0, 2.0), (-0.3, 0.3), (1.0, 2.0)]
@@ -48,7 +49,7 @@ BOX_D4 = [(-0.4, 0.4)] * 4
 DENSE = 10**9  # direct_unknowns of the dense arm
 
 
-def _curved(R, box, tol, limit, **kwargs) -> dict:
+def _curved(R, box, tol, limit, construct=curved_embedding, **kwargs) -> dict:
     """One numerical construction; its per-degree table even when it stops early."""
     degrees = []
 
@@ -60,7 +61,7 @@ def _curved(R, box, tol, limit, **kwargs) -> dict:
     outcome = "met"
     try:
         box = rf.domains.Box(*np.array(box, dtype=float).T)
-        curved_embedding(R, box, tol=tol, time_limit=limit, progress=progress, **kwargs)
+        construct(R, box, tol=tol, time_limit=limit, progress=progress, **kwargs)
     except BudgetError as err:
         outcome = f"stopped: {err}"
     except (ConvergenceError, CostError) as err:
@@ -91,11 +92,18 @@ def _print_curved(label: str, run: dict) -> None:
         )
 
 
-def d3(limit: float, tols=(1e-6, 1e-8), arms=("krylov", "dense")) -> dict:
+ARMS = {
+    "spiral": {"construct": spiral_embedding},
+    "krylov": {},
+    "dense": {"direct_unknowns": DENSE},
+}
+
+
+def d3(limit: float, tols=(1e-6, 1e-8), arms=("spiral", "krylov", "dense")) -> dict:
     R = rf.potentials.log_det(2)
     out = {}
     targets = {1e-6: 20.0, 1e-8: 60.0}
-    options = {"krylov": {}, "dense": {"direct_unknowns": DENSE}}
+    options = ARMS
     for tol in tols:
         target = targets.get(tol, float("nan"))
         for arm in arms:
@@ -105,23 +113,26 @@ def d3(limit: float, tols=(1e-6, 1e-8), arms=("krylov", "dense")) -> dict:
             run["met"] = run["outcome"] == "met" and run["seconds"] < target
             _print_curved(f"d=3 -log det 2x2 [{arm}]", run)
             out[f"{arm}_{tol:.0e}"] = run
-        if len(arms) < 2:
-            continue
-        k, dn = out[f"krylov_{tol:.0e}"], out[f"dense_{tol:.0e}"]
-        print(
-            f"  ratio krylov/dense wall {k['seconds'] / dn['seconds']:.2f}, defects "
-            f"{k['defect']:.2e} / {dn['defect']:.2e}; target {tol:.0e} in < {target:g} s: "
-            f"{'met' if k['met'] else 'NOT met'}"
-        )
+        first = out[f"{arms[0]}_{tol:.0e}"]
+        for other in arms[1:]:
+            o = out[f"{other}_{tol:.0e}"]
+            print(
+                f"  ratio {arms[0]}/{other} wall {first['seconds'] / o['seconds']:.2f}, "
+                f"defects {first['defect']:.2e} / {o['defect']:.2e}"
+            )
+        print(f"  target {tol:.0e} in < {target:g} s: {'met' if first['met'] else 'NOT met'}")
     return out
 
 
-def d4(limit: float = 600.0) -> dict:
+def d4(limit: float = 600.0, arms=("spiral", "krylov")) -> dict:
     R = rf.potentials.log_ball(4)
-    run = _curved(R, BOX_D4, 1e-5, limit)
-    run["met"] = run["outcome"] == "met" and run["seconds"] < 600
-    _print_curved("d=4 -log(1-|w|^2) [krylov]", run)
-    return {"krylov_1e-05": run}
+    out = {}
+    for arm in arms:
+        run = _curved(R, BOX_D4, 1e-5, limit, **ARMS[arm])
+        run["met"] = run["outcome"] == "met" and run["seconds"] < 600
+        _print_curved(f"d=4 -log(1-|w|^2) [{arm}]", run)
+        out[f"{arm}_1e-05"] = run
+    return out
 
 
 def _ball_blocks(m: int):
@@ -276,19 +287,21 @@ def rows(sizes, repeats: int, *, mode: str = "full", **_):
     )
     out.append(row)
 
+    def arm(R, box, tol, limit, extra):
+        def run(_k):
+            result = _curved(R, box, tol, limit, **extra)
+            return Timed(result["seconds"], result, censored=result["outcome"] != "met")
+
+        return run
+
     R3 = rf.potentials.log_det(2)
     for tol in sizes:
         limit = 5 * D3_TARGETS[tol]
-
-        def arm(extra, tol=tol, limit=limit):
-            def run(_k):
-                result = _curved(R3, BOX_D3, tol, limit, **extra)
-                return Timed(result["seconds"], result, censored=result["outcome"] != "met")
-
-            return run
-
         times, outs, censored = run_arms(
-            {"riemflow": arm({}), "baseline": arm({"direct_unknowns": DENSE})},
+            {
+                "riemflow": arm(R3, BOX_D3, tol, limit, ARMS["spiral"]),
+                "baseline": arm(R3, BOX_D3, tol, limit, ARMS["krylov"]),
+            },
             d3_repeats,
             warmup=False,
         )
@@ -296,7 +309,7 @@ def rows(sizes, repeats: int, *, mode: str = "full", **_):
         target = D3_TARGETS[tol]
         row = Row(
             case="7",
-            name="curved_embedding d=3 -log det",
+            name="numerical converse d=3 -log det",
             size=f"tol={tol:.0e}",
             size_value=1.0 / tol,
             unit="call",
@@ -312,10 +325,40 @@ def rows(sizes, repeats: int, *, mode: str = "full", **_):
                 "peak_rss_gib": ours["peak_rss_gib"],
             },
             agree=ours["outcome"] == "met",
-            note=f"box {BOX_D3} into R^7; baseline: a dense Cholesky step at every "
-            f"degree (no conjugate gradients); each arm stops at {limit:g} s",
+            note=f"box {BOX_D3}: spirals into R^21 (the default at d = 3); baseline: "
+            f"collocation into R^7 (Levenberg-Marquardt, Cholesky up to 12500 unknowns); "
+            f"each arm stops at {limit:g} s",
         )
         row.met = row.agree and row.riemflow_median < target
+        out.append(row)
+    if mode == "full":  # d = 4: about 100 s for the spirals, the collocation arm refused
+        R4 = rf.potentials.log_ball(4)
+        times, outs, censored = run_arms(
+            {"riemflow": arm(R4, BOX_D4, 1e-5, 600.0, ARMS["spiral"])},
+            d3_repeats,
+            warmup=False,
+        )
+        ours = outs["riemflow"][-1]
+        row = Row(
+            case="7",
+            name="numerical converse d=4 -log(1-|w|^2)",
+            size="tol=1e-05",
+            size_value=1e5,
+            unit="call",
+            riemflow=times["riemflow"],
+            target="defect <= 1e-05 in < 600 s, < 8 GiB",
+            checks={
+                "defect": ours["defect"],
+                "degrees": [r["degree"] for r in ours["degrees"]],
+                "defect_by_degree": [r["defect"] for r in ours["degrees"]],
+                "peak_rss_gib": ours["peak_rss_gib"],
+                "collocation": _curved(R4, BOX_D4, 1e-5, 600.0)["outcome"][:300],
+            },
+            agree=ours["outcome"] == "met",
+            note=f"box {BOX_D4}, radial structure not used: spirals into R^52; no "
+            "baseline: collocation (R^11) is refused by its cost estimate (in the checks)",
+        )
+        row.met = row.agree and row.riemflow_median < 600 and ours["peak_rss_gib"] < 8
         out.append(row)
     return out
 
@@ -328,7 +371,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--only-d3", action="store_true", help="the d = 3 targets alone")
     parser.add_argument("--only-d4", action="store_true", help="the d = 4 target alone")
     parser.add_argument("--d3-tols", default="1e-6,1e-8", help="comma-separated tolerances")
-    parser.add_argument("--d3-arms", default="krylov,dense", help="krylov and/or dense")
+    parser.add_argument(
+        "--d3-arms", default="spiral,krylov,dense", help="spiral, krylov and/or dense"
+    )
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
     alone = args.only_d4 or args.only_d3

@@ -18,7 +18,8 @@ in docs/performance.md):
 5. `converse`: commuting_parametrization vs dense MINPACK Levenberg-Marquardt.
 6. `forward_scale`: the forward construction at d = 1000 without closed forms (structure).
 7. `converse_scale`: the converse past toy sizes: 500 curved blocks (d = 1000), a radial
-   potential (d = 10), the numerical route at d = 3 (tol 1e-6; 1e-8 in a full run).
+   potential (d = 10), the numerical route at d = 3 (spirals vs collocation, tol 1e-6;
+   1e-8 in a full run) and, in a full run, at d = 4 (tol 1e-5).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ EXPECTED = {
     ("6", "E switching loss (declared) vs fixed loss: mirror_flow"),
     ("7", "commuting_parametrization, 500 curved 2-D blocks"),
     ("7", "commuting_parametrization, radial"),
-    ("7", "curved_embedding d=3 -log det"),
+    ("7", "numerical converse d=3 -log det"),
 }
 #: rows whose alternative is refused at once (no baseline time; the refusal is in checks)
 NO_BASELINE = {("7", "commuting_parametrization, radial")}
@@ -92,7 +92,7 @@ def test_agreement_checks_hold(suite):
     blocks = rows["7", "commuting_parametrization, 500 curved 2-D blocks", ""]["checks"]
     assert blocks["defect"] <= 1.01 * blocks["block_defect"] and blocks["defect"] <= 1e-8
     assert rows["7", "commuting_parametrization, radial", ""]["checks"]["defect"] <= 1e-10
-    assert rows["7", "curved_embedding d=3 -log det", ""]["checks"]["defect"] <= 1e-6
+    assert rows["7", "numerical converse d=3 -log det", ""]["checks"]["defect"] <= 1e-6
     failed = [(r["case"], r["name"], r["variant"], r["checks"]) for r in result["rows"]]
     failed = [f for f, r in zip(failed, result["rows"], strict=True) if not r["agree"]]
     assert not failed

@@ -208,6 +208,24 @@ def test_log_det_in_three_dimensions_by_default():
     assert not P.check_commuting(n_samples=4, rtol=1e-3 * P.isometry_defect).passed
 
 
+def test_auto_falls_back_to_collocation_when_the_spirals_refuse(monkeypatch):
+    """Under `numerical="auto"` a `FrameError` of the spirals sends the construction to
+    collocation (and says so); `numerical="spiral"` passes it on."""
+    import riemflow.converse as converse
+
+    def refuse(*args, **kwargs):
+        raise FrameError("too anisotropic for the spiral directions", residual=1.0, nodes=3)
+
+    monkeypatch.setattr(converse, "spiral_embedding", refuse)
+    R, box = rf.potentials.log_det(2), [(1.0, 2.0), (-0.3, 0.3), (1.0, 2.0)]
+    events = []
+    P = rf.commuting_parametrization(R, box, tol=3e-2, progress=events.append)
+    assert P.route == "chebyshev" and P.isometry_defect <= 3e-2 and P.ambient_dim == 7
+    assert any("collocation instead" in e.message for e in events if e.kind == "route")
+    with pytest.raises(FrameError):
+        rf.commuting_parametrization(R, box, tol=3e-2, numerical="spiral")
+
+
 def test_save_and_load_a_spiral_construction(tmp_path):
     R, _ = _entropy_plus_square(3)
     box = [(0.5, 1.5)] * 3

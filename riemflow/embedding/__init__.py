@@ -9,6 +9,8 @@ need first and second derivatives of `F`). Constructions, one module each:
   `flat_embedding`);
 - `chebyshev`: curved metrics, `D > d`: `ChebyshevEmbedding`, a tensor Chebyshev series
   fitted by collocation (`curved_embedding`);
+- `spiral`: curved metrics, `D = d + 2K`: `SpiralEmbedding`, a linear part and exact
+  spirals whose amplitudes solve a pointwise fixed point (`spiral_embedding`);
 - `structure`: recognising or declaring structure (`Blocks`, `Radial`, `detect_blocks`,
   `group_blocks`, `detect_radial`, `restricted`);
 - `product`: block-separable potentials: products of block embeddings
@@ -38,6 +40,7 @@ from .image import EmbeddedImage, ambient_parametrization
 from .mapped import ChartEmbedding
 from .product import IntervalEmbedding, ProductEmbedding
 from .radial import RadialEmbedding
+from .spiral import SpiralEmbedding
 from .structure import Blocks, Radial, detect_blocks, detect_radial, group_blocks, restricted
 
 __all__ = [
@@ -53,6 +56,7 @@ __all__ = [
     "ProgressEvent",
     "Radial",
     "RadialEmbedding",
+    "SpiralEmbedding",
     "ambient_parametrization",
     "chebyshev_basis",
     "chebyshev_nodes",

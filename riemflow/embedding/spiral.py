@@ -770,7 +770,8 @@ def spiral_embedding(
                         residual=exc.worst,
                         nodes=exc.count,
                     ) from None
-                level = later[0]
+                size = len(frame(d, level))
+                level = next((lv for lv in later if len(frame(d, lv)) > size), later[-1])
                 if progress:
                     progress(
                         ProgressEvent(
