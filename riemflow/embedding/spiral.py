@@ -284,12 +284,13 @@ class SpiralEmbedding(Embedding):
         >>> from riemflow.embedding import ChebyshevEmbedding
         >>> from riemflow.embedding.spiral import SpiralEmbedding
         >>> A = np.zeros((3, 1)); A[0, 0], A[1, 0] = 1.0, 0.2  # a(w) = 1 + 0.2 w
-        >>> F = SpiralEmbedding([0.0], [[1.0]], [[1.0]], [5.0], ChebyshevEmbedding(A, [-1], [1]))
+        >>> a = ChebyshevEmbedding(A, [-1], [1])
+        >>> F = SpiralEmbedding([0.0], [[1.0]], [[1.0]], [5.0], a)
         >>> w = np.array([0.3])
-        >>> F.metric(w).round(12).tolist()  # 1 + a^2 + (a'/lam)^2
-        [[2.1320000000000006]]
-        >>> float(F.jacobian(w)[:, 0] @ F.jacobian(w)[:, 0]).__round__(12)
-        2.132
+        >>> F.metric(w).round(12).tolist()  # 1 + a^2 + (a'/lam)^2 = 1 + 1.06^2 + 0.04^2
+        [[2.1252]]
+        >>> round(float(F.jacobian(w)[:, 0] @ F.jacobian(w)[:, 0]), 12)  # dF^T dF
+        2.1252
     """
 
     def __init__(self, center, linear, directions, frequencies, amplitude: ChebyshevEmbedding):
