@@ -658,7 +658,14 @@ def _build_numerical(R, region, chart, method, opts, checks, label, start) -> _B
         if method == "spiral":
             opts.say("route", f"{label}numerical: spirals on {box!r}")
             try:
-                res = spiral_embedding(R, box, tol=opts.tol, time_limit=opts.left(), **common)
+                res = spiral_embedding(
+                    R,
+                    box,
+                    tol=opts.tol,
+                    time_limit=opts.left(),
+                    checkpoint=opts.checkpoint,
+                    **common,
+                )
             except CostError as exc:
                 raise CostError(f"{exc}; {_structure_hint(d)}", estimate=exc.estimate) from None
             F = res.embedding
@@ -975,7 +982,7 @@ def commuting_parametrization(
             `progress_printer()` prints a line per event instead) or a callable receiving
             `embedding.chebyshev.ProgressEvent`s: the route, the cost estimate before each
             degree, each Levenberg-Marquardt step, each completed degree.
-        checkpoint: optional `.npz` path for the collocation route on a box: the last
+        checkpoint: optional `.npz` path for the numerical route on a box: the last
             completed degree is kept there, and a later call with the same path (same
             potential, box, `D`) resumes from it.
         block_rtol: a Hessian entry below `block_rtol max |hess R|` counts as zero (blocks).

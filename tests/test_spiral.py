@@ -281,3 +281,32 @@ def test_four_dimensions_without_structure():
     w0 = np.array([0.05, -0.05, 0.1, 0.0])
     rep = rf.verify_equivalence(loss, (0.0, 0.5), parametrization=P, legendre=R, w0=w0, n_times=4)
     assert rep.max_deviation <= 10 * P.isometry_defect + ODE_FLOOR, str(rep)
+
+
+def test_an_interrupted_spiral_construction_resumes_from_its_checkpoint(tmp_path):
+    """Interrupted after its second degree, the construction keeps it in the checkpoint; the
+    next call resumes after it and ends with the map an uninterrupted call builds; a
+    checkpoint of another box is refused."""
+    R, _ = _entropy_plus_square(3)
+    box = Box([0.5] * 3, [1.5] * 3)
+    path = tmp_path / "spiral.npz"
+    seen = []
+
+    def interrupt(event):
+        seen.append(event)
+        if sum(e.kind == "degree" for e in seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        spiral_embedding(R, box, tol=1e-6, progress=interrupt, checkpoint=path)
+    events = []
+    resumed = spiral_embedding(R, box, tol=1e-6, progress=events.append, checkpoint=path)
+    fresh = spiral_embedding(R, box, tol=1e-6)
+    assert events[0].kind == "resume"
+    assert [h.degree for h in resumed.history] == [h.degree for h in fresh.history]
+    assert resumed.check.defect == fresh.check.defect <= 1e-6
+    w = box.sample(rng(0), 10)
+    np.testing.assert_array_equal(np.asarray(resumed.embedding(w)), np.asarray(fresh.embedding(w)))
+    with pytest.raises(InputError, match="another box") as info:
+        spiral_embedding(R, Box([0.5] * 3, [1.4] * 3), tol=1e-6, checkpoint=path)
+    assert info.value.argument == "checkpoint"

@@ -44,7 +44,9 @@ is too anisotropic on the box for them (`frame`, levels 2-4).
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 
@@ -65,6 +67,7 @@ from .chebyshev import (
     DegreeStep,
     ProgressEvent,
     _as_progress,
+    _fingerprint_points,
     chebyshev_basis,
     flop_rate,
     honest_defect,
@@ -607,6 +610,7 @@ def spiral_embedding(
     grid_factor: float = 4.0,
     max_grid_points: int = 8_000_000,
     stall_degrees: int = 3,
+    checkpoint=None,
 ) -> SpiralResult:
     """An isometric embedding of `(box, g)` into `R^(d + 2K)` with honest defect `<= tol`.
 
@@ -640,6 +644,9 @@ def spiral_embedding(
             the polynomial between grid points is then below 3 up to degree 11).
         stall_degrees: stop when this many successive degrees fail to lower the best
             defect by 10%.
+        checkpoint: optional `.npz` path: each completed degree (its map and the history)
+            is kept there, and a later call with the same path, box and metric resumes
+            after it.
 
     Returns:
         A `SpiralResult`.
@@ -688,6 +695,28 @@ def spiral_embedding(
     best = None
     calibration = 1.0
     est = None
+    fingerprint = np.asarray(metric.hessian(_fingerprint_points(lower, upper)), dtype=np.float64)
+    if checkpoint is not None and os.path.exists(checkpoint):
+        F, records, level = _load_checkpoint(checkpoint, lower, upper, fingerprint)
+        if progress:
+            progress(
+                ProgressEvent(
+                    "resume",
+                    f"resuming after degree {records[-1].degree} (defect "
+                    f"{records[-1].defect:.2e}) from {checkpoint}",
+                    {"degree": records[-1].degree, "defect": records[-1].defect},
+                )
+            )
+        if records[-1].defect <= tol:
+            check = honest_defect(
+                F,
+                metric,
+                grid_factor=grid_factor,
+                max_grid_points=max_grid_points,
+                n_random=check_random,
+                seed=check_seed,
+            )
+            return SpiralResult(F, check, tuple(records), level, None, time.perf_counter() - start)
     while True:
         if not records:
             N = start_degree
@@ -818,6 +847,8 @@ def spiral_embedding(
         records.append(record)
         if best is None or check.defect < best[1].defect:
             best = (F, check)
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, F, records, level, fingerprint)
         if progress:
             progress(
                 ProgressEvent(
@@ -841,3 +872,41 @@ def spiral_embedding(
         residual=min(h.defect for h in records),
         iterations=sum(h.iterations for h in records),
     )
+
+
+def _save_checkpoint(path, F: SpiralEmbedding, records, level: int, fingerprint) -> None:
+    meta = {
+        "format": "riemflow-spiral-checkpoint-1",
+        "frame_level": level,
+        "history": [asdict(r) for r in records],
+    }
+    tmp = f"{path}.tmp.npz"
+    np.savez(tmp, meta=np.array(json.dumps(meta)), fingerprint=fingerprint, **F.to_arrays())
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path, lower, upper, fingerprint):
+    try:
+        data = np.load(path, allow_pickle=False)
+        meta = json.loads(str(data["meta"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(
+            f"`checkpoint` {path!r} is not a spiral checkpoint ({exc})", argument="checkpoint"
+        ) from exc
+    if meta.get("format") != "riemflow-spiral-checkpoint-1":
+        raise InputError(f"`checkpoint` {path!r} is not a spiral checkpoint", argument="checkpoint")
+    same = (
+        np.array_equal(data["lower"], lower)
+        and np.array_equal(data["upper"], upper)
+        and data["fingerprint"].shape == fingerprint.shape
+        and np.allclose(data["fingerprint"], fingerprint, rtol=1e-12, atol=0)
+    )
+    if not same:
+        raise InputError(
+            f"`checkpoint` {path!r} holds a construction of another box or metric: remove it "
+            "or pass another path",
+            argument="checkpoint",
+        )
+    arrays = {k: data[k] for k in data.files}
+    records = [DegreeStep(**r) for r in meta["history"]]
+    return SpiralEmbedding.from_arrays(arrays), records, int(meta["frame_level"])
