@@ -445,10 +445,13 @@ def estimate_spiral_cost(
     Model: `n^d` nodes (`n = degree + 1`), `K` amplitudes each; `iterations` fixed-point
     passes of `newton_steps` Newton steps per point (`2 K p^2 + p^3 / 3` flops each,
     `p = d (d + 1) / 2`) and a gradient (`2 K d n` flops per node); the honest check on
-    `min((8 degree + 1)^d, max_grid_points)` grid points (`2 K (d + 1) n` flops each).
+    `min((8 degree + 1)^d, max_grid_points)` grid points (`2 K (d + 1) n` flops each for the
+    amplitudes, `4 K d^2` for the metric, `500 d^2` for the Hessian of `R`).
     Memory: the node fields (metric, weights, gradients: `n^d (3 d^2 + K (d + 3) + 2 p)`
     numbers, three copies) and a batch of Newton matrices. Time: at the measured
-    `chebyshev.flop_rate`, times 4 (small batched operations run below it).
+    `chebyshev.flop_rate`, times 10 (small batched operations and the Hessian evaluations
+    run far below it; measured 9 s at `d = 3`, degree 18, and 37 s at `d = 4`, degree 11,
+    against 7 s and 17 s predicted on a 2-core machine); `spiral_embedding` recalibrates it on each degree.
 
     Args:
         d: dimension; n_directions: `K`; degree: Chebyshev degree of the amplitudes.
@@ -472,13 +475,13 @@ def estimate_spiral_cost(
     nodes = n**d
     grid = min((8 * degree + 1) ** d, max_grid_points) + 40_000
     per_node = iterations * (newton_steps * (2 * K * p * p + p**3 // 3) + 2 * K * d * n)
-    flops = nodes * per_node + grid * 2 * K * (d + 1) * n
+    flops = nodes * per_node + grid * (2 * K * (d + 1) * n + 4 * K * d * d + 500 * d * d)
     memory = 8 * 3 * nodes * (3 * d * d + K * (d + 3) + 2 * p) + 8 * min(nodes, chunk) * (
         K * p + 2 * p * p
     )
     rate = flop_rate() if rate is None else rate
     return CostEstimate(
-        d, d + 2 * K, degree, n, nodes * K, nodes * p, int(memory), 4.0 * flops / rate, True
+        d, d + 2 * K, degree, n, nodes * K, nodes * p, int(memory), 10.0 * flops / rate, True
     )
 
 
@@ -818,9 +821,6 @@ def spiral_embedding(
             lam,
             ChebyshevEmbedding(nodes.coefficients(a), lower, upper),
         )
-        solve_seconds = time.perf_counter() - t_wall
-        model = estimate_spiral_cost(d, len(mu), N, max_grid_points=max_grid_points, rate=rate)
-        calibration = min(100.0, max(0.1, solve_seconds / max(model.seconds, 1e-9)))
         per_point = 2 * (N + 1) ** d * len(mu) * (d + 1)  # flops of one scattered metric
         check = honest_defect(
             F,
@@ -831,6 +831,9 @@ def spiral_embedding(
             seed=check_seed,
             grid_only_above=tol,
         )
+        model = estimate_spiral_cost(d, len(mu), N, max_grid_points=max_grid_points, rate=rate)
+        spent = time.perf_counter() - t_wall  # the model covers the solve and the check
+        calibration = min(1000.0, max(0.1, spent / max(model.seconds, 1e-9)))
         record = DegreeStep(
             degree=N,
             n_nodes=N + 1,
