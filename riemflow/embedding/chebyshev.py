@@ -381,7 +381,9 @@ def progress_bar(stream=None) -> Callable[[ProgressEvent], None]:
     return show
 
 
-def _as_progress(progress):
+def as_progress(progress):
+    """A `progress` argument as a callback: `None`/`False` -> `None`, `True` ->
+    `progress_bar()`, a callable as given; anything else is refused (`InputError`)."""
     if progress is None or progress is False:
         return None
     if progress is True:
@@ -1081,7 +1083,9 @@ class CurvedResult:
     resumed_from: int | None = None
 
 
-def _fingerprint_points(lower, upper) -> np.ndarray:
+def fingerprint_points(lower, upper) -> np.ndarray:
+    """Three fixed points of the box where a checkpoint records the metric, so that a
+    resumed construction can tell it is the same metric."""
     t = np.array([0.123, 0.456, 0.789])[:, None]
     return lower + (upper - lower) * ((t + np.arange(lower.size) * 0.1) % 1.0)
 
@@ -1228,7 +1232,7 @@ def curved_embedding(
             f"`oversampling` must be >= 1; got {oversampling}", argument="oversampling"
         )
     memory_limit = as_positive(memory_limit, "memory_limit")
-    progress = _as_progress(progress)
+    progress = as_progress(progress)
     lower, upper = np.asarray(box.lower, dtype=np.float64), np.asarray(box.upper, dtype=np.float64)
     d = lower.size
     p = d * (d + 1) // 2
@@ -1244,7 +1248,7 @@ def curved_embedding(
         time_limit=time_limit,
     )
     rate = flop_rate()
-    fingerprint = np.asarray(metric.hessian(_fingerprint_points(lower, upper)), dtype=np.float64)
+    fingerprint = np.asarray(metric.hessian(fingerprint_points(lower, upper)), dtype=np.float64)
     xs = lobatto_points(max(2, min(9, int(6561 ** (1.0 / d) + 1e-9))))  # <= 9^4 points
     coarse = np.stack(
         np.meshgrid(

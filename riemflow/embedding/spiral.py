@@ -66,9 +66,9 @@ from .chebyshev import (
     DefectCheck,
     DegreeStep,
     ProgressEvent,
-    _as_progress,
-    _fingerprint_points,
+    as_progress,
     chebyshev_basis,
+    fingerprint_points,
     flop_rate,
     honest_defect,
     kron_apply,
@@ -451,7 +451,8 @@ def estimate_spiral_cost(
     numbers, three copies) and a batch of Newton matrices. Time: at the measured
     `chebyshev.flop_rate`, times 10 (small batched operations and the Hessian evaluations
     run far below it; measured 9 s at `d = 3`, degree 18, and 37 s at `d = 4`, degree 11,
-    against 7 s and 17 s predicted on a 2-core machine); `spiral_embedding` recalibrates it on each degree.
+    against 7 s and 17 s predicted on a 2-core machine); `spiral_embedding` recalibrates
+    it on each degree.
 
     Args:
         d: dimension; n_directions: `K`; degree: Chebyshev degree of the amplitudes.
@@ -677,7 +678,7 @@ def spiral_embedding(
         )
     max_passes = as_positive_int(max_passes, "max_passes")
     memory_limit = as_positive(memory_limit, "memory_limit")
-    progress = _as_progress(progress)
+    progress = as_progress(progress)
     start = time.perf_counter()
     lower, upper = np.asarray(box.lower, dtype=np.float64), np.asarray(box.upper, dtype=np.float64)
     d = lower.size
@@ -698,7 +699,7 @@ def spiral_embedding(
     best = None
     calibration = 1.0
     est = None
-    fingerprint = np.asarray(metric.hessian(_fingerprint_points(lower, upper)), dtype=np.float64)
+    fingerprint = np.asarray(metric.hessian(fingerprint_points(lower, upper)), dtype=np.float64)
     if checkpoint is not None and os.path.exists(checkpoint):
         F, records, level = _load_checkpoint(checkpoint, lower, upper, fingerprint)
         if progress:
