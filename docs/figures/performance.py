@@ -27,6 +27,7 @@ ALTERNATIVE = {
     "4": "the closed form (the hyperbolic entropy)",
     "5": "scipy's least_squares (MINPACK) on the same equations",
     "6": "a closed form",
+    "7": "collocation (Levenberg-Marquardt) into the smallest D",
 }
 ALTERNATIVE_ROW = {  # rows whose alternative is not the case's
     "tangent kernel": "the same formula assembled from geomstats",
@@ -35,6 +36,9 @@ ALTERNATIVE_ROW = {  # rows whose alternative is not the case's
     "product L=3": "the closed form the model carries",
     "u^3+u-v^3-v": "an exact potential written for this map",
     "no structure": "the closed form",
+    "500 curved 2-D blocks": "one 2-D block alone",
+    "commuting_parametrization, radial": "none: the numerical route is refused at d = 10",
+    "d=4": "none: collocation is refused by its estimate",
 }
 
 

@@ -455,8 +455,11 @@ def estimate_spiral_cost(
     it on each degree.
 
     Args:
-        d: dimension; n_directions: `K`; degree: Chebyshev degree of the amplitudes.
-        iterations, newton_steps: assumed counts.
+        d: dimension.
+        n_directions: `K`.
+        degree: Chebyshev degree of the amplitudes.
+        iterations: fixed-point passes assumed.
+        newton_steps: Newton steps per point and pass assumed.
         max_grid_points: the check's grid cap.
         chunk: points per Newton batch.
         rate: flop/s (default `flop_rate()`).
@@ -643,7 +646,8 @@ def spiral_embedding(
         check_random: points of each random set of `honest_defect`, at most what costs
             `SCATTERED_FLOPS` (a scattered point costs `2 (N + 1)^d K (d + 1)` flops: about
             3000 at `d = 4`, degree 12; the grid, which bounds the whole box, is not cut).
-        check_seed, grid_factor: of `honest_defect`.
+        check_seed: of `honest_defect`.
+        grid_factor: of `honest_defect`.
         max_grid_points: of `honest_defect` (default 8M: at `d = 4` the grid factor bounding
             the polynomial between grid points is then below 3 up to degree 11).
         stall_degrees: stop when this many successive degrees fail to lower the best
