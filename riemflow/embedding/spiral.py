@@ -203,7 +203,7 @@ def entropic_weights(
         (True, [[[2.0, 0.5], [0.5, 1.0]]])
     """
     try:
-        return _entropic(Q, mu, start, rtol, max_iter, chunk)
+        return _entropic(Q, mu, start, rtol, max_iter, chunk)[:2]
     except _Infeasible as exc:
         raise ConvergenceError(
             f"{exc.count} of {len(Q)} matrices are not positive combinations of the "
@@ -219,7 +219,7 @@ def _entropic(Q, mu, start, rtol, max_iter, chunk):
     diag = iu[0] == iu[1]
     c_all = np.empty((Q.shape[0], mu.shape[0]))
     z_all = np.empty((Q.shape[0], P.shape[1]))
-    bad, worst = 0, 0.0
+    bad, worst, steps = 0, 0.0, 0
     for lo in range(0, Q.shape[0], chunk):
         q = Q[lo : lo + chunk][:, iu[0], iu[1]]
         wq = q * np.where(diag, 1.0, 2.0)
@@ -235,9 +235,9 @@ def _entropic(Q, mu, start, rtol, max_iter, chunk):
             return e, np.sum(e, axis=1) - np.sum(z * wq, axis=1)
 
         c, f = dual(z)
-        for _ in range(max_iter):
+        for step_count in range(max_iter + 1):
             err = np.max(np.abs(c @ P - q), axis=1) / tr
-            if np.all(err <= rtol):
+            if np.all(err <= rtol) or step_count == max_iter:
                 break
             grad = c @ M - wq
             hess = np.einsum("bk,kp,kq->bpq", c, M, M)
@@ -255,6 +255,7 @@ def _entropic(Q, mu, start, rtol, max_iter, chunk):
                 t[short] *= 0.5
             z = z - t[:, None] * step
             c, f = dual(z)
+        steps = max(steps, step_count)
         err = np.max(np.abs(c @ P - q), axis=1) / tr
         fail = ~(err <= max(rtol, 1e-11))
         if fail.any():
@@ -263,7 +264,7 @@ def _entropic(Q, mu, start, rtol, max_iter, chunk):
         c_all[lo : lo + chunk], z_all[lo : lo + chunk] = c, z
     if bad:
         raise _Infeasible(bad, worst)
-    return c_all, z_all
+    return c_all, z_all, steps
 
 
 # -- the map --------------------------------------------------------------------------------------
@@ -568,14 +569,15 @@ def _amplitudes(
         z, history, steps = None, [], 0
         for passes in range(1, max_passes + 1):
             budget.spend()
-            c, z = _entropic(base - correction, mu, z, 1e-14, 60, 20_000)
-            steps += 1
+            c, z, newton = _entropic(base - correction, mu, z, 1e-14, 60, 20_000)
+            steps += newton
             a = np.sqrt(c)
             ga = np.einsum("bki,ij->bkj", nodes.gradient(a), Tinv)  # whitened gradients
             if frequencies is None:
                 size = np.max(np.linalg.norm(ga, axis=-1), axis=0)
-                floor = 1.0 / float(np.max(np.abs(T @ np.ones(d))))
-                frequencies = np.maximum(size * math.sqrt(len(mu) / (spiral_margin * q_min)), floor)
+                # a constant amplitude needs no particular frequency: at least one radian
+                # of phase per unit of psi_k
+                frequencies = np.maximum(size * math.sqrt(len(mu) / (spiral_margin * q_min)), 1.0)
             scaled = ga / frequencies[:, None]
             new = np.einsum("bki,bkj->bij", scaled, scaled)
             change = float(np.max(np.abs(new - correction))) / scale
