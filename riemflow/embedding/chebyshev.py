@@ -66,6 +66,8 @@ __all__ = [
     "fit_degree",
     "honest_defect",
     "kron_apply",
+    "admit_degree",
+    "next_degree",
     "progress_bar",
     "progress_printer",
 ]
@@ -996,6 +998,86 @@ def estimate_cost(
     return CostEstimate(d, D, degree, m, unknowns, residuals, memory, seconds, direct)
 
 
+# -- the degree loop, shared by the constructions of this package ---------------------------------
+def next_degree(
+    records, tol: float, *, start: int, max_degree: int, max_step: int, first_step: int
+) -> int | None:
+    """The next degree of a degree-by-degree construction.
+
+    `start` first; then the geometric decay of the defect between the last two degrees
+    predicts the degree that reaches `tol` (with a 10% margin), at most `max_step` further
+    (`first_step` further while no decay is seen); `None` once `max_degree` was done.
+
+    Examples:
+        >>> from riemflow.embedding.chebyshev import DegreeStep, next_degree
+        >>> done = [DegreeStep(4, 5, 0.0, 1e-3, 1, 0.0),
+        ...         DegreeStep(8, 9, 0.0, 1e-5, 1, 0.0)]  # half a decade per degree
+        >>> next_degree(done, 1e-8, start=4, max_degree=64, max_step=8, first_step=4)
+        15
+    """
+    if not records:
+        return start
+    last = records[-1]
+    if last.degree >= max_degree:
+        return None
+    if len(records) >= 2 and records[-1].defect < records[-2].defect:
+        a, b = records[-2], records[-1]
+        slope = (math.log(b.defect) - math.log(a.defect)) / (b.degree - a.degree)
+        step = max(1, min(max_step, int(math.ceil(1.1 * math.log(tol / b.defect) / slope))))
+    else:
+        step = first_step
+    return min(max_degree, last.degree + step)
+
+
+def admit_degree(
+    est: CostEstimate,
+    *,
+    what: str,
+    records,
+    budget: Budget,
+    time_limit: float | None,
+    memory_limit: float,
+    progress,
+    kept: str = "",
+) -> None:
+    """Announce the next degree's estimate (`progress`) and refuse a degree that cannot fit.
+
+    Raises:
+        CostError: nothing computed yet and the degree exceeds the memory or the time left.
+        BudgetError: the same after completed degrees; reports the best defect reached
+            (`kept` says where it is kept).
+    """
+    remaining = math.inf if time_limit is None else time_limit - budget.elapsed
+    if progress:
+        progress(
+            ProgressEvent(
+                "estimate",
+                f"next: {est} ({remaining:.0f} s left)",
+                {**asdict(est), "remaining_seconds": remaining},
+            )
+        )
+    if est.memory_bytes <= memory_limit and est.seconds <= remaining:
+        return
+    kind = "memory" if est.memory_bytes > memory_limit else "time"
+    limit = (
+        f"memory_limit={memory_limit / 2**30:.2f} GiB"
+        if kind == "memory"
+        else f"{remaining:.0f} s left of time_limit={time_limit:g} s"
+    )
+    if not records:
+        raise CostError(
+            f"{what} (d={est.d}, D={est.ambient_dim}) cannot fit: {est}, above {limit}",
+            estimate=est,
+        )
+    raise BudgetError(
+        f"{what} stopped before degree {est.degree}: {est}, above {limit}; best defect "
+        f"{records[-1].defect:.3e} at degree {records[-1].degree}{kept}",
+        budget=kind,
+        residual=records[-1].defect,
+        iterations=sum(r.iterations for r in records),
+    )
+
+
 # -- the initial map ------------------------------------------------------------------------------
 def _initial_map(metric, lower, upper, D: int, degree: int, bump: float, rng) -> np.ndarray:
     """`F0(x) = A (x + Gamma(x, x) / 2) + normal quadratics` in box coordinates `x`.
@@ -1319,52 +1401,23 @@ def curved_embedding(
     best = None
     est = None
     while True:
-        if not records:
-            N = start_degree
-        else:
-            last = records[-1]
-            if last.degree >= max_degree:
-                break
-            if len(records) >= 2 and records[-1].defect < records[-2].defect:
-                a, b = records[-2], records[-1]
-                slope = (math.log(b.defect) - math.log(a.defect)) / (b.degree - a.degree)
-                need = math.log(tol / b.defect) / slope
-                step = max(1, min(4, int(math.ceil(1.1 * need))))
-            else:
-                step = 2
-            N = min(max_degree, last.degree + step)
+        N = next_degree(
+            records, tol, start=start_degree, max_degree=max_degree, max_step=4, first_step=2
+        )
+        if N is None:
+            break
         est = estimate(N)
         est = CostEstimate(**{**asdict(est), "seconds": est.seconds * calibration})
-        remaining = math.inf if time_limit is None else time_limit - budget.elapsed
-        if progress:
-            progress(
-                ProgressEvent(
-                    "estimate",
-                    f"next: {est} ({remaining:.0f} s left)",
-                    {**asdict(est), "remaining_seconds": remaining},
-                )
-            )
-        if est.memory_bytes > memory_limit or est.seconds > remaining:
-            what = "memory" if est.memory_bytes > memory_limit else "time"
-            limit = (
-                f"memory_limit={memory_limit / 2**30:.2f} GiB"
-                if what == "memory"
-                else f"{remaining:.0f} s left of time_limit={time_limit:g} s"
-            )
-            if not records:
-                raise CostError(
-                    f"the numerical embedding of {name} (d={d}, D={D}) cannot fit: {est}, "
-                    f"above {limit}",
-                    estimate=est,
-                )
-            raise BudgetError(
-                f"the isometric embedding of {name} stopped before degree {N}: {est}, above "
-                f"{limit}; best defect {records[-1].defect:.3e} at degree {records[-1].degree}"
-                + (f" (kept in {checkpoint}; a later call resumes from it)" if checkpoint else ""),
-                budget=what,
-                residual=records[-1].defect,
-                iterations=sum(r.iterations for r in records),
-            )
+        admit_degree(
+            est,
+            what=f"the numerical embedding of {name}",
+            records=records,
+            budget=budget,
+            time_limit=time_limit,
+            memory_limit=memory_limit,
+            progress=progress,
+            kept=f" (kept in {checkpoint}; a later call resumes from it)" if checkpoint else "",
+        )
         t_wall, t_cpu = time.perf_counter(), time.process_time()
         n_nodes = nodes(N)
         col = Collocation(metric, lower, upper, N, n_nodes, scale)

@@ -57,7 +57,7 @@ from numpy.polynomial import chebyshev as npcheb
 from .._ode import Budget
 from .._validation import as_positive, as_positive_int
 from ..domains import Box, lobatto_points
-from ..errors import BudgetError, ConvergenceError, CostError, FrameError, InputError
+from ..errors import ConvergenceError, FrameError, InputError
 from .base import Embedding
 from .chebyshev import (
     MEMORY_LIMIT,
@@ -66,12 +66,14 @@ from .chebyshev import (
     DefectCheck,
     DegreeStep,
     ProgressEvent,
+    admit_degree,
     as_progress,
     chebyshev_basis,
     fingerprint_points,
     flop_rate,
     honest_defect,
     kron_apply,
+    next_degree,
 )
 
 __all__ = [
@@ -728,51 +730,24 @@ def spiral_embedding(
             )
             return SpiralResult(F, check, tuple(records), level, None, time.perf_counter() - start)
     while True:
-        if not records:
-            N = start_degree
-        else:
-            last = records[-1]
-            if last.degree >= max_degree:
-                break
-            if len(records) >= 2 and records[-1].defect < records[-2].defect:
-                a0, a1 = records[-2], records[-1]
-                slope = (math.log(a1.defect) - math.log(a0.defect)) / (a1.degree - a0.degree)
-                step = max(1, min(8, int(math.ceil(1.1 * math.log(tol / a1.defect) / slope))))
-            else:
-                step = 4
-            N = min(max_degree, last.degree + step)
+        N = next_degree(
+            records, tol, start=start_degree, max_degree=max_degree, max_step=8, first_step=4
+        )
+        if N is None:
+            break
         mu = frame(d, level)
         est = estimate_spiral_cost(d, len(mu), N, max_grid_points=max_grid_points, rate=rate)
         est = CostEstimate(**{**asdict(est), "seconds": est.seconds * calibration})
-        remaining = math.inf if time_limit is None else time_limit - budget.elapsed
-        if progress:
-            progress(
-                ProgressEvent(
-                    "estimate",
-                    f"next: {est} ({remaining:.0f} s left)",
-                    {**asdict(est), "remaining_seconds": remaining},
-                )
-            )
-        if est.memory_bytes > memory_limit or est.seconds > remaining:
-            what = "memory" if est.memory_bytes > memory_limit else "time"
-            limit = (
-                f"memory_limit={memory_limit / 2**30:.2f} GiB"
-                if what == "memory"
-                else f"{remaining:.0f} s left of time_limit={time_limit:g} s"
-            )
-            if not records:
-                raise CostError(
-                    f"the spiral embedding of {name} (d={d}, D={est.ambient_dim}) cannot "
-                    f"fit: {est}, above {limit}",
-                    estimate=est,
-                )
-            raise BudgetError(
-                f"the spiral embedding of {name} stopped before degree {N}: {est}, above "
-                f"{limit}; best defect {records[-1].defect:.3e} at degree {records[-1].degree}",
-                budget=what,
-                residual=records[-1].defect,
-                iterations=sum(r.iterations for r in records),
-            )
+        admit_degree(
+            est,
+            what=f"the spiral embedding of {name}",
+            records=records,
+            budget=budget,
+            time_limit=time_limit,
+            memory_limit=memory_limit,
+            progress=progress,
+            kept=f" (kept in {checkpoint}; a later call resumes from it)" if checkpoint else "",
+        )
         t_wall, t_cpu = time.perf_counter(), time.process_time()
         nodes = _Nodes(metric, lower, upper, N)
         Tinv = np.linalg.inv(T)
