@@ -644,6 +644,8 @@ def _build_numerical(R, region, chart, method, opts, checks, label, start) -> _B
         common.update(
             ambient_dim=opts.ambient_dim, oversampling=opts.oversampling, max_iter=opts.max_iter
         )
+    spiral = method == "spiral"
+    how = "spirals" if spiral else "Chebyshev collocation"
     if isinstance(region, Box) or chart is None:
         box = region if isinstance(region, Box) else Box(*region.bounds())
         if not isinstance(region, Box):  # no chart: the bounding box, when it lies in dom R
@@ -655,41 +657,16 @@ def _build_numerical(R, region, chart, method, opts, checks, label, start) -> _B
                     "domains.MappedBox (a box and your diffeomorphism onto the region)",
                     argument="domain",
                 ) from exc
-        if method == "spiral":
-            opts.say("route", f"{label}numerical: spirals on {box!r}")
-            try:
-                res = spiral_embedding(
-                    R,
-                    box,
-                    tol=opts.tol,
-                    time_limit=opts.left(),
-                    checkpoint=opts.checkpoint,
-                    **common,
-                )
-            except CostError as exc:
-                raise CostError(f"{exc}; {_structure_hint(d)}", estimate=exc.estimate) from None
-            F = res.embedding
-            defect = res.check.defect
-            if not isinstance(region, Box):
-                defect = max(defect, _measure(R.hessian, F, checks)[0])
-            return _Built(
-                F,
-                defect,
-                res.check.scale,
-                f"curved metric: {F.method}, D={F.ambient_dim}",
-                "spiral",
-                history=res.history,
-                seconds=time.perf_counter() - start,
-            )
-        opts.say("route", f"{label}numerical: Chebyshev collocation on {box!r}")
+        build, extra = (spiral_embedding, {}) if spiral else (curved_embedding, {"seed": opts.seed})
+        opts.say("route", f"{label}numerical: {how} on {box!r}")
         try:
-            res = curved_embedding(
+            res = build(
                 R,
                 box,
                 tol=opts.tol,
-                seed=opts.seed,
                 time_limit=opts.left(),
                 checkpoint=opts.checkpoint,
+                **extra,
                 **common,
             )
         except CostError as exc:
@@ -698,16 +675,16 @@ def _build_numerical(R, region, chart, method, opts, checks, label, start) -> _B
         defect = res.check.defect
         if not isinstance(region, Box):  # measured on the requested region too
             defect = max(defect, _measure(R.hessian, F, checks)[0])
+        made = F.method if spiral else f"Chebyshev collocation, degree {F.degree}"
         return _Built(
             F,
             defect,
             res.check.scale,
-            f"curved metric: Chebyshev collocation, degree {F.degree}, D={F.ambient_dim}",
-            "chebyshev",
+            f"curved metric: {made}, D={F.ambient_dim}",
+            "spiral" if spiral else "chebyshev",
             history=res.history,
             seconds=time.perf_counter() - start,
         )
-    how = "spirals" if method == "spiral" else "Chebyshev collocation"
     opts.say("route", f"{label}numerical: {how} on the box of {chart.name}")
     try:
         res = mapped_embedding(
@@ -716,22 +693,22 @@ def _build_numerical(R, region, chart, method, opts, checks, label, start) -> _B
             tol=opts.tol,
             seed=opts.seed,
             time_limit=opts.left(),
-            construct=spiral_embedding if method == "spiral" else None,
+            construct=spiral_embedding if spiral else None,
             **common,
         )
     except CostError as exc:
         raise CostError(f"{exc}; {_structure_hint(d)}", estimate=exc.estimate) from None
     F = ChartEmbedding(res.box_embedding, chart)
-    how = (
+    made = (
         res.box_embedding.method
-        if method == "spiral"
+        if spiral
         else f"Chebyshev collocation, degree {res.box_embedding.degree}"
     )
     return _Built(
         F,
         res.defect,
         float("nan"),
-        f"curved metric: {how}, on the box of {chart.name}, D={F.ambient_dim}",
+        f"curved metric: {made}, on the box of {chart.name}, D={F.ambient_dim}",
         "mapped",
         history=res.history,
         chart=chart,
