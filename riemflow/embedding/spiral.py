@@ -550,22 +550,23 @@ class _Nodes:
 
 def _amplitudes(
     nodes: _Nodes,
-    T: np.ndarray,
+    Hw: np.ndarray,
+    Tinv: np.ndarray,
     b: float,
+    q_min: float,
     mu: np.ndarray,
     *,
-    frequencies,
     spiral_margin: float,
     max_passes: int,
     budget: Budget,
 ):
-    """Solve (*) at the nodes: `(a (B, K), frequencies, passes, newton steps, residual)`."""
+    """Solve (*) at the nodes for the whitened metric `Hw = T^-1 g T^-1` there, whose
+    smallest eigenvalue less `b` is `q_min`: `(a (B, K), frequencies, passes, newton steps,
+    residual)`."""
     d = nodes.d
-    Tinv = np.linalg.inv(T)
-    Hw = np.einsum("ij,bjk,kl->bil", Tinv, nodes.H, Tinv)  # whitened metric
     base = Hw - b * np.eye(d)
-    q_min = float(np.min(np.linalg.eigvalsh(base)))
     scale = float(np.max(np.abs(Hw)))
+    frequencies = None
     for _attempt in range(6):
         correction = np.zeros_like(base)
         z, history, steps = None, [], 0
@@ -700,6 +701,7 @@ def spiral_embedding(
     H0 = np.asarray(metric.hessian(center[None]), dtype=np.float64).reshape(d, d)
     ev, V = np.linalg.eigh(0.5 * (H0 + H0.T))
     T = (V * np.sqrt(ev)) @ V.T
+    Tinv = np.linalg.inv(T)
     rate = flop_rate()
     levels = [frame_level] if frame_level is not None else list(range(1, MAX_FRAME_LEVEL + 1))
     level = levels[0]
@@ -750,10 +752,8 @@ def spiral_embedding(
         )
         t_wall, t_cpu = time.perf_counter(), time.process_time()
         nodes = _Nodes(metric, lower, upper, N)
-        Tinv = np.linalg.inv(T)
-        whitened_min = float(
-            np.min(np.linalg.eigvalsh(np.einsum("ij,bjk,kl->bil", Tinv, nodes.H, Tinv)))
-        )
+        whitened = np.einsum("ij,bjk,kl->bil", Tinv, nodes.H, Tinv)
+        whitened_min = float(np.min(np.linalg.eigvalsh(whitened)))
         if not whitened_min > 0:
             raise ConvergenceError(
                 f"the metric of {name} is not positive definite at the nodes of the box "
@@ -765,10 +765,11 @@ def spiral_embedding(
             try:
                 a, lam, passes, steps, residual = _amplitudes(
                     nodes,
-                    T,
+                    whitened,
+                    Tinv,
                     b,
+                    whitened_min - b,
                     frame(d, level),
-                    frequencies=None,
                     spiral_margin=spiral_margin,
                     max_passes=max_passes,
                     budget=budget,
