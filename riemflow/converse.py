@@ -61,6 +61,7 @@ from .embedding import (
     flat_embedding,
     separable_embedding,
 )
+from .embedding._files import read_npz
 from .embedding.chebyshev import (
     MEMORY_LIMIT,
     CostEstimate,
@@ -312,15 +313,9 @@ def load(path, R: Legendre, domain) -> ConverseParametrization:
         >>> Q.route, bool(np.all(Q.embedding(np.zeros(3)) == P.embedding(np.zeros(3))))
         ('radial', True)
     """
-    try:
-        data = np.load(path, allow_pickle=False)
-        meta = json.loads(str(data["meta"]))
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(
-            f"`path` {path!r} is not a riemflow converse file ({exc})", argument="path"
-        ) from exc
-    if meta.get("format") != "riemflow-converse-1":
-        raise InputError(f"`path` {path!r} is not a riemflow converse file", argument="path")
+    data, meta = read_npz(
+        path, "riemflow-converse-1", argument="path", what="a riemflow converse file"
+    )
     route = meta.get("route", "chebyshev" if "coefficients" in data else "flat")
     if "coefficients" not in data and "radial" not in meta:
         raise InputError(

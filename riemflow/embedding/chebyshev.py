@@ -32,7 +32,6 @@ embedding](concepts.md#the-converse-via-nash-embedding)):
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -49,6 +48,7 @@ from .._ode import Budget
 from .._validation import as_positive, as_positive_int
 from ..domains import Box, lobatto_points
 from ..errors import BudgetError, ConvergenceError, CostError, InputError
+from ._files import read_npz, write_npz
 from .base import Embedding
 
 __all__ = [
@@ -1178,33 +1178,18 @@ def _save_checkpoint(path, lower, upper, D, C, records, fingerprint, name) -> No
         "name": name,
         "records": [asdict(r) for r in records],
     }
-    tmp = f"{os.fspath(path)}.tmp.npz"
-    np.savez(
-        tmp,
-        lower=lower,
-        upper=upper,
-        D=np.array(D),
-        coefficients=C,
-        fingerprint=fingerprint,
-        meta=np.array(json.dumps(meta)),
+    write_npz(
+        path, meta, lower=lower, upper=upper, D=np.array(D), coefficients=C, fingerprint=fingerprint
     )
-    os.replace(tmp, path)  # atomic: an interruption leaves the previous checkpoint intact
 
 
 def _load_checkpoint(path, lower, upper, D, fingerprint):
-    try:
-        data = np.load(path, allow_pickle=False)
-        meta = json.loads(str(data["meta"]))
-        ok = meta.get("format") == "riemflow-converse-checkpoint-1"
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(
-            f"`checkpoint` {path!r} is not a riemflow converse checkpoint ({exc})",
-            argument="checkpoint",
-        ) from exc
-    if not ok:
-        raise InputError(
-            f"`checkpoint` {path!r} is not a riemflow converse checkpoint", argument="checkpoint"
-        )
+    data, meta = read_npz(
+        path,
+        "riemflow-converse-checkpoint-1",
+        argument="checkpoint",
+        what="a riemflow converse checkpoint",
+    )
     same = (
         np.allclose(data["lower"], lower, rtol=0, atol=0)
         and np.allclose(data["upper"], upper, rtol=0, atol=0)

@@ -44,7 +44,6 @@ is too anisotropic on the box for them (`frame`, levels 2-4).
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import time
@@ -58,6 +57,7 @@ from .._ode import Budget
 from .._validation import as_positive, as_positive_int
 from ..domains import Box, lobatto_points
 from ..errors import ConvergenceError, FrameError, InputError
+from ._files import read_npz, write_npz
 from .base import Embedding
 from .chebyshev import (
     MEMORY_LIMIT,
@@ -866,21 +866,13 @@ def _save_checkpoint(path, F: SpiralEmbedding, records, level: int, fingerprint)
         "frame_level": level,
         "history": [asdict(r) for r in records],
     }
-    tmp = f"{path}.tmp.npz"
-    np.savez(tmp, meta=np.array(json.dumps(meta)), fingerprint=fingerprint, **F.to_arrays())
-    os.replace(tmp, path)
+    write_npz(path, meta, fingerprint=fingerprint, **F.to_arrays())
 
 
 def _load_checkpoint(path, lower, upper, fingerprint):
-    try:
-        data = np.load(path, allow_pickle=False)
-        meta = json.loads(str(data["meta"]))
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(
-            f"`checkpoint` {path!r} is not a spiral checkpoint ({exc})", argument="checkpoint"
-        ) from exc
-    if meta.get("format") != "riemflow-spiral-checkpoint-1":
-        raise InputError(f"`checkpoint` {path!r} is not a spiral checkpoint", argument="checkpoint")
+    data, meta = read_npz(
+        path, "riemflow-spiral-checkpoint-1", argument="checkpoint", what="a spiral checkpoint"
+    )
     same = (
         np.array_equal(data["lower"], lower)
         and np.array_equal(data["upper"], upper)
