@@ -220,6 +220,17 @@ def _refusal(R, region, **kwargs) -> str:
     return "ran"
 
 
+def _run_checks(run: dict) -> dict:
+    """A numerical run's checks for a suite row: its defect, the defect against degree, and
+    the process's peak RSS so far."""
+    return {
+        "defect": run["defect"],
+        "degrees": [r["degree"] for r in run["degrees"]],
+        "defect_by_degree": [r["defect"] for r in run["degrees"]],
+        "peak_rss_gib": run["peak_rss_gib"],
+    }
+
+
 def rows(sizes, repeats: int, *, mode: str = "full", **_):
     """Rows of `python -m benchmarks.run` (case 7): blocks and radial at every size of the
     run, the d = 3 numerical route at the tolerances `sizes`."""
@@ -313,10 +324,7 @@ def rows(sizes, repeats: int, *, mode: str = "full", **_):
             riemflow=times["riemflow"],
             target="defect <= 1e-05 in < 600 s, < 8 GiB",
             checks={
-                "defect": ours["defect"],
-                "degrees": [r["degree"] for r in ours["degrees"]],
-                "defect_by_degree": [r["defect"] for r in ours["degrees"]],
-                "peak_rss_gib": ours["peak_rss_gib"],  # of the process so far
+                **_run_checks(ours),
                 "collocation": _curved(R4, BOX_D4, 1e-5, 600.0)["outcome"][:300],
             },
             agree=ours["outcome"] == "met",
@@ -348,13 +356,7 @@ def rows(sizes, repeats: int, *, mode: str = "full", **_):
             baseline=times["baseline"],
             baseline_censored=censored["baseline"],
             target=f"defect <= {tol:.0e} in < {target:g} s",
-            checks={
-                "defect": ours["defect"],
-                "baseline_defect": dense["defect"],
-                "degrees": [r["degree"] for r in ours["degrees"]],
-                "defect_by_degree": [r["defect"] for r in ours["degrees"]],
-                "peak_rss_gib": ours["peak_rss_gib"],
-            },
+            checks={**_run_checks(ours), "baseline_defect": dense["defect"]},
             agree=ours["outcome"] == "met",
             note=f"box {BOX_D3}: spirals into R^21 (the default at d = 3); baseline: "
             f"collocation into R^7 (Levenberg-Marquardt, Cholesky up to 12500 unknowns); "
