@@ -385,7 +385,20 @@ def progress_bar(stream=None) -> Callable[[ProgressEvent], None]:
 
 def as_progress(progress):
     """A `progress` argument as a callback: `None`/`False` -> `None`, `True` ->
-    `progress_bar()`, a callable as given; anything else is refused (`InputError`)."""
+    `progress_bar()`, a callable as given.
+
+    Raises:
+        InputError: anything else, naming `progress`.
+
+    Examples:
+        >>> from riemflow.embedding.chebyshev import as_progress
+        >>> as_progress(None) is None, as_progress(print) is print
+        (True, True)
+        >>> as_progress("yes")
+        Traceback (most recent call last):
+        ...
+        riemflow.errors.InputError: `progress` must be None, True or a callable; got 'yes'
+    """
     if progress is None or progress is False:
         return None
     if progress is True:
@@ -1042,10 +1055,33 @@ def admit_degree(
 ) -> None:
     """Announce the next degree's estimate (`progress`) and refuse a degree that cannot fit.
 
+    Args:
+        est: the degree's `CostEstimate`.
+        what: the construction, for the messages.
+        records: the `DegreeStep`s completed so far.
+        budget: the construction's `Budget` (its elapsed time).
+        time_limit: seconds allowed in all (`None`: none).
+        memory_limit: bytes a degree may use.
+        progress: `None` or a callable receiving the `"estimate"` `ProgressEvent`.
+        kept: appended to a `BudgetError`'s message.
+
     Raises:
         CostError: nothing computed yet and the degree exceeds the memory or the time left.
         BudgetError: the same after completed degrees; reports the best defect reached
             (`kept` says where it is kept).
+
+    Examples:
+        >>> from riemflow._ode import Budget
+        >>> from riemflow.embedding.chebyshev import admit_degree, estimate_cost
+        >>> est = estimate_cost(3, 7, 9, rate=1e9)
+        >>> budget = Budget("demo", max_evaluations=1, time_limit=None)
+        >>> admit_degree(est, what="demo", records=[], budget=budget, time_limit=None,
+        ...              memory_limit=2**40, progress=None)  # fits: returns
+        >>> admit_degree(est, what="demo", records=[], budget=budget, time_limit=None,
+        ...              memory_limit=2**20, progress=None)
+        Traceback (most recent call last):
+        ...
+        riemflow.errors.CostError: demo (d=3, D=7) cannot fit: degree 9: ...
     """
     remaining = math.inf if time_limit is None else time_limit - budget.elapsed
     if progress:
@@ -1166,8 +1202,15 @@ class CurvedResult:
 
 
 def fingerprint_points(lower, upper) -> np.ndarray:
-    """Three fixed points of the box where a checkpoint records the metric, so that a
-    resumed construction can tell it is the same metric."""
+    """Three fixed points `(3, d)` of the box where a checkpoint records the metric, so that
+    a resumed construction can tell it is the same metric.
+
+    Examples:
+        >>> import numpy as np
+        >>> from riemflow.embedding.chebyshev import fingerprint_points
+        >>> fingerprint_points(np.zeros(2), np.ones(2)).round(3).tolist()
+        [[0.123, 0.223], [0.456, 0.556], [0.789, 0.889]]
+    """
     t = np.array([0.123, 0.456, 0.789])[:, None]
     return lower + (upper - lower) * ((t + np.arange(lower.size) * 0.1) % 1.0)
 

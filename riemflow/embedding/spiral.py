@@ -111,6 +111,9 @@ def frame(d: int, level: int = 1) -> np.ndarray:
     Returns:
         `(K, d)` unit vectors, the first nonzero entry of each positive.
 
+    Raises:
+        InputError: `d` or `level` not a positive integer, or `level` above 4.
+
     Examples:
         >>> from riemflow.embedding.spiral import frame
         >>> [frame(3, level).shape[0] for level in (1, 2, 3, 4)]
@@ -670,6 +673,17 @@ def spiral_embedding(
         ConvergenceError: `tol` not reached by `max_degree`.
         FrameError: no frame level holds the metric (too anisotropic on the box: a smaller
             box, a chart, or the collocation route).
+
+    Examples:
+        >>> import riemflow as rf
+        >>> from riemflow.domains import Box
+        >>> from riemflow.embedding.spiral import spiral_embedding
+        >>> box = Box([-0.5, -0.5], [0.5, 0.5])
+        >>> res = spiral_embedding(rf.potentials.log_ball(2), box, tol=1e-6)
+        >>> res.embedding.ambient_dim, res.check.defect <= 1e-6  # d + 2 K, K = 8 directions
+        (18, True)
+        >>> [step.degree for step in res.history]
+        [4, 8, 13]
     """
     tol = as_positive(tol, "tol")
     max_degree = as_positive_int(max_degree, "max_degree")
