@@ -16,7 +16,7 @@ from riemflow.embedding.spiral import (
     frame,
     spiral_embedding,
 )
-from riemflow.errors import ConvergenceError, FrameError, InputError
+from riemflow.errors import ConvergenceError, FrameError, InputError, NotPositiveDefiniteError
 
 from .test_converse_routes import (
     ODE_FLOOR,
@@ -139,6 +139,17 @@ def test_bad_arguments_are_refused_with_the_argument_named():
     with pytest.raises(InputError, match="numerical") as info:
         rf.commuting_parametrization(R, [(1, 2), (-0.3, 0.3), (1, 2)], numerical="dense")
     assert info.value.argument == "numerical"
+
+
+def test_a_metric_that_is_not_positive_definite_is_refused_before_any_square_root():
+    """A concave potential (negative definite at the center) and one that turns indefinite
+    inside the box: `NotPositiveDefiniteError`, never a NaN map."""
+    concave = rf.Legendre(lambda w: -anp.sum(w**2, -1), 3, name="concave")
+    with pytest.raises(NotPositiveDefiniteError, match="center"):
+        spiral_embedding(concave, Box([0.0] * 3, [1.0] * 3), tol=1e-4)
+    turning = rf.Legendre(lambda w: anp.sum(w**3, -1) / 6, 2, name="w^3/6")  # hess = diag(w)
+    with pytest.raises(NotPositiveDefiniteError, match="nodes"):
+        spiral_embedding(turning, Box([-0.5, 0.2], [1.0, 1.0]), tol=1e-4)
 
 
 def test_a_metric_too_anisotropic_for_the_frame_is_refused_with_the_remedy():

@@ -56,7 +56,7 @@ from numpy.polynomial import chebyshev as npcheb
 from .._ode import Budget
 from .._validation import as_positive, as_positive_int
 from ..domains import Box, lobatto_points
-from ..errors import ConvergenceError, FrameError, InputError
+from ..errors import ConvergenceError, FrameError, InputError, NotPositiveDefiniteError
 from ._files import read_npz, write_npz
 from .base import Embedding
 from .chebyshev import (
@@ -670,6 +670,8 @@ def spiral_embedding(
     Raises:
         CostError: the first degree does not fit `memory_limit` (nothing computed).
         BudgetError: the time budget ran out, or the next degree would not fit.
+        NotPositiveDefiniteError: the metric is not finite and positive definite at the
+            center or at the nodes of the box.
         ConvergenceError: `tol` not reached by `max_degree`.
         FrameError: no frame level holds the metric (too anisotropic on the box: a smaller
             box, a chart, or the collocation route).
@@ -713,7 +715,16 @@ def spiral_embedding(
     )
     center = 0.5 * (lower + upper)
     H0 = np.asarray(metric.hessian(center[None]), dtype=np.float64).reshape(d, d)
+    if not np.all(np.isfinite(H0)):
+        raise NotPositiveDefiniteError(
+            f"the metric of {name} is not finite at the center {center.tolist()} of the box"
+        )
     ev, V = np.linalg.eigh(0.5 * (H0 + H0.T))
+    if not ev[0] > 0:
+        raise NotPositiveDefiniteError(
+            f"the metric of {name} is not positive definite at the center {center.tolist()} "
+            f"of the box (smallest eigenvalue {ev[0]:.3e})"
+        )
     T = (V * np.sqrt(ev)) @ V.T
     Tinv = np.linalg.inv(T)
     rate = flop_rate()
@@ -767,12 +778,12 @@ def spiral_embedding(
         t_wall, t_cpu = time.perf_counter(), time.process_time()
         nodes = _Nodes(metric, lower, upper, N)
         whitened = np.einsum("ij,bjk,kl->bil", Tinv, nodes.H, Tinv)
-        whitened_min = float(np.min(np.linalg.eigvalsh(whitened)))
+        finite = bool(np.all(np.isfinite(whitened)))
+        whitened_min = float(np.min(np.linalg.eigvalsh(whitened))) if finite else math.nan
         if not whitened_min > 0:
-            raise ConvergenceError(
+            raise NotPositiveDefiniteError(
                 f"the metric of {name} is not positive definite at the nodes of the box "
-                f"(smallest whitened eigenvalue {whitened_min:.3e})",
-                residual=whitened_min,
+                f"(smallest whitened eigenvalue {whitened_min:.3e})"
             )
         b = linear_fraction * whitened_min
         while True:
